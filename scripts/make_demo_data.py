@@ -1,0 +1,76 @@
+"""Regenerate demo/sources from ../shared/datastore-sources (run from the repo root).
+
+Ships small, permissively licensed subsets so the README demo and the test suite
+run on a machine without ../shared. Each folder keeps the dataset's own card and
+SOURCE.txt; demo/CREDITS.md lists origins and licences.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datastore-sources"
+OUT = Path(__file__).resolve().parents[1] / "demo" / "sources"
+
+# name -> (files to subset, rows to keep, licence)
+PICKS: dict[str, tuple[list[str], int, str]] = {
+    "scitail_test": (["test.jsonl"], 400, "Apache-2.0 (SciTail, AI2)"),
+    "snli_dev": (["dev.jsonl"], 300, "CC BY-SA 4.0 (SNLI, Bowman et al. 2015)"),
+    "gsm8k": (["train.jsonl"], 300, "MIT (OpenAI grade-school-math)"),
+    "aqua_rat": (["test.jsonl"], 150, "Apache-2.0 (AQuA-RAT, DeepMind)"),
+    "svamp": (["SVAMP.json"], 200, "MIT (SVAMP)"),
+    "openbookqa": (["train.jsonl"], 300, "Apache-2.0 (OpenBookQA, AI2)"),
+    "scitldr": (["train.jsonl"], 150, "Apache-2.0 (SciTLDR, AI2)"),
+    "boolq": (["v6_test.json"], 200, "CC BY-SA 3.0 (BoolQ, Clark et al. 2019)"),
+    "truthfulqa": (["TruthfulQA.csv"], 200, "Apache-2.0 (TruthfulQA)"),
+}
+
+
+def subset(src: Path, dst: Path, n: int) -> None:
+    if src.suffix == ".jsonl":
+        with src.open(encoding="utf-8") as f, dst.open("w", encoding="utf-8") as g:
+            for i, line in enumerate(f):
+                if i >= n:
+                    break
+                g.write(line)
+    elif src.suffix == ".json":
+        data = json.loads(src.read_text(encoding="utf-8"))
+        dst.write_text(json.dumps(data[:n], ensure_ascii=False, indent=1), encoding="utf-8")
+    elif src.suffix == ".csv":
+        import csv
+
+        with src.open(encoding="utf-8", newline="") as f, dst.open("w", encoding="utf-8", newline="") as g:
+            reader, writer = csv.reader(f), csv.writer(g)
+            for i, row in enumerate(reader):
+                if i > n:
+                    break
+                writer.writerow(row)
+    else:
+        raise SystemExit(f"unsupported demo file {src}")
+
+
+def main() -> None:
+    if not SHARED.is_dir():
+        sys.exit(f"{SHARED} not found")
+    shutil.rmtree(OUT, ignore_errors=True)
+    credits = ["# Demo data credits", "", "Small subsets of public datasets, copied from their",
+               "original releases; each folder keeps its own card (README.md) and SOURCE.txt.", "",
+               "| folder | rows | licence |", "|---|---|---|"]
+    for name, (files, n, licence) in PICKS.items():
+        d = OUT / name
+        d.mkdir(parents=True)
+        for extra in ("README.md", "SOURCE.txt"):
+            if (SHARED / name / extra).exists():
+                shutil.copy(SHARED / name / extra, d / extra)
+        for fname in files:
+            subset(SHARED / name / fname, d / fname, n)
+        credits.append(f"| {name} | first {n} | {licence} |")
+    (OUT.parent / "CREDITS.md").write_text("\n".join(credits) + "\n", encoding="utf-8")
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()

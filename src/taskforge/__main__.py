@@ -1,0 +1,3 @@
+from taskforge._cli import main
+
+main()

@@ -1,0 +1,292 @@
+"""The task spec: the user's one input (instruction + a few examples), loaded from YAML.
+
+An example's ``input`` and ``output`` are each either one string or a mapping of
+named fields (``{premise: ..., hypothesis: ...}``). Generated samples use the same
+shape, so a sample and an example are interchangeable everywhere downstream.
+"""
+
+from __future__ import annotations
+
+import csv
+import fnmatch
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+FieldValue = str | dict[str, Any]
+SINGLE_INPUT = "input"
+SINGLE_OUTPUT = "output"
+
+
+class TaskSpecError(ValueError):
+    """A task spec that cannot be used; the message names the field and what is wrong."""
+
+
+class FieldSpec(BaseModel):
+    """Schema of one output field: type, allowed labels, length bounds (characters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["string", "integer", "number", "boolean", "list"] = "string"
+    labels: list[str] | None = None
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=1)
+    description: str | None = None
+
+
+class Example(BaseModel):
+    """One worked example: ``input`` -> ``output``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: FieldValue
+    output: FieldValue
+
+    @field_validator("input", "output", mode="before")
+    @classmethod
+    def _scalars_to_text(cls, v: Any) -> Any:
+        if isinstance(v, (int, float, bool)):
+            return str(v)
+        if isinstance(v, dict):
+            return {str(k): (val if isinstance(val, (str, list, dict)) else str(val)) for k, val in v.items()}
+        return v
+
+
+class ExamplesFile(BaseModel):
+    """Examples read from a JSONL/CSV/TSV file, with a mapping from its columns to the task's fields.
+
+    ``input``/``output``: one column name (a plain string field) or a mapping ``task_field: column``.
+    ``format: craft`` reads CRAFT's few-shot files (``Text``, ``Instruction``, ``Output`` per line).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path
+    format: Literal["auto", "craft"] = "auto"
+    input: str | dict[str, str] | None = None
+    output: str | dict[str, str] | None = None
+    limit: int | None = Field(default=None, ge=1)
+    skip: int = Field(default=0, ge=0)
+
+
+class Task(BaseModel):
+    """A task: what to make data for. See ``examples/*.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    instruction: str = Field(min_length=1)
+    examples: list[Example] = Field(default_factory=list)
+    examples_from: ExamplesFile | None = None
+    output_schema: dict[str, FieldSpec] | None = None
+    exclude_sources: list[str] = Field(default_factory=list)
+    defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("exclude_sources", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Task:
+        if not self.examples:
+            raise ValueError("examples: at least one example is needed (inline or via examples_from)")
+        shapes = {(_shape(e.input), _shape(e.output)) for e in self.examples}
+        if len(shapes) > 1:
+            raise ValueError(
+                "examples: every example must use the same fields; found "
+                + "; ".join(f"input {i} / output {o}" for i, o in sorted(shapes, key=str))
+            )
+        if self.output_schema:
+            unknown = set(self.output_schema) - set(self.output_fields)
+            if unknown:
+                raise ValueError(
+                    f"output_schema: field(s) {sorted(unknown)} are not output fields of the examples "
+                    f"({self.output_fields})"
+                )
+            for name, spec in self.output_schema.items():
+                if spec.labels:
+                    for k, e in enumerate(self.examples):
+                        val = self.output_value(e.output, name)
+                        if str(val) not in spec.labels:
+                            raise ValueError(
+                                f"examples[{k}].output.{name}: {val!r} is not one of the allowed labels {spec.labels}"
+                            )
+        return self
+
+    # ---- field layout -------------------------------------------------------------------------
+    @property
+    def input_fields(self) -> list[str]:
+        """Names of the input fields (``["input"]`` when inputs are plain strings)."""
+        return _fields(self.examples[0].input, SINGLE_INPUT)
+
+    @property
+    def output_fields(self) -> list[str]:
+        return _fields(self.examples[0].output, SINGLE_OUTPUT)
+
+    @property
+    def named_inputs(self) -> bool:
+        return isinstance(self.examples[0].input, dict)
+
+    @property
+    def named_outputs(self) -> bool:
+        return isinstance(self.examples[0].output, dict)
+
+    def output_value(self, output: FieldValue, field: str) -> Any:
+        return output.get(field) if isinstance(output, dict) else output
+
+    def labels(self) -> list[str] | None:
+        """Allowed labels of the (first) labelled output field, from the schema."""
+        for spec in (self.output_schema or {}).values():
+            if spec.labels:
+                return spec.labels
+        return None
+
+    def label_field(self) -> str | None:
+        for name, spec in (self.output_schema or {}).items():
+            if spec.labels:
+                return name
+        return None
+
+    # ---- text views used for embedding, dedup and prompts -------------------------------------
+    @staticmethod
+    def text_of(value: Any) -> str:
+        """Flatten an input/output value to one text (named fields as ``name: value`` lines)."""
+        if value is None:
+            return ""
+        if isinstance(value, dict):
+            return "\n".join(f"{k}: {Task.text_of(v)}" for k, v in value.items())
+        if isinstance(value, list):
+            return "\n".join(Task.text_of(v) for v in value)
+        return str(value)
+
+    def input_texts(self) -> list[str]:
+        return [self.text_of(e.input) for e in self.examples]
+
+    def output_texts(self) -> list[str]:
+        return [self.text_of(e.output) for e in self.examples]
+
+    def is_excluded(self, source: str) -> bool:
+        """True when ``source`` matches one of ``exclude_sources`` (exact names or globs)."""
+        return any(fnmatch.fnmatchcase(source, pat) for pat in self.exclude_sources)
+
+    def stage_defaults(self, stage: str) -> dict[str, Any]:
+        return dict(self.defaults.get(stage, {}))
+
+    # ---- loading ------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path) -> Task:
+        """Load a task spec from YAML (or JSON); every problem is a :class:`TaskSpecError`."""
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise TaskSpecError(f"{path}: task spec not found") from None
+        except yaml.YAMLError as e:
+            raise TaskSpecError(f"{path}: not valid YAML: {e}") from None
+        if not isinstance(raw, dict):
+            raise TaskSpecError(f"{path}: a task spec is a mapping (name, instruction, examples, ...)")
+        return cls.from_dict(raw, base_dir=path.parent, origin=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, base_dir: Path | None = None, origin: str = "task") -> Task:
+        raw = dict(raw)
+        ef = raw.get("examples_from")
+        if ef is not None:
+            try:
+                spec = ExamplesFile.model_validate(ef)
+            except ValidationError as e:
+                raise TaskSpecError(_format_errors(origin, e, prefix="examples_from")) from None
+            if base_dir is not None and not spec.path.is_absolute():
+                spec.path = base_dir / spec.path
+            try:
+                loaded = load_examples_file(spec)
+            except (OSError, ValueError, KeyError) as e:
+                raise TaskSpecError(f"{origin}: examples_from: {e}") from None
+            raw["examples"] = list(raw.get("examples") or []) + loaded
+            raw["examples_from"] = spec.model_dump(mode="json")
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as e:
+            raise TaskSpecError(_format_errors(origin, e)) from None
+
+    def to_yaml(self) -> str:
+        data = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+        data.pop("examples_from", None)  # examples are inlined
+        data["examples"] = [e.model_dump(mode="json") for e in self.examples]
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _shape(v: FieldValue) -> str:
+    return "text" if isinstance(v, str) else "{" + ",".join(v) + "}"
+
+
+def _fields(v: FieldValue, single: str) -> list[str]:
+    return list(v) if isinstance(v, dict) else [single]
+
+
+def _format_errors(origin: str, err: ValidationError, prefix: str = "") -> str:
+    lines = [f"{origin}: invalid task spec"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if p not in ("str", "dict[str,any]"))
+        loc = f"{prefix}.{loc}" if prefix and loc else (prefix or loc or "(top level)")
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+# ---- examples from files ----------------------------------------------------------------------
+def _read_table(path: Path) -> list[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        rows = []
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        rows.append(json.loads(line))
+                    except json.JSONDecodeError as e:
+                        raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+        return rows
+    if suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, list) else list(data.values())
+    if suffix in (".csv", ".tsv"):
+        with path.open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+    raise ValueError(f"{path}: examples must be .jsonl, .json, .csv or .tsv")
+
+
+def load_examples_file(spec: ExamplesFile) -> list[dict[str, Any]]:
+    rows = _read_table(spec.path)[spec.skip :]
+    if spec.limit:
+        rows = rows[: spec.limit]
+    if spec.format == "craft" or (
+        spec.input is None and rows and {"Text", "Instruction", "Output"} <= set(rows[0])
+    ):
+        return [
+            {"input": {"text": str(r.get("Text", "")), "instruction": str(r["Instruction"])}, "output": str(r["Output"])}
+            for r in rows
+        ]
+    if spec.input is None or spec.output is None:
+        raise ValueError("give `input` and `output` column mappings (or use format: craft)")
+
+    def pick(row: dict[str, Any], mapping: str | dict[str, str], lineno: int) -> FieldValue:
+        if isinstance(mapping, str):
+            if mapping not in row:
+                raise KeyError(f"{spec.path} row {lineno}: no column {mapping!r} (has {sorted(row)})")
+            return str(row[mapping])
+        out = {}
+        for field, col in mapping.items():
+            if col not in row:
+                raise KeyError(f"{spec.path} row {lineno}: no column {col!r} (has {sorted(row)})")
+            out[field] = str(row[col])
+        return out
+
+    return [
+        {"input": pick(r, spec.input, i), "output": pick(r, spec.output, i)}
+        for i, r in enumerate(rows, spec.skip + 1)
+    ]

@@ -1,0 +1,1 @@
+"""Helpers for testing code that uses taskforge (a fake LLM server)."""
