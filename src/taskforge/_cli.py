@@ -11,9 +11,9 @@ import os
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import typer  # noqa: E402
+import typer
 
-from taskforge import __version__  # noqa: E402
+from taskforge import __version__
 
 app = typer.Typer(
     name="taskforge",
@@ -32,19 +32,23 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details."),
 ) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def _register_all() -> None:
+    from taskforge import _pipeline_commands as pipeline_cmds
     from taskforge._datastore import _commands as datastore_cmds
     from taskforge._experts import _commands as expert_cmds
     from taskforge._quality import _commands as quality_cmds
     from taskforge._retrieval import _commands as retrieval_cmds
     from taskforge._transform import _commands as transform_cmds
-    from taskforge import _pipeline_commands as pipeline_cmds
 
     for module in (datastore_cmds, retrieval_cmds, transform_cmds, quality_cmds, pipeline_cmds, expert_cmds):
         module.register(app)

@@ -9,9 +9,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    ProgressColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TaskProgressColumn,
     TextColumn,

@@ -268,7 +268,10 @@ def load_examples_file(spec: ExamplesFile) -> list[dict[str, Any]]:
         spec.input is None and rows and {"Text", "Instruction", "Output"} <= set(rows[0])
     ):
         return [
-            {"input": {"text": str(r.get("Text", "")), "instruction": str(r["Instruction"])}, "output": str(r["Output"])}
+            {
+                "input": {"text": str(r.get("Text", "")), "instruction": str(r["Instruction"])},
+                "output": str(r["Output"]),
+            }
             for r in rows
         ]
     if spec.input is None or spec.output is None:
