@@ -1,9 +1,89 @@
-"""CLI commands of this stage."""
+"""``taskforge run``: the whole pipeline in one command (a thin layer over :func:`taskforge.run`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from taskforge._console import console
 
 
 def register(app: typer.Typer) -> None:
-    """Add this stage's commands to the ``taskforge`` app."""
+    app.command("run")(run_command)
+
+
+def run_command(
+    task_file: Path = typer.Argument(..., exists=True, dir_okay=False, help="Task spec (YAML)."),
+    datastore: Path = typer.Option(
+        ..., "--datastore", "-d", exists=True, file_okay=False, help="Datastore folder."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run directory (created; re-running resumes/reuses it)."
+    ),
+    n: int | None = typer.Option(None, "-n", "--n", min=1, help="Items to retrieve (default 1000)."),
+    method: str | None = typer.Option(
+        None, "--method", help="Retrieval method (see `taskforge retrieve --help`)."
+    ),
+    per_source_cap: int | None = typer.Option(None, "--per-source-cap", min=1, help="Max items per source."),
+    llm: str | None = typer.Option(
+        None, "--llm", help="LLM for transformation, e.g. openai:MODEL or anthropic:MODEL."
+    ),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1."
+    ),
+    max_in_flight: int | None = typer.Option(None, "--max-in-flight", min=1, help="Concurrent LLM requests."),
+    mapper: bool = typer.Option(
+        False, "--mapper", help="Map rows onto the task's fields without an LLM (default without --llm)."
+    ),
+    cot: bool | None = typer.Option(
+        None, "--cot/--no-cot", help="Chain-of-thought samples (reasoning kept in its own field)."
+    ),
+    eval_files: list[Path] | None = typer.Option(
+        None,
+        "--eval",
+        exists=True,
+        dir_okay=False,
+        help="Evaluation set(s): decontaminated against; evaluated on with --train.",
+    ),
+    judge: str | None = typer.Option(
+        None, "--judge", help="LLM judge for the quality filter, e.g. openai:MODEL."
+    ),
+    train: bool = typer.Option(
+        False, "--train", help="Train a task expert on the kept samples (and evaluate with --eval)."
+    ),
+    base_model: str | None = typer.Option(
+        None, "--base-model", help="LoRA base model (GPU); default: the CPU MiniLM expert."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", exists=True, dir_okay=False, help="YAML with per-stage settings."
+    ),
+    no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+) -> None:
+    """Retrieve -> transform -> filter -> export (-> train -> eval) for TASK_FILE, into a run directory."""
+    from taskforge._pipeline import SettingsError, print_summary, resolve_settings, run
+    from taskforge._task import Task, TaskSpecError
+
+    if llm and mapper:
+        raise typer.BadParameter("give either --llm or --mapper, not both")
+    try:
+        task = Task.load(task_file)
+        flags = {
+            "retrieve": {"n": n, "method": method, "per_source_cap": per_source_cap},
+            "transform": {
+                "llm": llm,
+                "base_url": base_url,
+                "max_in_flight": max_in_flight,
+                "chain_of_thought": cot,
+                "mapper": True if mapper else None,
+            },
+            "filter": {"eval_files": [str(p) for p in eval_files] if eval_files else None, "judge": judge},
+            "train": {"enabled": True if train else None, "base_model": base_model},
+            "eval": {"data": str(eval_files[0]) if (train and eval_files) else None},
+        }
+        settings = resolve_settings(task, config_file=config, flags=flags)
+        result = run(task, datastore=datastore, out=out, settings=settings, report=not no_report)
+    except (TaskSpecError, SettingsError) as e:
+        console.print(f"[red bold]error:[/] {e}")
+        raise typer.Exit(2) from None
+    print_summary(result)
