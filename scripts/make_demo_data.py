@@ -52,6 +52,19 @@ def subset(src: Path, dst: Path, n: int) -> None:
         raise SystemExit(f"unsupported demo file {src}")
 
 
+def write_eval_sets() -> None:
+    """Held-out evaluation sets in the task's example shape (rows the demo sources do not contain)."""
+    eval_dir = OUT.parent / "eval"
+    eval_dir.mkdir(exist_ok=True)
+    rows = (SHARED / "scitail_test" / "test.jsonl").read_text(encoding="utf-8").splitlines()
+    n_demo = PICKS["scitail_test"][1]
+    with (eval_dir / "scitail_eval.jsonl").open("w", encoding="utf-8") as f:
+        for line in rows[n_demo : n_demo + 500]:
+            r = json.loads(line)
+            rec = {"input": {"premise": r["premise"], "hypothesis": r["hypothesis"]}, "output": {"label": r["label"]}}
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
 def main() -> None:
     if not SHARED.is_dir():
         sys.exit(f"{SHARED} not found")
@@ -68,6 +81,7 @@ def main() -> None:
         for fname in files:
             subset(SHARED / name / fname, d / fname, n)
         credits.append(f"| {name} | first {n} | {licence} |")
+    write_eval_sets()
     (OUT.parent / "CREDITS.md").write_text("\n".join(credits) + "\n", encoding="utf-8")
     print(f"wrote {OUT}")
 

@@ -1,9 +1,139 @@
-"""CLI commands of this stage."""
+"""CLI: ``taskforge datastore build | info | search`` (thin layer over the Python API)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import typer
+
+from taskforge._console import console, kv_table, summary_table
+
+if TYPE_CHECKING:
+    from taskforge._datastore._store import Datastore
+
+datastore_app = typer.Typer(help="Build, inspect and search a datastore of embedded rows or documents.")
+
+
+@datastore_app.command("build")
+def build_cmd(
+    sources: list[str] = typer.Argument(..., help="Dataset folders, data files, save_to_disk folders or hub names."),
+    out: Path = typer.Option(..., "--out", "-o", help="Datastore folder (created, extended or resumed)."),
+    kind: str = typer.Option("rows", "--kind", help="rows (ReBase: one vector per cell) | documents (CRAFT)."),
+    model: str | None = typer.Option(None, "--model", help="sentence-transformers model name or path."),
+    description: str | None = typer.Option(None, "--description", help="Description for the sources given."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first malformed row."),
+    max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="Cap on rows per source."),
+    ann: bool = typer.Option(False, "--ann", help="Also build an IVF-SQ8 ANN index (recall printed)."),
+    float16: bool = typer.Option(False, "--float16", help="Store vectors as float16 (half the disk)."),
+    chunk_rows: int | None = typer.Option(None, "--chunk-rows", min=1, help="Rows per chunk (default 512)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    text_unit: str = typer.Option("line", "--text-unit", help="Plain text: one document per line | file."),
+    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 embedding compute."),
+) -> None:
+    """Embed SOURCE... into the datastore at --out (skips sources already embedded)."""
+    from taskforge._datastore._build import build_datastore
+    from taskforge._datastore._sources import SourceError
+    from taskforge._datastore._store import Datastore
+    from taskforge._embed import ModelMismatchError
+
+    try:
+        report = build_datastore(
+            sources,
+            out,
+            kind=kind,
+            model=model,
+            description=description,
+            strict=strict,
+            max_rows=max_rows,
+            ann=ann,
+            float16=float16,
+            chunk_rows=chunk_rows,
+            batch_size=batch_size,
+            text_unit=text_unit,
+            precision=precision,
+        )
+    except (SourceError, ModelMismatchError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    rows = [
+        (
+            s["name"],
+            "kept" if s.get("skipped") else "built",
+            s["n_rows"],
+            s["n_vectors"],
+            s["n_malformed"],
+        )
+        for s in report.sources
+    ]
+    console.print(summary_table("datastore build", ["source", "status", "rows", "vectors", "malformed"], rows))
+    ds = Datastore.open(out)
+    console.print(
+        f"{out}: {len(ds.sources)} sources, {ds.n_rows:,} rows, {ds.n_vectors:,} vectors, "
+        f"{_size(ds.disk_bytes())}, {report.seconds:.1f} s"
+    )
+
+
+@datastore_app.command("info")
+def info_cmd(path: Path = typer.Argument(..., help="Datastore folder.")) -> None:
+    """Sources, rows, vectors, model and disk size of a datastore."""
+    ds = _open(path)
+    rows = [(s.name, s.n_rows, s.n_vectors, len(s.columns), s.description[:60]) for s in ds.sources]
+    console.print(summary_table("sources", ["source", "rows", "vectors", "columns", "description"], rows))
+    ann = ds.manifest.get("ann")
+    console.print(
+        kv_table(
+            str(path),
+            {
+                "kind": ds.kind,
+                "model": f"{ds.model_name} ({ds.dim}-d, {ds.manifest['model'].get('precision')})",
+                "sources": len(ds.sources),
+                "rows": ds.n_rows,
+                "vectors": ds.n_vectors,
+                "vector dtype": ds.manifest.get("dtype"),
+                "ann": f"{ann['type']} recall@{ann['k']} {ann['recall']:.3f}" if ann else "none",
+                "disk": _size(ds.disk_bytes()),
+            },
+        )
+    )
+
+
+@datastore_app.command("search")
+def search_cmd(
+    path: Path = typer.Argument(..., help="Datastore folder."),
+    text: str = typer.Argument(..., help="Query text."),
+    k: int = typer.Option(10, "-k", "--k", min=1, help="Number of rows."),
+    ann: bool = typer.Option(False, "--ann", help="Use the ANN index instead of exact search."),
+) -> None:
+    """The k rows closest to TEXT (best cell per row)."""
+    ds = _open(path)
+    hits = ds.search(text, k, index="ann" if ann else "exact")
+    rows = [
+        (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
+        for h in hits
+    ]
+    console.print(summary_table(f"top {k} for {text!r}", ["source", "row", "column", "score", "text"], rows))
+
+
+def _open(path: Path) -> Datastore:
+    from taskforge._datastore._store import Datastore
+
+    try:
+        return Datastore.open(path)
+    except (FileNotFoundError, ValueError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:,.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
+    app.add_typer(datastore_app, name="datastore")

@@ -1,1 +1,42 @@
-"""_experts."""
+"""Task experts: train a small model on the generated samples and evaluate it.
+
+- ``train_cpu_expert``: the bundled MiniLM encoder + classification head (CPU, minutes).
+- ``train_lora``: LoRA / QLoRA supervised fine-tuning of a causal LM with peft + trl
+  (CRAFT and ReBase presets), loss on the answer only.
+- ``evaluate``: accuracy, SQuAD EM/F1, chrF++, ROUGE-L, LLM-judge win rate, few-shot LLM baseline.
+
+Heavy libraries (torch, transformers, peft, trl) are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from taskforge._experts._cpu import CpuExpert, TrainResult, train_cpu_expert
+from taskforge._experts._errors import ExpertError
+from taskforge._experts._evaluate import EvalResult, evaluate, load_model, score
+from taskforge._experts._metrics import (
+    answers_match,
+    chrf_pp,
+    exact_match,
+    extract_answer,
+    normalize_answer,
+    rouge_l,
+    token_f1,
+)
+
+__all__ = [
+    "CpuExpert",
+    "EvalResult",
+    "ExpertError",
+    "TrainResult",
+    "answers_match",
+    "chrf_pp",
+    "evaluate",
+    "exact_match",
+    "extract_answer",
+    "load_model",
+    "normalize_answer",
+    "rouge_l",
+    "score",
+    "token_f1",
+    "train_cpu_expert",
+]

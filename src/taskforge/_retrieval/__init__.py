@@ -1,1 +1,36 @@
-"""_retrieval."""
+"""Retrieval: score every row of a datastore against a task and keep the best N.
+
+Methods: ``rebase`` (the ReBase paper's formula, exact), ``craft`` (CRAFT's per-example
+plus mean-similarity mix), ``mean`` (similarity to the mean example, for document stores).
+"""
+
+from taskforge._retrieval._methods import METHODS, Queries, Scored, craft, mean, rebase
+from taskforge._retrieval._output import read_items, write_items
+from taskforge._retrieval._retrieve import DEFAULTS, RetrievalResult, embed_task, retrieve
+from taskforge._retrieval._scoring import (
+    StoreArrays,
+    brute_force_rebase,
+    rebase_components,
+    row_max_scores,
+    top_k,
+)
+
+__all__ = [
+    "DEFAULTS",
+    "METHODS",
+    "Queries",
+    "RetrievalResult",
+    "Scored",
+    "StoreArrays",
+    "brute_force_rebase",
+    "craft",
+    "embed_task",
+    "mean",
+    "read_items",
+    "rebase",
+    "rebase_components",
+    "retrieve",
+    "row_max_scores",
+    "top_k",
+    "write_items",
+]

@@ -1,9 +1,45 @@
-"""CLI commands of this stage."""
+"""CLI commands of this stage: ``taskforge retrieve``."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import typer
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
+
+    @app.command("retrieve")
+    def retrieve_cmd(
+        task: Path = typer.Argument(..., help="Task spec (YAML)."),
+        datastore: Path = typer.Option(..., "--datastore", "-d", help="Datastore directory."),
+        n: int | None = typer.Option(
+            None, "-n", "--n", help="Items to retrieve (default: task defaults, else 1000)."
+        ),
+        method: str | None = typer.Option(
+            None,
+            "--method",
+            "-m",
+            help="Scoring method: rebase, craft, mean, ... (default: task defaults, else rebase).",
+        ),
+        out: Path = typer.Option(
+            Path("items.jsonl"), "--out", "-o", help="Output file (.jsonl or .parquet)."
+        ),
+        per_source_cap: int | None = typer.Option(
+            None, "--per-source-cap", help="At most this many items from one source."
+        ),
+    ) -> None:
+        """Retrieve the rows (or documents) of a datastore that best fit a task."""
+        from taskforge._console import console
+        from taskforge._retrieval._retrieve import retrieve
+        from taskforge._task import TaskSpecError
+
+        try:
+            res = retrieve(
+                task, datastore, n=n, method=method, out=out, per_source_cap=per_source_cap, show=True
+            )
+        except (TaskSpecError, ValueError, FileNotFoundError) as e:
+            console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(2) from None
+        console.print(f"wrote {len(res.items):,} items to {res.out} in {res.seconds['total']:.1f} s")

@@ -1,9 +1,128 @@
-"""CLI commands of this stage."""
+"""CLI commands of this stage: ``taskforge transform``."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import typer
 
 
+def _label_map(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise typer.BadParameter(f"--label-map takes RAW=LABEL, got {pair!r}")
+        out[src.strip()] = dst.strip()
+    return out
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
+
+    @app.command("transform")
+    def transform_cmd(
+        task: Path = typer.Argument(..., help="Task spec (YAML)."),
+        retrieved: Path = typer.Argument(..., help="Retrieved items (JSONL, from `taskforge retrieve`)."),
+        out: Path = typer.Option(Path("samples.jsonl"), "--out", "-o", help="Samples file (JSONL)."),
+        llm: str | None = typer.Option(None, "--llm", help="openai:MODEL or anthropic:MODEL; without it: mapper."),
+        mapper: bool = typer.Option(False, "--mapper", help="Map rows onto the task's fields without an LLM."),
+        base_url: str | None = typer.Option(None, "--base-url", help="LLM server URL (OpenAI-compatible: .../v1)."),
+        api_key_env: str | None = typer.Option(None, "--api-key-env", help="Environment variable with the API key."),
+        max_in_flight: int = typer.Option(32, "--max-in-flight", min=1, help="LLM requests in flight at once."),
+        rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
+        timeout: float = typer.Option(60.0, "--timeout", help="Seconds per LLM request."),
+        template: Path | None = typer.Option(None, "--template", help="Jinja2 prompt template (see docs)."),
+        style: str | None = typer.Option(None, "--style", help="Built-in prompt: rebase, craft or auto."),
+        cot: bool | None = typer.Option(None, "--cot/--no-cot", help="Ask for reasoning before the answer."),
+        samples_per_item: int | None = typer.Option(None, "--samples-per-item", "-k", min=1, help="Samples per item."),
+        repair: bool | None = typer.Option(None, "--repair/--no-repair", help="One repair request on invalid JSON."),
+        temperature: float | None = typer.Option(None, "--temperature"),
+        max_tokens: int | None = typer.Option(None, "--max-tokens"),
+        seed: int | None = typer.Option(None, "--seed", help="Seed for the examples shown in prompts."),
+        limit: int | None = typer.Option(None, "--limit", min=1, help="Transform only the first N items."),
+        label_map: list[str] | None = typer.Option(
+            None, "--label-map", help="Mapper: RAW=LABEL, e.g. contradiction=not_entailment (repeatable)."
+        ),
+        sources_dir: Path | None = typer.Option(
+            None, "--sources-dir", help="Mapper: folder of sources whose README.md names numeric labels."
+        ),
+        rejects: Path | None = typer.Option(None, "--rejects", help="Rejects file (default: beside --out)."),
+        cache: Path | None = typer.Option(None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."),
+    ) -> None:
+        """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
+        from taskforge._console import console
+        from taskforge._task import Task, TaskSpecError
+        from taskforge._transform._settings import TransformSettings
+        from taskforge._transform._stage import transform
+
+        try:
+            spec = Task.load(task)
+            flags: dict[str, Any] = {
+                "method": "mapper" if mapper else ("llm" if llm else None),
+                "template": template,
+                "style": style,
+                "chain_of_thought": cot,
+                "samples_per_item": samples_per_item,
+                "repair": repair,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+                "seed": seed,
+                "limit": limit,
+                "label_map": _label_map(label_map),
+                "sources_dir": sources_dir,
+                "rejects": rejects,
+                "cache": cache,
+            }
+            settings = TransformSettings.resolve(spec.stage_defaults("transform"), flags)
+            if mapper or not llm:
+                settings = settings.model_copy(update={"method": "mapper"})
+            client = None
+            if settings.method == "llm":
+                from taskforge._llm import LLM
+
+                client = LLM.from_spec(
+                    llm or "",
+                    base_url=base_url,
+                    api_key_env=api_key_env,
+                    cache_path=settings.cache or out.parent / "llm_cache.sqlite",
+                    max_in_flight=max_in_flight,
+                    rpm=rpm,
+                    timeout=timeout,
+                )
+            try:
+                res = transform(spec, retrieved, out, llm=client, settings=settings)
+            finally:
+                if client is not None:
+                    client.close()
+        except (TaskSpecError, ValueError, FileNotFoundError) as e:
+            console.print(f"[bold red]error:[/] {e}")
+            raise typer.Exit(2) from None
+        console.print(summary(res))
+        console.print(f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}")
+
+
+def summary(res: Any) -> Any:
+    """The end-of-run table: items, samples, rejects by reason, LLM calls / cache hits / cost."""
+    from taskforge._console import summary_table
+
+    rows: list[tuple[str, Any]] = [("items", res.items), ("samples", res.samples), ("rejects", res.rejects)]
+    rows += [(f"  {reason}", n) for reason, n in res.rejects_by_reason.items()]
+    if res.resumed:
+        rows.append(("resumed (already done)", res.resumed))
+    if res.llm_stats:
+        s = res.llm_stats
+        rows += [
+            ("LLM calls", s.get("calls", 0)),
+            ("LLM cache hits", s.get("cache_hits", 0)),
+            ("LLM failures", s.get("failures", 0)),
+            ("LLM retries", s.get("retries", 0)),
+            ("tokens", s.get("tokens", 0)),
+            ("cost", f"${s.get('cost', 0.0):,.4f}"),
+        ]
+    rows.append(("seconds", round(res.seconds, 1)))
+    title = f"transform ({res.method}{', ' + res.model if res.model else ''})"
+    return summary_table(title, ["", ""], rows)

@@ -1,1 +1,5 @@
-"""Helpers for testing code that uses taskforge (a fake LLM server)."""
+"""Helpers for testing code that uses taskforge (a fake LLM server); see :mod:`taskforge.testing._fake_llm`."""
+
+from taskforge.testing._fake_llm import FAULTS, FakeLLMServer, echo_responder
+
+__all__ = ["FAULTS", "FakeLLMServer", "echo_responder"]

@@ -1,0 +1,167 @@
+"""Merge finished chunks into the store's read-optimised files, then commit the manifest.
+
+Merged files go into a fresh ``data-<id>/`` folder; the manifest (written atomically last)
+names that folder, so a kill during a merge leaves the previous store intact. Memory stays
+bounded: vectors stream chunk by chunk into a memory-mapped ``.npy``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from taskforge._console import console
+from taskforge._datastore._chunks import ROWS_SCHEMA, chunk_dir, read_chunk_meta, read_chunk_rows
+from taskforge._embed import Embedder
+from taskforge._io import atomic_write_json
+
+MANIFEST = "manifest.json"
+FORMAT = "taskforge-datastore"
+VERSION = 1
+MERGED_SCHEMA = pa.schema([("source", pa.int32()), *ROWS_SCHEMA])
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a taskforge datastore (manifest format {manifest.get('format')!r})")
+    if manifest.get("version") != VERSION:
+        raise ValueError(f"{path}: datastore format version {manifest.get('version')} is not supported")
+    return manifest
+
+
+def merge(
+    out: Path,
+    previous: dict[str, Any] | None,
+    built: list[dict[str, Any]],
+    embedder: Embedder,
+    *,
+    kind: str,
+    float16: bool = False,
+    ann: bool = False,
+) -> dict[str, Any]:
+    """Combine the previous store's sources with the ones just built; returns the new manifest."""
+    entries = _ordered_sources(previous, built)
+    dtype = np.float16 if float16 or (previous or {}).get("dtype") == "float16" else np.float32
+    n_rows = sum(e["n_rows"] for e in entries)
+    n_vectors = sum(e["n_vectors"] for e in entries)
+    data_name = f"data-{uuid.uuid4().hex[:8]}"
+    data = out / data_name
+    data.mkdir(parents=True)
+    columns: list[str] = []
+    col_ids: dict[str, int] = {}
+    vec = np.lib.format.open_memmap(data / "vectors.npy", mode="w+", dtype=dtype, shape=(n_vectors, embedder.dim))
+    vrow = np.lib.format.open_memmap(data / "vector_row.npy", mode="w+", dtype=np.int64, shape=(n_vectors,))
+    vcol = np.lib.format.open_memmap(data / "vector_column.npy", mode="w+", dtype=np.int32, shape=(n_vectors,))
+    row_source = np.empty(n_rows, dtype=np.int32)
+    desc = np.zeros((len(entries), embedder.dim), dtype=np.float32)
+    v_off = r_off = 0
+    with (
+        pa.OSFile(str(data / "rows.arrow"), "wb") as sink,
+        pa.ipc.new_file(sink, MERGED_SCHEMA) as writer,
+    ):
+        for sid, e in enumerate(entries):
+            sdir = out / "chunks" / e["key"]
+            e["row_start"] = r_off
+            desc[sid] = np.load(sdir / "description.npy")[0]
+            for ci in range(e["n_chunks"]):
+                meta = read_chunk_meta(sdir, ci)
+                cdir = chunk_dir(sdir, ci)
+                n = meta["n_vectors"]
+                vec[v_off : v_off + n] = np.load(cdir / "vectors.npy")
+                vrow[v_off : v_off + n] = np.load(cdir / "vec_row.npy").astype(np.int64) + r_off
+                local_cols = np.load(cdir / "vec_col.npy")
+                if kind == "rows":
+                    mapping = np.array([_col_id(c, columns, col_ids) for c in meta["columns"]] or [0], dtype=np.int32)
+                    vcol[v_off : v_off + n] = mapping[local_cols] if n else local_cols
+                else:
+                    vcol[v_off : v_off + n] = local_cols
+                table = read_chunk_rows(sdir, ci)
+                table = table.add_column(0, "source", pa.array(np.full(table.num_rows, sid, dtype=np.int32)))
+                writer.write_table(table.cast(MERGED_SCHEMA))
+                row_source[r_off : r_off + meta["n_rows"]] = sid
+                v_off += n
+                r_off += meta["n_rows"]
+    for arr in (vec, vrow, vcol):
+        arr.flush()
+    del vec, vrow, vcol
+    np.save(data / "row_source.npy", row_source)
+    np.save(data / "description_vectors.npy", desc)
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "model": {"name": embedder.name, "dim": embedder.dim, "precision": embedder.precision},
+        "dtype": np.dtype(dtype).name,
+        "data": data_name,
+        "n_rows": n_rows,
+        "n_vectors": n_vectors,
+        "columns": columns if kind == "rows" else [],
+        "sources": [{k: v for k, v in e.items() if k != "skipped"} for e in entries],
+        "ann": None,
+        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    if ann and n_vectors:
+        from taskforge._datastore._ann import build_ann
+
+        manifest["ann"] = build_ann(data, np.load(data / "vectors.npy", mmap_mode="r"))
+        console.print(
+            f"ANN index {manifest['ann']['type']}: recall@{manifest['ann']['k']} "
+            f"{manifest['ann']['recall']:.3f} vs exact search on {manifest['ann']['n_queries']} held-out vectors "
+            f"(nprobe {manifest['ann']['nprobe']})"
+        )
+    elif previous and previous.get("ann") and n_vectors:
+        from taskforge._datastore._ann import build_ann
+
+        manifest["ann"] = build_ann(data, np.load(data / "vectors.npy", mmap_mode="r"))
+    for p in data.iterdir():
+        _fsync(p)
+    atomic_write_json(out / MANIFEST, manifest)
+    _remove_stale(out, manifest)
+    return manifest
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _col_id(name: str, columns: list[str], ids: dict[str, int]) -> int:
+    if name not in ids:
+        ids[name] = len(columns)
+        columns.append(name)
+    return ids[name]
+
+
+def _ordered_sources(previous: dict[str, Any] | None, built: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Previous sources first (a rebuilt one keeps its place), then new ones in build order."""
+    by_name = {e["name"]: e for e in built}
+    out = []
+    for e in (previous or {}).get("sources", []):
+        out.append(dict(by_name.pop(e["name"], e)))
+    out.extend(dict(e) for e in built if e["name"] in by_name)
+    return out
+
+
+def _remove_stale(out: Path, manifest: dict[str, Any]) -> None:
+    """Delete merged folders and chunk folders the new manifest no longer uses."""
+    for p in out.glob("data-*"):
+        if p.is_dir() and p.name != manifest["data"]:
+            shutil.rmtree(p, ignore_errors=True)
+    keep = {e["key"] for e in manifest["sources"]}
+    chunks = out / "chunks"
+    if chunks.exists():
+        for p in chunks.iterdir():
+            if p.is_dir() and p.name not in keep and (p / "source.json").exists():
+                shutil.rmtree(p, ignore_errors=True)

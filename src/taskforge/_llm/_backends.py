@@ -1,0 +1,241 @@
+"""Backends: the only protocol-specific code. A backend turns a request into (URL, headers, JSON body)
+and a parsed response body into a :class:`Completion`; it never does I/O (like an httpx transport seam,
+the client owns sockets, retries, limits and the cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from taskforge._llm._types import GenerationOptions, LLMError
+
+OPENAI_URL = "https://api.openai.com/v1"
+ANTHROPIC_URL = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+
+log = logging.getLogger("taskforge.llm")
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    texts: list[str]
+    input_tokens: int
+    output_tokens: int
+    finish_reason: str | None
+
+
+class ProtocolError(ValueError):
+    """The server answered 200 with a body that does not follow the protocol (retryable)."""
+
+
+class Backend(Protocol):
+    name: str  # "openai" | "anthropic": part of the cache key
+    model: str
+    base_url: str
+
+    @property
+    def url(self) -> str: ...
+    def headers(self) -> dict[str, str]: ...
+    def payload(
+        self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int
+    ) -> dict[str, Any]: ...
+    def parse(self, data: Any) -> Completion: ...
+    def secrets(self) -> list[str]: ...
+
+
+class _Secret:
+    """Holds an API key so that repr/str/logging never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value or None
+
+    def get(self) -> str | None:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>" if self._value else "<no key>"
+
+    __str__ = __repr__
+
+
+def _read_key(env: str | None, default_env: str, base_url: str, default_url: str) -> _Secret:
+    """The key from the environment; only the provider's own URL insists on one (local servers need none)."""
+    name = env or default_env
+    key = os.environ.get(name)
+    if not key and env:
+        log.warning("environment variable %s is not set; calling %s without an API key", name, base_url)
+    if not key and base_url.rstrip("/") == default_url:
+        raise LLMError(
+            f"environment variable {name} is not set (needed for {default_url}); set it or pass base_url"
+        )
+    return _Secret(key)
+
+
+class OpenAIBackend:
+    """OpenAI-compatible chat completions: OpenAI, vLLM, Ollama, llama.cpp server, and others.
+
+    Without a key (local servers) no Authorization header is sent.
+    """
+
+    name = "openai"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key_env: str | None = None) -> None:
+        self.model = model
+        self.base_url = (base_url or OPENAI_URL).rstrip("/")
+        self.api_key_env = api_key_env or "OPENAI_API_KEY"
+        self._key = _read_key(api_key_env, "OPENAI_API_KEY", self.base_url, OPENAI_URL)
+        # OpenAI's newer models only take max_completion_tokens; local servers know max_tokens
+        self._max_tokens_field = "max_completion_tokens" if self.base_url == OPENAI_URL else "max_tokens"
+
+    def __repr__(self) -> str:
+        return f"OpenAIBackend(model={self.model!r}, base_url={self.base_url!r}, key={self._key!r})"
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/chat/completions"
+
+    def headers(self) -> dict[str, str]:
+        h = {"Content-Type": "application/json"}
+        if key := self._key.get():
+            h["Authorization"] = f"Bearer {key}"
+        return h
+
+    def secrets(self) -> list[str]:
+        key = self._key.get()
+        return [key] if key else []
+
+    def payload(
+        self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": messages,
+            "temperature": options.temperature,
+            "top_p": options.top_p,
+            self._max_tokens_field: options.max_tokens,
+        }
+        if options.n != 1:
+            body["n"] = options.n
+        if options.seed is not None:
+            body["seed"] = options.seed + sample_index  # distinct samples per index, reproducible
+        return body
+
+    def parse(self, data: Any) -> Completion:
+        try:
+            choices = data["choices"]
+            texts = [c["message"].get("content") or "" for c in choices]
+            finish = choices[0].get("finish_reason") if choices else None
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"not a chat completion response ({type(e).__name__}: {e})") from None
+        if not texts:
+            raise ProtocolError("chat completion response has no choices")
+        usage = data.get("usage") or {}
+        return Completion(
+            texts, int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0), finish
+        )
+
+
+class AnthropicBackend:
+    """The Anthropic messages API: system messages go to the top-level ``system`` field.
+
+    ``top_p`` is sent only when set explicitly (newer Claude models refuse temperature and top_p together);
+    ``n`` > 1 is not supported by the API (use ``sample_index`` for several samples).
+    """
+
+    name = "anthropic"
+
+    def __init__(self, model: str, base_url: str | None = None, api_key_env: str | None = None) -> None:
+        self.model = model
+        self.base_url = (base_url or ANTHROPIC_URL).rstrip("/")
+        self.api_key_env = api_key_env or "ANTHROPIC_API_KEY"
+        self._key = _read_key(api_key_env, "ANTHROPIC_API_KEY", self.base_url, ANTHROPIC_URL)
+
+    def __repr__(self) -> str:
+        return f"AnthropicBackend(model={self.model!r}, base_url={self.base_url!r}, key={self._key!r})"
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "/v1/messages"
+
+    def headers(self) -> dict[str, str]:
+        h = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+        if key := self._key.get():
+            h["x-api-key"] = key
+        return h
+
+    def secrets(self) -> list[str]:
+        key = self._key.get()
+        return [key] if key else []
+
+    def payload(
+        self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int
+    ) -> dict[str, Any]:
+        if options.n != 1:
+            raise LLMError("the Anthropic API does not support n > 1; use sample_index for several samples")
+        if options.temperature > 1.0:
+            raise LLMError(f"the Anthropic API takes temperature in [0, 1], got {options.temperature}")
+        system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [m for m in messages if m["role"] != "system"],
+            "max_tokens": options.max_tokens,
+            "temperature": options.temperature,
+        }
+        if system:
+            body["system"] = system
+        if "top_p" in options.model_fields_set:
+            body["top_p"] = options.top_p
+        return body
+
+    def parse(self, data: Any) -> Completion:
+        try:
+            blocks = data["content"]
+            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+            finish = data.get("stop_reason")
+        except (KeyError, TypeError, AttributeError) as e:
+            raise ProtocolError(f"not a messages response ({type(e).__name__}: {e})") from None
+        usage = data.get("usage") or {}
+        return Completion(
+            [text], int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0), finish
+        )
+
+
+BACKENDS: dict[str, type[OpenAIBackend] | type[AnthropicBackend]] = {
+    "openai": OpenAIBackend,
+    "anthropic": AnthropicBackend,
+}
+
+
+def parse_llm_spec(spec: str) -> tuple[str, str]:
+    """``"openai:MODEL"`` / ``"anthropic:MODEL"`` -> (backend, model). The model may contain colons."""
+    backend, sep, model = spec.partition(":")
+    if not sep or not model.strip():
+        raise LLMError(f"LLM spec {spec!r} must look like 'openai:MODEL' or 'anthropic:MODEL'")
+    backend = backend.strip().lower()
+    if backend not in BACKENDS:
+        raise LLMError(f"unknown LLM backend {backend!r} in {spec!r}; choose from {sorted(BACKENDS)}")
+    return backend, model.strip()
+
+
+def make_backend(spec: str, base_url: str | None = None, api_key_env: str | None = None) -> Backend:
+    backend, model = parse_llm_spec(spec)
+    return BACKENDS[backend](model, base_url=base_url, api_key_env=api_key_env)
+
+
+__all__ = [
+    "ANTHROPIC_URL",
+    "BACKENDS",
+    "OPENAI_URL",
+    "AnthropicBackend",
+    "Backend",
+    "Completion",
+    "OpenAIBackend",
+    "ProtocolError",
+    "make_backend",
+    "parse_llm_spec",
+]

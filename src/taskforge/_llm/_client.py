@@ -1,0 +1,607 @@
+"""The :class:`LLM` client: many requests in flight over one aiohttp session, retried, rate limited, cached.
+
+Why aiohttp directly: measured ~1,160 req/s at 0.2 ms CPU per request against ~740 for the
+official SDKs and ~100 for the default httpx client (see /work/shared/MEASURED.md).
+
+``run()`` is a plain generator for synchronous callers: the requests go to an event loop in a
+background thread (one per LLM, kept for its life so connections are reused), results come back
+through a queue in completion order. ``arun()`` is the same for async callers, on their loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import queue
+import random
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from taskforge._llm._backends import Backend, Completion, ProtocolError, make_backend
+from taskforge._llm._cache import LogEntry, ResponseCache, cache_key
+from taskforge._llm._limits import AdaptiveConcurrency, TokenBucket, per_minute
+from taskforge._llm._retry import backoff, error_detail, is_retryable_status, redact, retry_after_seconds
+from taskforge._llm._types import GenerationOptions, LLMError, LLMRequest, LLMResult, LLMStats
+
+log = logging.getLogger("taskforge.llm")
+
+Prices = tuple[float, float] | Mapping[str, float]
+
+
+@dataclasses.dataclass(slots=True)
+class _Attempt:
+    """The outcome of one HTTP attempt."""
+
+    completion: Completion | None = None
+    status: int | None = None
+    head: str = ""  # "HTTP 500", "timeout (60s)", "connection error", "invalid JSON response"
+    detail: str = ""
+    retryable: bool = False
+    retry_after: float | None = None
+
+
+@dataclasses.dataclass(slots=True)
+class _LoopState:
+    """What is bound to one event loop: the HTTP session and the limiters."""
+
+    session: aiohttp.ClientSession
+    concurrency: AdaptiveConcurrency
+    rpm: TokenBucket | None
+    tpm: TokenBucket | None
+
+
+class _BackgroundLoop:
+    """An event loop in a daemon thread, for the synchronous API."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="taskforge-llm", daemon=True)
+        self.thread.start()
+
+    def submit(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def stop(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+class LLM:
+    """An instruction-tuned LLM behind a backend, with a cache; see ``docs/architecture.md`` for the contract."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        cache_path: str | Path | None = Path("llm_cache.sqlite"),
+        max_in_flight: int = 32,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        prices: Prices | None = None,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        if max_in_flight < 1:
+            raise LLMError(f"max_in_flight must be >= 1, got {max_in_flight}")
+        if max_retries < 0:
+            raise LLMError(f"max_retries must be >= 0, got {max_retries}")
+        if timeout <= 0:
+            raise LLMError(f"timeout must be > 0, got {timeout}")
+        for name, value in (("rpm", rpm), ("tpm", tpm)):
+            if value is not None and value <= 0:
+                raise LLMError(f"{name} must be > 0, got {value}")
+        self.backend = backend
+        self.spec = f"{backend.name}:{backend.model}"
+        self.max_in_flight = max_in_flight
+        self.rpm, self.tpm = rpm, tpm
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.prices = _parse_prices(prices)
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.stats = LLMStats()
+        self.cache = ResponseCache(cache_path) if cache_path is not None else None
+        self._secrets = backend.secrets()
+        self._rng = random.Random()
+        self._states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._bg: _BackgroundLoop | None = None
+        self._bg_lock = threading.Lock()
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _shutdown, self._states, [None], self.cache)
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: str,
+        base_url: str | None = None,
+        api_key_env: str | None = None,
+        cache_path: str | Path | None = Path("llm_cache.sqlite"),
+        max_in_flight: int = 32,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 6,
+        prices: Prices | None = None,
+        **kwargs: Any,
+    ) -> LLM:
+        """Build from ``"openai:MODEL"`` / ``"anthropic:MODEL"``; the key is read from ``api_key_env`` now."""
+        return cls(
+            make_backend(spec, base_url=base_url, api_key_env=api_key_env),
+            cache_path=cache_path,
+            max_in_flight=max_in_flight,
+            rpm=rpm,
+            tpm=tpm,
+            timeout=timeout,
+            max_retries=max_retries,
+            prices=prices,
+            **kwargs,
+        )
+
+    def __repr__(self) -> str:
+        return f"LLM({self.spec!r}, base_url={self.backend.base_url!r}, max_in_flight={self.max_in_flight})"
+
+    # -- synchronous API --------------------------------------------------------------------
+    def run(self, requests: Iterable[LLMRequest]) -> Iterator[LLMResult]:
+        """Yield one :class:`LLMResult` per request, in completion order, as each arrives.
+
+        The requests iterable is consumed lazily (in the background thread), a bounded number
+        ahead of what the caller has taken, so a slow consumer slows the calls instead of
+        piling results up in memory. Stopping early (``break``) cancels what is in flight.
+        """
+        if self._closed:
+            raise LLMError("this LLM is closed")
+        bg = self._background()
+        results: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        finished = threading.Event()
+        window = self.max_in_flight * 2 + 16
+        credits_box: list[asyncio.Semaphore] = []
+
+        async def pump() -> None:
+            credits = asyncio.Semaphore(window)
+            credits_box.append(credits)
+            try:
+                async for res in self.arun(requests):
+                    await credits.acquire()
+                    results.put(res)
+            except BaseException as e:
+                results.put(_Raise(e))
+                raise
+            finally:
+                results.put(_END)
+                finished.set()
+
+        fut = bg.submit(pump())
+        done = False
+        try:
+            while True:
+                item = results.get()
+                if item is _END:
+                    done = True
+                    return
+                if isinstance(item, _Raise):
+                    done = True
+                    if isinstance(item.error, asyncio.CancelledError):
+                        raise LLMError("LLM run was cancelled") from None
+                    raise item.error
+                bg.loop.call_soon_threadsafe(credits_box[0].release)
+                yield item
+        finally:
+            if not done:
+                fut.cancel()
+                finished.wait(timeout=30)
+
+    def complete(
+        self, messages: list[dict[str, str]], options: GenerationOptions | None = None, sample_index: int = 0
+    ) -> LLMResult:
+        """One request, synchronously (through the same cache, retries and limits)."""
+        request = LLMRequest(
+            key="complete",
+            messages=messages,
+            options=options or GenerationOptions(),
+            sample_index=sample_index,
+        )
+        (result,) = list(self.run([request]))
+        return result
+
+    def close(self) -> None:
+        """Close the HTTP session(s), stop the background loop, close the cache."""
+        self._closed = True
+        if self._bg is not None:
+            state = self._states.get(self._bg.loop)
+            if state is not None and not self._bg.loop.is_closed():
+                self._bg.submit(state.session.close()).result(timeout=10)
+                self._states.pop(self._bg.loop, None)
+            self._bg.stop()
+            self._bg = None
+        if self.cache is not None:
+            self.cache.close()
+            self.cache = None
+
+    def __enter__(self) -> LLM:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def print_summary(self, title: str = "LLM calls") -> None:
+        from taskforge._console import console
+
+        console.print(self.stats.table(title))
+
+    def summary_table(self, title: str = "LLM calls") -> Any:
+        return self.stats.table(title)
+
+    # -- async API ------------------------------------------------------------------------
+    async def arun(
+        self, requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]
+    ) -> AsyncIterator[LLMResult]:
+        """Async form of :meth:`run`, on the caller's loop (close with ``await llm.aclose()``)."""
+        state = self._state()
+        out: asyncio.Queue[Any] = asyncio.Queue()
+        admission = asyncio.Semaphore(self.max_in_flight * 2 + 16)
+        tasks: set[asyncio.Task[LLMResult]] = set()
+        inflight: dict[str, asyncio.Future[LLMResult]] = {}
+        started = time.monotonic()
+
+        def finished(task: asyncio.Task[LLMResult]) -> None:
+            tasks.discard(task)
+            if not task.cancelled():
+                exc = task.exception()
+                out.put_nowait(_Raise(exc) if exc is not None else task.result())
+
+        async def feed() -> None:
+            try:
+                async for req in _aiter(requests):
+                    await admission.acquire()
+                    if not isinstance(req, LLMRequest):
+                        raise TypeError(f"LLM.run takes LLMRequest objects, got {type(req).__name__}")
+                    key = self.key_of(req)
+                    hit = self.cache.get(key) if self.cache is not None else None
+                    if hit is not None:
+                        out.put_nowait(self._from_cache(req, key, hit))
+                        continue
+                    task = asyncio.create_task(self._call(state, req, key, inflight))
+                    tasks.add(task)
+                    task.add_done_callback(finished)
+            except Exception as e:
+                out.put_nowait(_Raise(e))
+            finally:
+                out.put_nowait(_END)
+
+        feeder = asyncio.create_task(feed())
+        feeding = True
+        try:
+            while feeding or tasks or not out.empty():
+                item = await out.get()
+                if item is _END:
+                    feeding = False
+                    continue
+                if isinstance(item, _Raise):
+                    raise item.error
+                admission.release()
+                self._count(item)
+                yield item
+        finally:
+            feeder.cancel()
+            for t in list(tasks):
+                t.cancel()
+            await asyncio.gather(feeder, *tasks, return_exceptions=True)
+            self.stats.seconds += time.monotonic() - started
+
+    async def acomplete(
+        self, messages: list[dict[str, str]], options: GenerationOptions | None = None, sample_index: int = 0
+    ) -> LLMResult:
+        request = LLMRequest(
+            key="complete",
+            messages=messages,
+            options=options or GenerationOptions(),
+            sample_index=sample_index,
+        )
+        async for result in self.arun([request]):
+            return result
+        raise AssertionError("arun yielded nothing")  # pragma: no cover
+
+    async def aclose(self) -> None:
+        """Close the HTTP session bound to the running loop."""
+        state = self._states.pop(asyncio.get_running_loop(), None)
+        if state is not None:
+            await state.session.close()
+
+    async def __aenter__(self) -> LLM:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- internals --------------------------------------------------------------------------
+    def key_of(self, request: LLMRequest) -> str:
+        """The cache key of a request."""
+        return cache_key(
+            self.backend.name,
+            self.backend.model,
+            request.messages,
+            request.options.model_dump(),
+            request.sample_index,
+        )
+
+    def _background(self) -> _BackgroundLoop:
+        with self._bg_lock:
+            if self._bg is None:
+                self._bg = _BackgroundLoop()
+                self._finalizer.detach()
+                self._finalizer = weakref.finalize(self, _shutdown, self._states, [self._bg], self.cache)
+            return self._bg
+
+    def _state(self) -> _LoopState:
+        if self._closed:
+            raise LLMError("this LLM is closed")
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None or state.session.closed:
+            for old in [lp for lp in self._states if lp.is_closed()]:
+                del self._states[old]
+            connector = aiohttp.TCPConnector(
+                limit=self.max_in_flight, ttl_dns_cache=300, keepalive_timeout=30
+            )
+            session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self.backend.headers(),
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                json_serialize=json.dumps,
+            )
+            state = _LoopState(
+                session, AdaptiveConcurrency(self.max_in_flight), per_minute(self.rpm), per_minute(self.tpm)
+            )
+            self._states[loop] = state
+        return state
+
+    def _from_cache(self, req: LLMRequest, key: str, hit: dict[str, Any]) -> LLMResult:
+        texts = hit["texts"]
+        return LLMResult(
+            request=req,
+            ok=True,
+            text=texts[0] if texts else "",
+            texts=texts,
+            cached=True,
+            usage={"input_tokens": hit["input_tokens"], "output_tokens": hit["output_tokens"]},
+            cache_key=key,
+            finish_reason=hit["finish_reason"],
+            model=self.spec,
+        )
+
+    def _count(self, res: LLMResult) -> None:
+        s = self.stats
+        s.requests += 1
+        if res.cached:
+            s.cache_hits += 1
+        elif res.ok:
+            s.successes += 1
+        else:
+            s.failures += 1
+
+    async def _call(
+        self, state: _LoopState, req: LLMRequest, key: str, inflight: dict[str, asyncio.Future[LLMResult]]
+    ) -> LLMResult:
+        """One request with retries; identical requests in flight together share one call."""
+        if key in inflight:
+            first = await asyncio.shield(inflight[key])
+            return dataclasses.replace(first, request=req, cached=first.ok, attempts=0, latency=0.0)
+        fut: asyncio.Future[LLMResult] = asyncio.get_running_loop().create_future()
+        inflight[key] = fut
+        try:
+            result = await self._call_with_retries(state, req, key)
+            fut.set_result(result)
+            return result
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except BaseException as e:
+            fut.set_exception(e)
+            fut.exception()  # mark retrieved: no "never retrieved" warning when nobody waits
+            raise
+        finally:
+            del inflight[key]
+
+    async def _call_with_retries(self, state: _LoopState, req: LLMRequest, key: str) -> LLMResult:
+        try:
+            payload = self.backend.payload(req.messages, req.options, req.sample_index)
+        except LLMError as e:
+            return await self._finish(req, key, None, _Attempt(head="invalid request", detail=str(e)), 0, 0.0)
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        reserve = len(body) / 4 + req.options.max_tokens * req.options.n  # for the tokens-per-minute bucket
+        attempts = 0
+        while True:
+            attempts += 1
+            await state.concurrency.acquire()
+            try:
+                if state.rpm is not None:
+                    await state.rpm.take(1)
+                if state.tpm is not None:
+                    await state.tpm.take(reserve)
+                self.stats.calls += 1
+                t0 = time.perf_counter()
+                attempt = await self._attempt(state, body)
+                latency = time.perf_counter() - t0
+            finally:
+                state.concurrency.release()
+            if attempt.completion is not None:
+                state.concurrency.on_success()
+                c = attempt.completion
+                if state.tpm is not None:
+                    state.tpm.adjust(reserve - c.input_tokens - c.output_tokens)
+                return await self._finish(req, key, c, attempt, attempts, latency)
+            if attempt.status == 429:
+                self.stats.throttled += 1
+                state.concurrency.on_throttle()
+            if not attempt.retryable or attempts > self.max_retries:
+                return await self._finish(req, key, None, attempt, attempts, latency)
+            self.stats.retries += 1
+            if attempt.retry_after is not None:
+                delay = attempt.retry_after * self._rng.uniform(1.0, 1.1)
+            else:
+                delay = backoff(attempts, base=self.backoff_base, cap=self.backoff_cap, rng=self._rng)
+            log.debug(
+                "retry %d of %s in %.2fs: %s %s", attempts, req.key, delay, attempt.head, attempt.detail
+            )
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, state: _LoopState, body: bytes) -> _Attempt:
+        try:
+            async with state.session.post(self.backend.url, data=body) as resp:
+                raw = await resp.read()
+                status, headers = resp.status, resp.headers
+        except asyncio.TimeoutError:
+            return _Attempt(head=f"timeout ({self.timeout:g}s)", retryable=True)
+        except (aiohttp.ClientError, OSError) as e:
+            detail = redact(f"{type(e).__name__}: {e}", self._secrets)
+            return _Attempt(head="connection error", detail=detail, retryable=True)
+        if 200 <= status < 300:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                detail = redact(_snippet(raw), self._secrets)
+                return _Attempt(status=status, head="invalid JSON response", detail=detail, retryable=True)
+            try:
+                return _Attempt(completion=self.backend.parse(data), status=status)
+            except ProtocolError as e:
+                return _Attempt(status=status, head="invalid response", detail=str(e), retryable=True)
+        return _Attempt(
+            status=status,
+            head=f"HTTP {status}",
+            detail=redact(error_detail(raw), self._secrets),
+            retryable=is_retryable_status(status),
+            retry_after=retry_after_seconds(headers),
+        )
+
+    async def _finish(
+        self,
+        req: LLMRequest,
+        key: str,
+        c: Completion | None,
+        attempt: _Attempt,
+        attempts: int,
+        latency: float,
+    ) -> LLMResult:
+        """Account, log and cache one finished request (committed before the caller sees it)."""
+        if c is not None:
+            in_tok, out_tok = c.input_tokens, c.output_tokens
+            cost = in_tok * self.prices[0] / 1e6 + out_tok * self.prices[1] / 1e6
+            self.stats.input_tokens += in_tok
+            self.stats.output_tokens += out_tok
+            self.stats.cost += cost
+            error = None
+        else:
+            in_tok = out_tok = 0
+            cost = 0.0
+            plural = "attempt" if attempts == 1 else "attempts"
+            error = f"{attempt.head} after {attempts} {plural}" + (
+                f": {attempt.detail}" if attempt.detail else ""
+            )
+            error = redact(error, self._secrets)
+        if self.cache is not None:
+            await self.cache.record(
+                LogEntry(
+                    key=key,
+                    request_key=req.key,
+                    backend=self.backend.name,
+                    model=self.backend.model,
+                    messages=json.dumps(req.messages, ensure_ascii=False),
+                    options=req.options.model_dump_json(),
+                    sample_index=req.sample_index,
+                    ok=c is not None,
+                    response=json.dumps(c.texts, ensure_ascii=False) if c is not None else None,
+                    finish_reason=c.finish_reason if c is not None else None,
+                    error=error,
+                    status=attempt.status,
+                    attempts=attempts,
+                    latency=latency,
+                    input_tokens=in_tok,
+                    output_tokens=out_tok,
+                    cost=cost,
+                )
+            )
+        return LLMResult(
+            request=req,
+            ok=c is not None,
+            text=c.texts[0] if c is not None else None,
+            texts=c.texts if c is not None else [],
+            error=error,
+            usage={"input_tokens": in_tok, "output_tokens": out_tok},
+            latency=latency,
+            attempts=attempts,
+            cache_key=key,
+            finish_reason=c.finish_reason if c is not None else None,
+            model=self.spec,
+        )
+
+
+class _Raise:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_END = object()
+
+
+async def _aiter(requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]) -> AsyncIterator[LLMRequest]:
+    if isinstance(requests, AsyncIterable):
+        async for r in requests:
+            yield r
+    else:
+        for r in requests:
+            yield r
+
+
+def _snippet(raw: bytes, limit: int = 200) -> str:
+    text = raw.decode("utf-8", "replace")
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def _parse_prices(prices: Prices | None) -> tuple[float, float]:
+    """(USD per million input tokens, USD per million output tokens)."""
+    if prices is None:
+        return (0.0, 0.0)
+    if isinstance(prices, Mapping):
+        unknown = set(prices) - {"input", "output"}
+        if unknown:
+            raise LLMError(
+                f"prices takes 'input' and 'output' (USD per million tokens), got {sorted(unknown)}"
+            )
+        return (float(prices.get("input", 0.0)), float(prices.get("output", 0.0)))
+    p_in, p_out = prices
+    return (float(p_in), float(p_out))
+
+
+def _shutdown(
+    states: dict[Any, _LoopState], bg_box: list[_BackgroundLoop | None], cache: ResponseCache | None
+) -> None:
+    """Finalizer: close the background loop's session quietly when an LLM is garbage collected."""
+    bg = bg_box[0]
+    if bg is not None and not bg.loop.is_closed():
+        state = states.get(bg.loop)
+        if state is not None:
+            with contextlib.suppress(Exception):
+                bg.submit(state.session.close()).result(timeout=5)
+        bg.stop()
+    if cache is not None:
+        with contextlib.suppress(Exception):
+            cache.close()
+
+
+__all__ = ["LLM", "Prices"]

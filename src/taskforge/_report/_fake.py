@@ -1,0 +1,287 @@
+"""A realistic fake run directory (real demo rows, made-up scores and filter verdicts).
+
+Used by the report's tests and handy for trying the report without running the pipeline:
+``python -m taskforge._report._fake RUN_DIR`` writes a fake run and its report.
+The files follow docs/architecture.md; ``funnel.json``, ``stats.json`` and
+``eval/results.json`` use the shapes the report reads (see ``_load.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from taskforge._io import atomic_write_json, atomic_write_text, write_jsonl
+
+DEMO_SOURCES = Path(__file__).resolve().parents[3] / "demo" / "sources"
+NASTY = "</script><script>alert(1)</script> <b>bold?</b> <!-- & ]]> \u2028 'quotes' \"dq\""
+
+TASK_YAML = """\
+name: scitail-nli
+instruction: >-
+  Given a premise and a hypothesis, decide whether the premise entails the hypothesis.
+  Answer "entailment" if the premise supports the hypothesis, otherwise "not_entailment".
+examples:
+  - input:
+      premise: Lungs are the organs of respiration in humans, where oxygen enters the blood.
+      hypothesis: In humans, oxygen enters the blood through the lungs.
+    output:
+      label: entailment
+  - input:
+      premise: A wetland is an area of land saturated with water, such as a marsh or swamp.
+      hypothesis: Deserts receive less than 25 centimeters of rain per year.
+    output:
+      label: not_entailment
+  - input:
+      premise: Pure water has a pH of 7, which is neutral, neither acidic nor basic.
+      hypothesis: A solution with a pH of 7 is neutral.
+    output:
+      label: entailment
+output_schema:
+  label:
+    labels: [entailment, not_entailment]
+exclude_sources: [scitail_test]
+"""
+
+LABELS = ["entailment", "not_entailment"]
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, str]:
+    """Row -> text cells with dotted column names (lists joined by newlines)."""
+    if isinstance(value, dict):
+        out: dict[str, str] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(value, list):
+        parts = [" ".join(_flatten(v).values()) if isinstance(v, dict) else str(v) for v in value]
+        return {prefix or "value": "\n".join(parts)}
+    return {prefix or "value": str(value)}
+
+
+def _read_source(name: str, limit: int) -> list[tuple[str, dict[str, Any]]]:
+    """(row_id, row) pairs from one demo source."""
+    folder = DEMO_SOURCES / name
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for path in sorted(folder.iterdir()):
+        if path.suffix == ".jsonl":
+            with path.open(encoding="utf-8") as f:
+                for i, line in enumerate(f, 1):
+                    if line.strip():
+                        rows.append((f"{path.name}:{i}", json.loads(line)))
+                    if len(rows) >= limit:
+                        return rows
+        elif path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            rows += [(f"{path.name}:{i}", r) for i, r in enumerate(data[:limit])]
+        elif path.suffix == ".csv":
+            with path.open(encoding="utf-8", newline="") as f:
+                for i, r in enumerate(csv.DictReader(f)):
+                    rows.append((f"{path.name}:{i + 2}", dict(r)))
+                    if len(rows) >= limit:
+                        break
+    return rows[:limit]
+
+
+def _sample_from(item: dict[str, Any], rng: random.Random) -> tuple[dict[str, str], dict[str, str]]:
+    """A plausible NLI sample made from a retrieved row."""
+    row, src = item["row"], item["source"]
+    if src == "snli_dev":
+        label = "entailment" if row.get("label") == "entailment" else "not_entailment"
+        return {"premise": row["premise"], "hypothesis": row["hypothesis"]}, {"label": label}
+    if src == "boolq":
+        return (
+            {"premise": row["passage"][:600], "hypothesis": row["question"].capitalize() + "."},
+            {"label": "entailment" if row.get("answer") else "not_entailment"},
+        )
+    if src == "openbookqa":
+        stem = row["question"]["stem"]
+        choice = rng.choice(row["question"]["choices"])
+        ok = choice["label"] == row.get("answerKey")
+        return {"premise": f"{stem} {choice['text']}.", "hypothesis": f"{stem} {choice['text']}"}, {
+            "label": "entailment" if ok else "not_entailment"
+        }
+    if src == "truthfulqa":
+        ok = rng.random() < 0.5
+        ans = row["Best Answer"] if ok else row["Best Incorrect Answer"]
+        return {"premise": f"{row['Question']} {ans}", "hypothesis": ans}, {
+            "label": "entailment" if ok else "not_entailment"
+        }
+    q = row.get("question", "")
+    return {"premise": q, "hypothesis": q.split(".")[0] + "."}, {"label": rng.choice(LABELS)}
+
+
+def _sid(source: str, row_id: str, k: int, method: str) -> str:
+    return "s-" + hashlib.sha256(f"{source}|{row_id}|{k}|{method}".encode()).hexdigest()[:16]
+
+
+def _record(stage: str, counts: dict[str, Any], seconds: float) -> dict[str, Any]:
+    return {
+        "stage": stage,
+        "config_hash": hashlib.sha256(stage.encode()).hexdigest()[:16],
+        "input_hash": hashlib.sha256(f"in-{stage}".encode()).hexdigest()[:16],
+        "counts": counts,
+        "seconds": seconds,
+        "finished_at": "2026-11-21T20:15:00+00:00",
+    }
+
+
+def write_fake_run(
+    run_dir: str | Path,
+    *,
+    n_items: int = 400,
+    seed: int = 0,
+    with_eval: bool = True,
+    with_rejects: bool = True,
+    nasty: bool = True,
+) -> Path:
+    """Write a complete fake run directory (all stages up to filter, optionally eval) and return it."""
+    run = Path(run_dir)
+    rng = random.Random(seed)
+    atomic_write_text(run / "task.yaml", TASK_YAML)
+    atomic_write_json(
+        run / "settings.json",
+        {
+            "task": "examples/nli.yaml",
+            "datastore": "runs/demo-store",
+            "retrieve": {"method": "rebase", "n": n_items, "exclude_sources": ["scitail_test"]},
+            "transform": {"llm": "openai:qwen2.5-7b", "temperature": 0.7, "samples_per_item": 1},
+            "filter": {"near_duplicate": {"rouge_l": 0.7}, "few_shot_similarity": {"max_cosine": 0.9}},
+            "export": {"formats": ["jsonl", "chat"]},
+        },
+    )
+
+    # ---- retrieve ----------------------------------------------------------------------------
+    means = {"snli_dev": 0.62, "openbookqa": 0.45, "boolq": 0.41, "truthfulqa": 0.37, "gsm8k": 0.22}
+    shares = {"snli_dev": 0.45, "openbookqa": 0.2, "boolq": 0.18, "truthfulqa": 0.12, "gsm8k": 0.05}
+    pool: list[dict[str, Any]] = []
+    global_row = 0
+    for src, share in shares.items():
+        for row_id, row in _read_source(src, max(1, round(n_items * share))):
+            m = means[src]
+            q, a = rng.gauss(m, 0.08), rng.gauss(m - 0.05, 0.1)
+            d = m + rng.uniform(-0.04, 0.04)
+            final = (q + a + d) / 3
+            scores = {"final": round(final, 4), "query": round(q, 4), "answer": round(a, 4), "dataset": round(d, 4)}
+            pool.append(
+                {"source": src, "row_id": row_id, "global_row": global_row, "row": row, "cells": _flatten(row),
+                 "scores": scores, "method": "rebase"}
+            )
+            global_row += 1
+    pool.sort(key=lambda it: -it["scores"]["final"])
+    items = [{"rank": i + 1, **it} for i, it in enumerate(pool[:n_items])]
+    write_jsonl(run / "retrieve" / "items.jsonl", items)
+    atomic_write_json(run / "retrieve" / "record.json", _record("retrieve", {"items": len(items)}, 3.2))
+
+    # ---- transform ---------------------------------------------------------------------------
+    samples: list[dict[str, Any]] = []
+    t_rejects: list[dict[str, Any]] = []
+    for it in items:
+        ref = {"source": it["source"], "row_id": it["row_id"]}
+        roll = rng.random()
+        if with_rejects and roll < 0.04:
+            t_rejects.append({"stage": "transform", "filter": "parse", "reason": "JSON parse error: Expecting ',' delimiter: line 1 column 58",
+                              "item": ref, "sample": None, "raw": '{"input": {"premise": "A man " "hypothesis": ...'})
+            continue
+        if with_rejects and roll < 0.07:
+            t_rejects.append({"stage": "transform", "filter": "schema", "reason": "output.label: 'neutral' is not one of ['entailment', 'not_entailment']",
+                              "item": ref, "sample": None, "raw": '{"input": {...}, "output": {"label": "neutral"}}'})
+            continue
+        if with_rejects and roll < 0.08:
+            t_rejects.append({"stage": "transform", "filter": "llm_error", "reason": "LLM error: HTTP 500 after 6 retries",
+                              "item": ref, "sample": None, "raw": None})
+            continue
+        inp, out = _sample_from(it, rng)
+        samples.append(
+            {"id": _sid(it["source"], it["row_id"], 0, "llm"), "input": inp, "output": out,
+             "reasoning": "The hypothesis restates part of the premise." if out["label"] == "entailment" else None,
+             "provenance": {"source": it["source"], "row_id": it["row_id"], "rank": it["rank"], "scores": it["scores"],
+                            "method": "llm", "model": "openai:qwen2.5-7b", "prompt_hash": "9c1e0a77", "sample_index": 0}}
+        )
+    if nasty and samples:
+        samples[0]["input"]["premise"] = NASTY + " " + samples[0]["input"]["premise"]
+        samples[0]["reasoning"] = "<img src=x onerror=alert(2)>"
+    write_jsonl(run / "transform" / "samples.jsonl", samples)
+    write_jsonl(run / "transform" / "rejects.jsonl", t_rejects)
+    atomic_write_json(run / "transform" / "record.json",
+                      _record("transform", {"items": len(items), "samples": len(samples), "rejects": len(t_rejects)}, 41.7))
+
+    # ---- filter ------------------------------------------------------------------------------
+    filters = [
+        ("format", 0.03, "hypothesis too short (< 10 characters)"),
+        ("dedup", 0.03, "exact duplicate of {other}"),
+        ("near_duplicate", 0.06, "ROUGE-L {x:.2f} >= 0.70 with {other}"),
+        ("few_shot_similarity", 0.03, "cosine {x:.2f} > 0.90 with example {k}"),
+        ("decontamination", 0.02, "13-gram overlap with scitail_test test.jsonl:{k}"),
+    ]
+    kept: list[dict[str, Any]] = []
+    f_rejects: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    remaining = samples
+    for name, p, reason in filters:
+        nxt = []
+        reasons: Counter[str] = Counter()
+        for s in remaining:
+            if with_rejects and s is not samples[0] and rng.random() < p:
+                other = rng.choice(samples)["id"]
+                r = reason.format(other=other, x=rng.uniform(0.7, 0.95), k=rng.randint(1, 400))
+                reasons[r.split(" with ")[0] if "with" in r else r] += 1
+                f_rejects.append({"stage": "filter", "filter": name, "reason": r,
+                                  "item": {"source": s["provenance"]["source"], "row_id": s["provenance"]["row_id"]},
+                                  "sample": s, "raw": None})
+            else:
+                nxt.append(s)
+        steps.append({"stage": "filter", "filter": name, "in": len(remaining), "out": len(nxt),
+                      "dropped": len(remaining) - len(nxt), "reasons": dict(reasons)})
+        remaining = nxt
+    kept = remaining
+    write_jsonl(run / "filter" / "kept.jsonl", kept)
+    write_jsonl(run / "filter" / "rejects.jsonl", f_rejects)
+    atomic_write_json(run / "filter" / "funnel.json", {
+        "retrieved": len(items), "transformed": len(samples), "kept": len(kept),
+        "steps": [{"stage": "transform", "filter": None, "in": len(items), "out": len(samples),
+                   "dropped": len(t_rejects)}, *steps],
+    })
+    labels = Counter(s["output"]["label"] for s in kept)
+    atomic_write_json(run / "filter" / "stats.json", {
+        "n_samples": len(kept),
+        "unique_share": 0.962,
+        "avg_unique_unigrams": 17.4,
+        "avg_unique_bigrams": 19.8,
+        "label_distribution": dict(labels),
+        "source_distribution": dict(Counter(s["provenance"]["source"] for s in kept)),
+        "input_chars": {"mean": 214.5, "p50": 148, "p95": 612, "max": 1203},
+        "output_chars": {"mean": 12.9, "p50": 14, "p95": 14, "max": 14},
+    })
+    atomic_write_json(run / "filter" / "record.json",
+                      _record("filter", {"samples": len(samples), "kept": len(kept), "rejects": len(f_rejects)}, 12.3))
+
+    # ---- eval --------------------------------------------------------------------------------
+    if with_eval:
+        atomic_write_json(run / "eval" / "results.json", {
+            "task": "scitail-nli",
+            "test_set": {"source": "scitail_test", "n": 400},
+            "metrics": {
+                "expert (taskforge data)": {"accuracy": 0.781, "macro_f1": 0.774},
+                "few-shot examples only": {"accuracy": 0.552, "macro_f1": 0.49},
+                "retrieved rows (mapper)": {"accuracy": 0.703, "macro_f1": 0.695},
+            },
+            "model": "cpu-minilm-classifier",
+            "seconds": 88.1,
+        })
+        atomic_write_json(run / "eval" / "record.json", _record("eval", {"test": 400}, 88.1))
+    return run
+
+
+if __name__ == "__main__":  # pragma: no cover - manual helper
+    import sys
+
+    from taskforge._report import build_report
+
+    out = write_fake_run(sys.argv[1] if len(sys.argv) > 1 else "fake-run")
+    print(build_report(out))

@@ -1,0 +1,296 @@
+"""The transform stage: retrieved items -> samples + rejects, by the mapper or an LLM, resumable.
+
+LLM results are appended to ``<out>.partial`` (an :class:`~taskforge._io.AppendLog`) as they
+arrive; a run killed at any point and started again skips every unit already in it, and the
+LLM layer's SQLite cache answers any call that finished but was not yet recorded, so no call is
+made twice. The final files are written atomically in a deterministic order (rank, sample_index),
+then the partial file is removed. LLM errors (the request failed after retries) are recorded
+but retried on the next run; answers that fail parsing or validation are final.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from taskforge._io import AppendLog, read_jsonl, read_jsonl_tolerant, stable_hash, write_jsonl
+from taskforge._task import Task
+from taskforge._transform._mapper import Mapper
+from taskforge._transform._parsing import SampleError, answer_fields, extract_json, validate_sample
+from taskforge._transform._prompts import Messages, PromptBuilder
+from taskforge._transform._settings import TransformResult, TransformSettings
+
+LLM_ERROR = "LLM error"
+
+
+@dataclass
+class Unit:
+    """One sample to make: an item and which of its samples."""
+
+    key: str
+    item: dict[str, Any]
+    rank: int
+    sample_index: int
+
+
+def sample_id(item: dict[str, Any], sample_index: int, method: str) -> str:
+    """Stable id of a sample: a hash of (source, row_id, sample_index, method)."""
+    return "s-" + stable_hash([item.get("source"), item.get("row_id"), sample_index, method])
+
+
+def _slug(category: str) -> str:
+    return category.lower().replace(" ", "_")
+
+
+def _item_ref(unit: Unit) -> dict[str, Any]:
+    it = unit.item
+    return {"source": it.get("source"), "row_id": it.get("row_id"), "rank": unit.rank, "sample_index": unit.sample_index}
+
+
+def make_reject(unit: Unit, err: SampleError, raw: str | None = None) -> dict[str, Any]:
+    return {
+        "stage": "transform",
+        "filter": _slug(err.category),
+        "reason": str(err),
+        "item": _item_ref(unit),
+        "sample": None,
+        "raw": raw,
+    }
+
+
+def make_sample(
+    unit: Unit,
+    inp: Any,
+    out: Any,
+    *,
+    method: str,
+    reasoning: str | None = None,
+    model: str | None = None,
+    prompt_hash: str | None = None,
+    repaired: bool = False,
+) -> dict[str, Any]:
+    it = unit.item
+    sample: dict[str, Any] = {"id": unit.key, "input": inp, "output": out}
+    if reasoning:
+        sample["reasoning"] = reasoning
+    prov = {
+        "source": it.get("source"),
+        "row_id": it.get("row_id"),
+        "rank": unit.rank,
+        "scores": it.get("scores") or {},
+        "method": method,
+        "model": model,
+        "prompt_hash": prompt_hash,
+        "sample_index": unit.sample_index,
+    }
+    if repaired:
+        prov["repaired"] = True
+    sample["provenance"] = prov
+    return sample
+
+
+def load_items(retrieved: str | Path | Iterable[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    source = read_jsonl(retrieved) if isinstance(retrieved, (str, Path)) else retrieved
+    for it in source:
+        items.append(it)
+        if limit and len(items) >= limit:
+            break
+    return items
+
+
+def transform(
+    task: Task,
+    retrieved: str | Path | Iterable[dict[str, Any]],
+    out: str | Path,
+    *,
+    llm: Any = None,
+    settings: TransformSettings | None = None,
+    embedder: Any = None,
+    progress: bool = True,
+) -> TransformResult:
+    """Turn retrieved items into samples at ``out`` and rejects beside it (or at ``settings.rejects``).
+
+    ``llm``: an :class:`taskforge._llm.LLM`; without one (or with ``method="mapper"``) rows are
+    mapped onto the task's fields without an LLM. See the module docstring for resume.
+    """
+    settings = settings or TransformSettings()
+    out = Path(out)
+    rejects_path = Path(settings.rejects) if settings.rejects else out.parent / "rejects.jsonl"
+    method = settings.method if settings.method != "auto" else ("llm" if llm is not None else "mapper")
+    if method == "llm" and llm is None:
+        raise ValueError("method 'llm' needs an LLM (give --llm openai:MODEL), or use the mapper")
+    started = time.monotonic()
+    items = load_items(retrieved, settings.limit)
+    per_item = settings.samples_per_item if method == "llm" else 1
+    units = [
+        Unit(sample_id(it, k, method), it, int(it.get("rank") or pos), k)
+        for pos, it in enumerate(items, 1)
+        for k in range(per_item)
+    ]
+    units.sort(key=lambda u: (u.rank, u.sample_index))
+    result = TransformResult(samples_path=out, rejects_path=rejects_path, items=len(items), method=method)
+    if method == "mapper":
+        records = _run_mapper(task, units, settings, embedder, progress)
+    else:
+        records = _run_llm(task, units, out, llm, settings, progress, result)
+    samples = [records[u.key]["sample"] for u in units if "sample" in records.get(u.key, {})]
+    rejects = [records[u.key]["reject"] for u in units if "reject" in records.get(u.key, {})]
+    write_jsonl(out, samples)
+    write_jsonl(rejects_path, rejects)
+    _partial_path(out).unlink(missing_ok=True)
+    result.samples, result.rejects = len(samples), len(rejects)
+    result.rejects_by_reason = dict(Counter(r["reason"].split(":", 1)[0] for r in rejects).most_common())
+    result.seconds = time.monotonic() - started
+    return result
+
+
+# ---- mapper ------------------------------------------------------------------------------------
+def _run_mapper(
+    task: Task, units: list[Unit], settings: TransformSettings, embedder: Any, progress: bool
+) -> dict[str, dict[str, Any]]:
+    from taskforge._console import make_progress
+
+    mapper = Mapper(task, settings, embedder)
+    records: dict[str, dict[str, Any]] = {}
+    by_key = {id(u.item): u for u in units}
+    with make_progress(transient=True) as bar:
+        bar_task = bar.add_task("map rows", total=len(units)) if progress else None
+        for item, mapped, err in mapper.map_items([u.item for u in units]):
+            unit = by_key[id(item)]
+            if mapped is not None:
+                records[unit.key] = {"sample": make_sample(unit, mapped["input"], mapped["output"], method="mapper")}
+            else:
+                assert err is not None
+                records[unit.key] = {"reject": make_reject(unit, err)}
+            if bar_task is not None:
+                bar.advance(bar_task)
+    return records
+
+
+# ---- LLM -----------------------------------------------------------------------------------------
+def _partial_path(out: Path) -> Path:
+    return out.with_name(out.name + ".partial")
+
+
+def _open_partial(out: Path, header: dict[str, Any]) -> tuple[AppendLog, dict[str, dict[str, Any]]]:
+    """The partial log of this run, with the records a killed earlier run left (same config only)."""
+    path = _partial_path(out)
+    done: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        recs = list(read_jsonl_tolerant(path))
+        if recs and recs[0].get("header") == header:
+            for rec in recs[1:]:
+                if "key" in rec:
+                    done[rec["key"]] = rec
+        else:
+            path.unlink()
+    log = AppendLog(path)
+    if not path.stat().st_size:
+        log.append({"header": header})
+    return log, done
+
+
+@dataclass
+class _Pending:
+    unit: Unit
+    messages: Messages
+    prompt_hash: str
+    raw: str | None = None
+    error: SampleError | None = None
+
+
+def _run_llm(
+    task: Task,
+    units: list[Unit],
+    out: Path,
+    llm: Any,
+    settings: TransformSettings,
+    progress: bool,
+    result: TransformResult,
+) -> dict[str, dict[str, Any]]:
+    from rich.progress import TextColumn
+
+    from taskforge._console import make_progress
+    from taskforge._llm import GenerationOptions, LLMRequest
+
+    builder = PromptBuilder(task, settings)
+    # seed + sample_index goes to the server: several samples per item differ, and reruns reproduce
+    options = GenerationOptions(
+        temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens, seed=settings.seed
+    )
+    model = getattr(llm, "spec", None) or getattr(llm, "name", None)
+    header = {"task": stable_hash(task.model_dump(mode="json")), "config": stable_hash(settings.prompt_config()),
+              "model": str(model) if model else None}
+    log, done = _open_partial(out, header)
+    records = {k: r for k, r in done.items() if LLM_ERROR not in str(r.get("reject", {}).get("reason", ""))}
+    result.resumed = len([u for u in units if u.key in records])
+    todo = [u for u in units if u.key not in records]
+    pending: dict[str, _Pending] = {}
+    for u in todo:
+        msgs = builder.messages(u.item, u.sample_index)
+        pending[u.key] = _Pending(u, msgs, stable_hash(msgs))
+    fields = frozenset(answer_fields(task, chain_of_thought=settings.chain_of_thought)) | {"input", "output"}
+
+    def record(key: str, rec: dict[str, Any]) -> None:
+        records[key] = rec
+        log.append({"key": key, **rec})
+
+    def handle(res: Any, repair_round: bool) -> None:
+        p = pending[res.request.key]
+        model_name = getattr(res, "model", None) or (str(model) if model else None)
+        if not res.ok:
+            err = SampleError(LLM_ERROR, str(res.error))
+            record(p.unit.key, {"reject": make_reject(p.unit, err, p.raw)})
+            return
+        try:
+            obj = extract_json(res.text or "", prefer_keys=fields)
+            inp, outp, reasoning = validate_sample(task, obj, chain_of_thought=settings.chain_of_thought)
+        except SampleError as err:
+            if settings.repair and not repair_round:
+                p.raw, p.error = res.text, err
+                return
+            if repair_round and p.error is not None:
+                err = SampleError(err.category, f"{err.detail} (after a repair request; first answer: {p.error})")
+            record(p.unit.key, {"reject": make_reject(p.unit, err, res.text)})
+            return
+        sample = make_sample(p.unit, inp, outp, method="llm", reasoning=reasoning, model=model_name,
+                             prompt_hash=p.prompt_hash, repaired=repair_round)
+        record(p.unit.key, {"sample": sample})
+
+    cost = TextColumn("{task.fields[cost]}")
+    try:
+        with make_progress(cost, transient=True) as bar:
+            bar_task = bar.add_task("transform", total=len(units), completed=len(units) - len(todo), cost="")
+            show = progress
+
+            def tick(n: int = 1) -> None:
+                if show:
+                    stats = llm.stats
+                    bar.update(bar_task, advance=n, cost=f"${stats.cost:,.4f} {stats.calls} calls")
+
+            requests = (LLMRequest(key=p.unit.key, messages=p.messages, options=options,
+                                   sample_index=p.unit.sample_index) for p in list(pending.values()))
+            for res in llm.run(requests):
+                handle(res, repair_round=False)
+                if res.request.key in records:
+                    tick()
+            repairs = [p for p in pending.values() if p.unit.key not in records and p.error is not None]
+            repair_requests = (
+                LLMRequest(key=p.unit.key, messages=builder.repair_messages(p.messages, p.raw or "", str(p.error)),
+                           options=options, sample_index=p.unit.sample_index)
+                for p in repairs
+            )
+            for res in llm.run(repair_requests):
+                handle(res, repair_round=True)
+                tick()
+    finally:
+        log.close()
+    stats = llm.stats
+    result.llm_stats = stats.as_dict() if hasattr(stats, "as_dict") else dict(stats)
+    result.model = str(model) if model else None
+    return records

@@ -1,0 +1,48 @@
+"""Run the fake LLM server as a process: ``python -m taskforge.testing.fake_llm --port 0``.
+
+Prints its URL on stdout once listening (one line, flushed), then serves until killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from taskforge.testing._fake_llm import FAULTS, FakeLLMServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m taskforge.testing.fake_llm", description=__doc__)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    p.add_argument("--fault-rate", type=float, default=0.0)
+    p.add_argument("--faults", default=",".join(FAULTS), help=f"comma-separated, from {','.join(FAULTS)}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--retry-after", type=float, default=0.05)
+    p.add_argument("--hang", type=float, default=30.0, help="seconds a 'timeout' fault sleeps")
+    args = p.parse_args(argv)
+    server = FakeLLMServer(
+        latency=args.latency,
+        fault_rate=args.fault_rate,
+        faults=[f for f in args.faults.split(",") if f],
+        seed=args.seed,
+        retry_after=args.retry_after,
+        hang=args.hang,
+        host=args.host,
+        port=args.port,
+    )
+    asyncio.run(_serve(server))
+
+
+async def _serve(server: FakeLLMServer) -> None:
+    await server.astart()
+    print(server.url, flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.astop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""The run report without a browser: reading the run directory, escaping, degrading gracefully."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from taskforge._io import write_jsonl
+from taskforge._report import build_report, json_for_script, load_run
+from taskforge._report._embedmap import MapPoint, build_map, pca_2d, project
+from taskforge._report._fake import NASTY, write_fake_run
+from taskforge._report._load import clip, reason_group
+
+ATTACK = "</script><script>alert(1)</script>"
+
+
+class HashEmbedder:
+    def encode(self, texts: list[str]) -> np.ndarray:
+        out = np.full((len(texts), 32), 1e-3, dtype=np.float32)
+        for i, t in enumerate(texts):
+            for w in re.findall(r"\w+", t.lower()):
+                out[i, sum(map(ord, w)) % 32] += 1.0
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fake_run(tmp_path_factory.mktemp("report") / "run", n_items=200)
+
+
+def _blob(html: str, name: str) -> dict:
+    m = re.search(rf'<script type="application/json" id="{name}">(.*?)</script>', html, re.S)
+    assert m, name
+    return json.loads(m.group(1))
+
+
+def test_fake_run_has_every_documented_file(fake_run: Path) -> None:
+    for name in ("task.yaml", "settings.json", "retrieve/items.jsonl", "transform/samples.jsonl",
+                 "transform/rejects.jsonl", "filter/kept.jsonl", "filter/rejects.jsonl", "filter/funnel.json",
+                 "filter/stats.json", "eval/results.json", "retrieve/record.json", "transform/record.json",
+                 "filter/record.json"):
+        assert (fake_run / name).is_file(), name
+    item = json.loads((fake_run / "retrieve/items.jsonl").open().readline())
+    assert {"rank", "source", "row_id", "global_row", "row", "cells", "scores", "method"} <= set(item)
+
+
+def test_load_run_counts_and_joins(fake_run: Path) -> None:
+    run = load_run(fake_run)
+    assert run.n_items == 200
+    assert run.n_kept == len(run.kept) and run.n_kept > 100
+    assert run.n_samples == run.n_kept + run.n_rejects["filter"]
+    assert run.n_items == run.n_samples + run.n_rejects["transform"]
+    assert set(run.scores) == {"final", "query", "answer", "dataset"}
+    assert sum(run.items_by_source.values()) == 200
+    assert sum(run.kept_by_label.values()) == run.n_kept
+    # every kept sample's row was found in items.jsonl
+    assert all((s["provenance"]["source"], s["provenance"]["row_id"]) in run.items for s in run.kept)
+    assert run.notes == []
+
+
+def test_script_breakout_is_escaped(fake_run: Path) -> None:
+    html = build_report(fake_run, embedder=HashEmbedder(), out=fake_run / "r1.html").read_text()
+    assert ATTACK not in html
+    assert "<img src=x" not in html
+    assert html.count("<script") == 3  # two JSON blobs and the page's own script
+    data = _blob(html, "browser-data")
+    assert any(s["input"] and ATTACK in s["input"]["premise"] for s in data["kept"])  # text survives intact
+    assert NASTY in json.dumps(data, ensure_ascii=False)
+
+
+def test_json_for_script_escapes_everything_dangerous() -> None:
+    text = str(json_for_script({"a": ATTACK + "<!-- & \u2028\u2029", "nan": float("nan")}))
+    assert "<" not in text and ">" not in text and "&" not in text and "\u2028" not in text
+    assert json.loads(text) == {"a": ATTACK + "<!-- & \u2028\u2029", "nan": None}
+
+
+def test_html_in_task_and_stats_is_escaped(tmp_path: Path) -> None:
+    run = write_fake_run(tmp_path / "run", n_items=30)
+    task = (run / "task.yaml").read_text().replace("name: scitail-nli", "name: '<i>x</i>'")
+    (run / "task.yaml").write_text(task)
+    (run / "filter/stats.json").write_text(json.dumps({"<b>k</b>": 1, "by <s>": {ATTACK: 3}}))
+    html = build_report(run, embedder=False).read_text()
+    assert "<i>x</i>" not in html and "&lt;i&gt;x&lt;/i&gt;" in html
+    assert "<b>k</b>" not in html and ATTACK not in html
+
+
+def test_report_sections_and_caps(fake_run: Path) -> None:
+    html = build_report(fake_run, embedder=HashEmbedder(), max_kept=10, max_rejects=6, out=fake_run / "r2.html").read_text()
+    for section in ('id="task"', 'id="funnel"', 'id="retrieval"', 'id="map"', 'id="diversity"', 'id="eval"', 'id="samples"'):
+        assert section in html
+    data = _blob(html, "browser-data")
+    assert len(data["kept"]) == 10 and len(data["rejects"]) == 6
+    assert {r["stage"] for r in data["rejects"]} == {"transform", "filter"}
+    assert "(capped to keep this file small" in html
+    # the rows the samples came from travel with them, and only those
+    assert all(s["item"] in data["items"] for s in data["kept"])
+    assert len(data["items"]) <= 16
+    points = _blob(html, "map-data")["points"]
+    assert {p["k"] for p in points} == {"example", "retrieved", "kept"}
+    assert all(0 <= p["x"] <= 1 and 0 <= p["y"] <= 1 for p in points)
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+
+
+def test_run_without_eval_rejects_or_stats(tmp_path: Path) -> None:
+    run = write_fake_run(tmp_path / "run", n_items=60, with_eval=False, with_rejects=False)
+    for p in ("transform/rejects.jsonl", "filter/rejects.jsonl", "filter/stats.json", "filter/funnel.json"):
+        (run / p).unlink(missing_ok=True)
+    html = build_report(run, embedder=HashEmbedder()).read_text()
+    assert 'id="eval"' not in html
+    assert "This run has no rejects files." in html
+    assert "No filter/stats.json in this run." in html
+    assert _blob(html, "browser-data")["rejects"] == []
+
+
+def test_only_task_and_retrieve(tmp_path: Path) -> None:
+    run = write_fake_run(tmp_path / "run", n_items=20, with_eval=False)
+    for p in ("transform", "filter"):
+        shutil.rmtree(run / p)
+    html = build_report(run, embedder=False).read_text()
+    assert "Retrieved" in html and "Kept" not in html.split('id="funnel"')[0]
+    assert "the embedding map was turned off" in html
+
+
+def test_empty_and_broken_run_dir(tmp_path: Path) -> None:
+    (tmp_path / "filter").mkdir()
+    (tmp_path / "filter/kept.jsonl").write_text('{"id": "a", "input": "x", "output": "y"}\n{broken\n{"id": "b"}\n')
+    (tmp_path / "filter/stats.json").write_text("{not json")
+    (tmp_path / "task.yaml").write_text("name: t\n")  # not a valid task (no instruction or examples)
+    html = build_report(tmp_path, embedder=False).read_text()
+    assert "could not be loaded as a task" in html
+    assert "stats.json: could not be read" in html
+    assert "kept.jsonl: stopped reading" in html
+    with pytest.raises(FileNotFoundError):
+        build_report(tmp_path / "nope")
+
+
+def test_missing_item_rows_and_plain_string_task(tmp_path: Path) -> None:
+    (tmp_path / "task.yaml").write_text("name: math\ninstruction: Solve it.\nexamples:\n  - input: 1+1\n    output: '2'\n")
+    write_jsonl(tmp_path / "filter/kept.jsonl", [
+        {"id": "s-1", "input": "2+2", "output": "4", "provenance": {"source": "gsm8k", "row_id": "train.jsonl:1"}},
+    ])
+    html = build_report(tmp_path, embedder=HashEmbedder()).read_text()
+    data = _blob(html, "browser-data")
+    assert data["kept"][0]["item"] == "gsm8k\u241ftrain.jsonl:1" and data["items"] == {}
+    assert data["label_field"] is None
+
+
+def test_embedder_failure_degrades(fake_run: Path) -> None:
+    class Broken:
+        def encode(self, texts: list[str]) -> np.ndarray:
+            raise OSError("model files not found")
+
+    html = build_report(fake_run, embedder=Broken(), out=fake_run / "r3.html").read_text()
+    assert "could not embed (OSError: model files not found)" in html
+
+
+def test_projection_helpers() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 8)).astype(np.float32)
+    assert pca_2d(x).shape == (40, 2)
+    assert pca_2d(x[:1]).shape == (1, 2)
+    xy, used = project(x, "pca")
+    assert used == "PCA" and xy.min() >= 0 and xy.max() <= 1
+    pts = [(MapPoint("kept", "s", "t"), "t")] * 3
+    data = build_map(pts, None, vectors=np.eye(3, dtype=np.float32), projection="pca")
+    assert len(data["points"]) == 3
+    with pytest.raises(ValueError):
+        build_map(pts, None, vectors=np.eye(2, dtype=np.float32))
+
+
+def test_reason_group_and_clip() -> None:
+    assert reason_group("ROUGE-L 0.83 >= 0.70 with s-3f2a9b7c1d") == "ROUGE-L # >= # with <id>"
+    assert reason_group(None) == "(no reason given)"
+    assert reason_group("line one\nline two") == "line one"
+    long = clip({"a": ["x" * 5000]}, 100)
+    assert long["a"][0].startswith("x" * 100) and "4,900 more characters" in long["a"][0]

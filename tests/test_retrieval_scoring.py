@@ -1,0 +1,158 @@
+"""The scoring core on synthetic arrays: exact against brute force, blocks, fp16, selection."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taskforge._retrieval._methods import Queries, craft, mean, rebase
+from taskforge._retrieval._scoring import (
+    StoreArrays,
+    brute_force_rebase,
+    rebase_components,
+    rescore_rows,
+    row_max_scores,
+    top_k,
+)
+from taskforge._retrieval._select import Selector, iter_ranked
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _store(seed: int = 0, n_rows: int = 400, d: int = 32, n_sources: int = 5) -> StoreArrays:
+    rng = np.random.default_rng(seed)
+    cells = rng.integers(1, 6, size=n_rows)  # 1..5 cells per row
+    vector_row = np.repeat(np.arange(n_rows), cells)
+    row_source = np.sort(rng.integers(0, n_sources, size=n_rows)).astype(np.int32)
+    vectors = _unit(rng.normal(size=(len(vector_row), d)))
+    return StoreArrays(vectors, vector_row, row_source, _unit(rng.normal(size=(n_sources, d))))
+
+
+def _queries(d: int = 32, f: int = 3, seed: int = 1) -> Queries:
+    rng = np.random.default_rng(seed)
+    return Queries(
+        _unit(rng.normal(size=d)),
+        _unit(rng.normal(size=(f, d))),
+        _unit(rng.normal(size=(f, d))),
+        _unit(rng.normal(size=(f, d))),
+    )
+
+
+def _naive_row_max(vectors, vector_row, n_rows, queries):
+    out = np.full((n_rows, len(queries)), -np.inf)
+    for v, r in zip(vectors, vector_row, strict=True):
+        out[r] = np.maximum(out[r], queries @ v)
+    return out
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 17])
+def test_row_max_matches_naive_loop_for_any_block_size(block):
+    s = _store()
+    q = _unit(np.random.default_rng(3).normal(size=(4, 32)))
+    got = row_max_scores(s.vectors, s.vector_row, s.n_rows, q, block=block)
+    np.testing.assert_allclose(got, _naive_row_max(s.vectors, s.vector_row, s.n_rows, q), atol=1e-6)
+
+
+def test_row_max_handles_unsorted_rows_and_rows_without_vectors():
+    s = _store()
+    perm = np.random.default_rng(5).permutation(len(s.vector_row))
+    vrow = s.vector_row[perm]
+    q = _unit(np.ones((1, 32)))
+    got = row_max_scores(s.vectors[perm], vrow, s.n_rows + 2, q, block=50)
+    ref = _naive_row_max(s.vectors[perm], vrow, s.n_rows + 2, q)
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    assert np.isneginf(got[-2:]).all()
+
+
+def test_rebase_equals_brute_force_reference_exactly():
+    s, q = _store(), _queries()
+    comps = rebase_components(s, q.inputs, q.outputs, q.instruction, block=100)
+    ref = brute_force_rebase(s, q.inputs, q.outputs, q.instruction)
+    np.testing.assert_allclose(comps["final"], ref, atol=1e-6)
+    np.testing.assert_allclose(
+        comps["final"], (comps["query"] + comps["answer"] + comps["dataset"]) / 3, atol=1e-6
+    )
+    assert list(top_k(comps["final"], 50)) == list(top_k(ref.astype(np.float32), 50))
+
+
+def test_float16_vectors_score_close_to_float32():
+    s, q = _store(), _queries()
+    half = StoreArrays(s.vectors.astype(np.float16), s.vector_row, s.row_source, s.description_vectors)
+    a = rebase_components(s, q.inputs, q.outputs, q.instruction)["final"]
+    b = rebase_components(half, q.inputs, q.outputs, q.instruction)["final"]
+    np.testing.assert_allclose(a, b, atol=2e-3)
+    assert b.dtype == np.float32
+
+
+def test_rescore_rows_equals_full_pass_on_those_rows():
+    s = _store()
+    q = _unit(np.random.default_rng(9).normal(size=(2, 32)))
+    full = row_max_scores(s.vectors, s.vector_row, s.n_rows, q)
+    rows = np.array([3, 0, 399, 17])
+    np.testing.assert_allclose(rescore_rows(s.vectors, s.vector_row, rows, q), full[rows], atol=1e-6)
+
+
+def test_top_k_and_lazy_ranking_skip_excluded_and_keep_order():
+    scores = np.array([0.1, 0.9, -np.inf, 0.5, 0.7, 0.3], dtype=np.float32)
+    assert list(top_k(scores, 3)) == [1, 4, 3]
+    assert list(iter_ranked(scores, 1)) == [1, 4, 3, 5, 0]  # grows past the first prefix, no -inf
+
+
+def _fetch_factory(texts: dict[int, str]):
+    return lambda rows: [{"cells": {"t": texts.get(int(r), f"row {int(r)}")}} for r in rows]
+
+
+def test_selector_excludes_caps_and_dedups():
+    rng = np.random.default_rng(0)
+    n_rows = 200
+    scores = rng.random(n_rows).astype(np.float32)
+    row_source = (np.arange(n_rows) % 4).astype(np.int32)
+    ok = row_source != 0  # source 0 excluded
+    best = [int(r) for r in np.argsort(-scores) if ok[r]]
+    texts = {best[1]: f"row {best[0]}", best[2]: "an example input text, long enough"}
+    sel = Selector(
+        n=30,
+        row_source=row_source,
+        row_ok=ok,
+        fetch=_fetch_factory(texts),
+        per_source_cap=9,
+        banned_keys={"an example input text, long enough"},
+    )
+    sel.fill(scores, None)
+    got = list(sel.taken)
+    assert len(got) == 27  # 3 allowed sources x cap 9: fewer than n is fine, never more
+    assert not any(row_source[r] == 0 for r in got)
+    assert max(np.bincount(row_source[got])) <= 9
+    assert best[1] not in got and best[2] not in got
+    assert sel.dropped == {"duplicate": 1, "example": 1}
+
+
+def test_craft_mix_takes_per_example_tops_then_mean():
+    s, q = _store(n_rows=600), _queries()
+    n = 60
+    scored = craft(s, q, n)
+    assert len(scored.lists) == 4 and [quota for _, quota in scored.lists] == [10, 10, 10, None]
+    sel = Selector(n=n, row_source=s.row_source, row_ok=np.ones(s.n_rows, bool), fetch=_fetch_factory({}))
+    for sc, quota in scored.lists:
+        sel.fill(sc, quota)
+    taken = list(sel.taken)
+    assert len(taken) == n and len(set(taken)) == n
+    for f in range(3):  # each example's own top 10 is in, even where it overlaps another's
+        per = scored.lists[f][0]
+        top_f = set(top_k(per, 10).tolist())
+        assert top_f & set(taken[10 * f : 10 * f + 10]) == top_f - set(taken[: 10 * f])
+    # the rest is the best by mean similarity among rows not already taken
+    rest = taken[30:]
+    mean_s = scored.components["final"]
+    remaining = [r for r in top_k(mean_s, s.n_rows).tolist() if r not in set(taken[:30])]
+    assert rest == remaining[: n - 30]
+
+
+def test_mean_method_is_row_max_of_mean_example():
+    s, q = _store(), _queries()
+    got = mean(s, q, 10).components["final"]
+    ref = _naive_row_max(s.vectors, s.vector_row, s.n_rows, q.examples.mean(axis=0, keepdims=True))[:, 0]
+    np.testing.assert_allclose(got, ref, atol=1e-6)
+    assert rebase(s, q, 10).lists[0][1] is None
