@@ -81,9 +81,10 @@ def naive_reference(texts: list[str], threshold: float) -> np.ndarray:
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rougeL"])
+    toks = [scorer._tokenizer.tokenize(t) for t in texts]  # what scorer.score does per pair, done once
     best = np.zeros(len(texts))
     for i, j in itertools.combinations(range(len(texts)), 2):
-        f = scorer.score(texts[i], texts[j])["rougeL"].fmeasure
+        f = rouge_scorer._score_lcs(toks[i], toks[j]).fmeasure
         best[i], best[j] = max(best[i], f), max(best[j], f)
     return best < threshold
 
@@ -140,13 +141,13 @@ def main() -> None:
     print(f"naive rouge-score, {args.n_small:,} samples: {naive:10.1f} s  ({how})")
     print(
         f"taskforge,         {args.n_small:,} samples: {fast_small:10.3f} s  "
-        f"(unique share {res_small.unique_share:.3f}, {res_small.pairs_scored:,} pairs after length pruning)"
+        f"(unique share {res_small.unique_share:.3f}, {res_small.pairs_scored:,} pairs LCS-scored after the length and bag-of-tokens bounds)"
     )
     print(f"speed-up: {naive / fast_small:,.0f}x")
     print(
         f"taskforge,        {args.n_large:,} samples: {fast_big:10.2f} s  "
         f"(unique share {res_big.unique_share:.3f}, {res_big.pairs_scored:,} of "
-        f"{args.n_large * (args.n_large - 1) // 2:,} pairs scored, workers={args.workers})"
+        f"{args.n_large * (args.n_large - 1) // 2:,} pairs LCS-scored, workers={args.workers})"
     )
     print(f"unique flags identical to naive rouge-score on 300 samples: {agree}")
 

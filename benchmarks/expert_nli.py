@@ -81,24 +81,35 @@ def _pick_examples(rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]
 # ---- NLI ---------------------------------------------------------------------------------------------
 def nli_data(n: int, seed: int) -> tuple[Task, list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
     def sample(p: str, h: str, lab: str) -> dict[str, Any]:
-        return {"input": {"premise": p, "hypothesis": h},
-                "output": {"label": "entailment" if lab == "entailment" else "not_entailment"}}
+        return {
+            "input": {"premise": p, "hypothesis": h},
+            "output": {"label": "entailment" if lab == "entailment" else "not_entailment"},
+        }
 
-    test = [sample(r["premise"], r["hypothesis"], r["label"]) for r in _jsonl(SRC / "scitail_test/test.jsonl")]
+    test = [
+        sample(r["premise"], r["hypothesis"], r["label"]) for r in _jsonl(SRC / "scitail_test/test.jsonl")
+    ]
     train, counts = [], collections.Counter()
-    for src, rel in [("snli_dev", "dev.jsonl"), ("anli_test", "test.jsonl"),
-                     ("superglue_rte", "rte_train_val.jsonl"), ("superglue_cb", "dev.jsonl")]:
+    for src, rel in [
+        ("snli_dev", "dev.jsonl"),
+        ("anli_test", "test.jsonl"),
+        ("superglue_rte", "rte_train_val.jsonl"),
+        ("superglue_cb", "dev.jsonl"),
+    ]:
         for r in _jsonl(SRC / src / rel):
             if r.get("label") in ("entailment", "neutral", "contradiction", "not_entailment"):
                 train.append({**sample(r["premise"], r["hypothesis"], r["label"]), "source": src})
                 counts[src] += 1
     examples = _pick_examples(test, seed)
-    task = Task.from_dict({
-        "name": "scitail-nli", "instruction": NLI_INSTRUCTION,
-        "examples": [{"input": e["input"], "output": e["output"]} for e in examples],
-        "output_schema": {"label": {"labels": ["entailment", "not_entailment"]}},
-        "exclude_sources": ["scitail_test"],
-    })
+    task = Task.from_dict(
+        {
+            "name": "scitail-nli",
+            "instruction": NLI_INSTRUCTION,
+            "examples": [{"input": e["input"], "output": e["output"]} for e in examples],
+            "output_schema": {"label": {"labels": ["entailment", "not_entailment"]}},
+            "exclude_sources": ["scitail_test"],
+        }
+    )
     return task, _balance(train, n, seed), test, dict(counts)
 
 
@@ -110,7 +121,9 @@ def _strip(prompt: str, *suffixes: str) -> str:
     return prompt.strip()
 
 
-def sentiment_data(n: int, seed: int) -> tuple[Task, list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+def sentiment_data(
+    n: int, seed: int
+) -> tuple[Task, list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
     def sample(text: str, positive: bool) -> dict[str, Any]:
         return {"input": text, "output": {"label": "positive" if positive else "negative"}}
 
@@ -131,7 +144,12 @@ def sentiment_data(n: int, seed: int) -> tuple[Task, list[dict[str, Any]], list[
         for path in (SRC / src).glob("*.jsonl"):
             for r in _jsonl(path):
                 text = _strip(r["prompt"], "The sentiment expressed for the movie is")
-                add(src, sample(text.replace("<br />", " "), r["completion"].removesuffix(t0).strip() == "positive"))
+                add(
+                    src,
+                    sample(
+                        text.replace("<br />", " "), r["completion"].removesuffix(t0).strip() == "positive"
+                    ),
+                )
     for path in (SRC / "t0_amazon_polarity").glob("*.jsonl"):
         for r in _jsonl(path):
             body = _strip(r["prompt"], "\nAnswer:").removeprefix("Is this product review positive?").strip()
@@ -143,12 +161,15 @@ def sentiment_data(n: int, seed: int) -> tuple[Task, list[dict[str, Any]], list[
             if stars != 3:
                 add("t0_yelp_review_full", sample(_strip(r["prompt"], "\n===\n"), stars > 3))
     examples = _pick_examples(test, seed)
-    task = Task.from_dict({
-        "name": "cr-sentiment", "instruction": SENT_INSTRUCTION,
-        "examples": [{"input": e["input"], "output": e["output"]} for e in examples],
-        "output_schema": {"label": {"labels": ["negative", "positive"]}},
-        "exclude_sources": ["customer_reviews_cr"],
-    })
+    task = Task.from_dict(
+        {
+            "name": "cr-sentiment",
+            "instruction": SENT_INSTRUCTION,
+            "examples": [{"input": e["input"], "output": e["output"]} for e in examples],
+            "output_schema": {"label": {"labels": ["negative", "positive"]}},
+            "exclude_sources": ["customer_reviews_cr"],
+        }
+    )
     return task, _balance(train, n, seed), test, dict(counts)
 
 
@@ -158,16 +179,27 @@ def run_task(name: str, n: int, epochs: int, seed: int, out: Path, eval_limit: i
     test_file = out / f"{name}_test.jsonl"
     test_file.write_text("".join(json.dumps(r) + "\n" for r in test), encoding="utf-8")
     examples = [{"input": e.input, "output": e.output} for e in task.examples]
-    res: dict[str, Any] = {"task": name, "rows_available": counts, "n_train": len(train),
-                           "train_label_counts": dict(collections.Counter(s["output"]["label"] for s in train))}
+    res: dict[str, Any] = {
+        "task": name,
+        "rows_available": counts,
+        "n_train": len(train),
+        "train_label_counts": dict(collections.Counter(s["output"]["label"] for s in train)),
+    }
     for label, data, kw in [("mapped_rows", train, {}), ("examples_only", examples, {"min_steps": 30})]:
         t0 = time.perf_counter()
         tr = train_cpu_expert(task, data, out / f"{name}_{label}", epochs=epochs, seed=seed, **kw)
         ev = evaluate(out / f"{name}_{label}", task, test_file, limit=eval_limit)
-        res[label] = {"accuracy": round(ev.metrics["accuracy"], 4), "macro_f1": round(ev.metrics["macro_f1"], 4),
-                      "n_eval": ev.n, "n_excluded": ev.n_excluded, "train_seconds": round(tr.seconds, 1),
-                      "eval_seconds": round(ev.seconds, 1), "total_seconds": round(time.perf_counter() - t0, 1),
-                      "epochs": tr.info["settings"]["epochs"], "losses": [round(x, 4) for x in tr.losses]}
+        res[label] = {
+            "accuracy": round(ev.metrics["accuracy"], 4),
+            "macro_f1": round(ev.metrics["macro_f1"], 4),
+            "n_eval": ev.n,
+            "n_excluded": ev.n_excluded,
+            "train_seconds": round(tr.seconds, 1),
+            "eval_seconds": round(ev.seconds, 1),
+            "total_seconds": round(time.perf_counter() - t0, 1),
+            "epochs": tr.info["settings"]["epochs"],
+            "losses": [round(x, 4) for x in tr.losses],
+        }
         print(json.dumps({label: res[label]}), flush=True)
     gold = collections.Counter(r["output"]["label"] for r in test)
     res["majority_rate"] = round(max(gold.values()) / sum(gold.values()), 4)
@@ -188,13 +220,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out = args.out or Path(tempfile.mkdtemp(prefix="expert_bench_"))
     out.mkdir(parents=True, exist_ok=True)
-    results = [run_task(t, args.n, args.epochs, args.seed, out, args.eval_limit)
-               for t in (["nli", "sentiment"] if args.task == "all" else [args.task])]
+    results = [
+        run_task(t, args.n, args.epochs, args.seed, out, args.eval_limit)
+        for t in (["nli", "sentiment"] if args.task == "all" else [args.task])
+    ]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     for r in results:
-        print(f"{r['task']}: mapped rows ({r['n_train']}) acc {r['mapped_rows']['accuracy']:.3f} | "
-              f"3 examples acc {r['examples_only']['accuracy']:.3f} | majority {r['majority_rate']:.3f} "
-              f"| n_eval {r['mapped_rows']['n_eval']}")
+        print(
+            f"{r['task']}: mapped rows ({r['n_train']}) acc {r['mapped_rows']['accuracy']:.3f} | "
+            f"3 examples acc {r['examples_only']['accuracy']:.3f} | majority {r['majority_rate']:.3f} "
+            f"| n_eval {r['mapped_rows']['n_eval']}"
+        )
     print(f"results: {out / 'results.json'}")
     return 0
 

@@ -86,7 +86,9 @@ def test_changed_source_is_rebuilt(tmp_path: Path) -> None:
     out = tmp_path / "ds"
     build_datastore([src], out, description="My questions.")
     fp1 = Datastore.open(out).sources[0].fingerprint
-    (src / "d.jsonl").write_text('{"q": "first question here"}\n{"q": "and a second one"}\n', encoding="utf-8")
+    (src / "d.jsonl").write_text(
+        '{"q": "first question here"}\n{"q": "and a second one"}\n', encoding="utf-8"
+    )
     report = build_datastore([src], out, description="My questions.")
     ds = Datastore.open(out)
     assert report.sources[0]["skipped"] is False and ds.sources[0].fingerprint != fp1
@@ -176,7 +178,9 @@ def test_cli_build_info_search(tmp_path: Path, demo_sources: Path) -> None:
 
     out = tmp_path / "ds"
     runner = CliRunner()
-    res = runner.invoke(app, ["datastore", "build", str(demo_sources / "snli_dev"), "--out", str(out), "--max-rows", "20"])
+    res = runner.invoke(
+        app, ["datastore", "build", str(demo_sources / "snli_dev"), "--out", str(out), "--max-rows", "20"]
+    )
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["datastore", "info", str(out)])
     assert res.exit_code == 0 and "snli_dev" in res.output and "all-MiniLM-L6-v2" in res.output

@@ -93,7 +93,9 @@ def test_csv_backslash_escaped_quotes(tmp_path: Path) -> None:
 
 def test_tsv_without_header(tmp_path: Path) -> None:
     p = tmp_path / "dev.tsv"
-    p.write_text("__label__4\tIt 's a lovely film with lovely performances by Buy and Accorsi .\n__label__2\tMeh .\n")
+    p.write_text(
+        "__label__4\tIt 's a lovely film with lovely performances by Buy and Accorsi .\n__label__2\tMeh .\n"
+    )
     good, _ = rows_of(p)
     assert good[0].record == {
         "col0": "__label__4",
@@ -156,7 +158,9 @@ def test_card_summary_skips_front_matter_and_prefers_summary() -> None:
         "### Dataset Summary\n\nFoo is a collection of questions about bars, written by people who like bars.\n\n"
         "### Languages\n\nEnglish text written by many many many different annotators.\n"
     )
-    assert card_summary(card) == "Foo is a collection of questions about bars, written by people who like bars."
+    assert (
+        card_summary(card) == "Foo is a collection of questions about bars, written by people who like bars."
+    )
 
 
 def test_rst_card_and_source_txt_fallback(tmp_path: Path) -> None:
@@ -187,7 +191,9 @@ def test_resolve_source_kinds(tmp_path: Path, demo_sources: Path) -> None:
 def test_save_to_disk_source(tmp_path: Path) -> None:
     import datasets
 
-    datasets.Dataset.from_dict({"question": ["What is up?", "Why?"], "idx": [0, 1]}).save_to_disk(tmp_path / "saved")
+    datasets.Dataset.from_dict({"question": ["What is up?", "Why?"], "idx": [0, 1]}).save_to_disk(
+        tmp_path / "saved"
+    )
     src = resolve_source(str(tmp_path / "saved"))
     assert src.kind == "saved"
     rows = [r for r in src.rows() if isinstance(r, Row)]
@@ -242,3 +248,15 @@ def test_every_shared_source_reads(shared_sources: Path) -> None:
                 if n >= 50:
                     break
         assert n > 0, folder.name
+
+
+def test_corrupt_parquet_and_ragged_tsv(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1 but not really parquet")
+    with pytest.raises(UnreadableFile, match=r"bad\.parquet"):
+        list(read_file(bad, bad.name))
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("premise\thypothesis\tlabel\nA dog runs.\tAn animal moves.\tentailment\nonly two\tfields\n")
+    good, bad_rows = rows_of(tsv)
+    assert good[0].record["label"] == "entailment"
+    assert len(bad_rows) == 1 and "t.tsv:3" in bad_rows[0].message

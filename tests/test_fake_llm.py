@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from taskforge.testing import FakeLLMServer
+from taskforge.testing import FakeLLMServer, last_user_message, system_prompt
 
 os.environ["TASKFORGE_QUIET"] = "1"
 
@@ -110,6 +110,30 @@ def test_fault_rate_is_seeded_and_reproducible() -> None:
     first = run()
     assert first == run()
     assert 0 < first.count(500) < 20
+
+
+def test_responder_helpers_and_errors() -> None:
+    def responder(body: dict) -> str:
+        if "boom" in last_user_message(body):
+            raise RuntimeError("responder failed")
+        return f"{system_prompt(body)} / {last_user_message(body)}"
+
+    with FakeLLMServer(responder=responder) as s:
+        body = {
+            "model": "m",
+            "messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
+        }
+        _, raw = post(s.openai_url + "/chat/completions", body)
+        assert json.loads(raw)["choices"][0]["message"]["content"] == "S / U"
+        _, raw = post(s.anthropic_url + "/v1/messages", ANTHROPIC_BODY, ANTHROPIC_HEADERS)
+        assert json.loads(raw)["content"][0]["text"] == "be brief / hi"
+        assert (
+            post(
+                s.openai_url + "/chat/completions",
+                {**OPENAI_BODY, "messages": [{"role": "user", "content": "boom"}]},
+            )[0]
+            == 500
+        )
 
 
 def test_bad_configuration_is_rejected() -> None:

@@ -109,7 +109,10 @@ def test_anthropic_payload_moves_system_and_sets_headers(monkeypatch: pytest.Mon
         "max_tokens": 50,
         "temperature": 0.7,
     }
-    assert b.payload(MESSAGES, GenerationOptions(top_p=0.5), 0)["top_p"] == 0.5  # only when set explicitly
+    # top_p only when chosen instead of temperature (newer Claude models refuse both)
+    assert b.payload(MESSAGES, GenerationOptions(top_p=0.5), 0)["top_p"] == 0.5
+    assert "top_p" not in b.payload(MESSAGES, GenerationOptions(temperature=0.2, top_p=0.5), 0)
+    assert "top_p" not in b.payload(MESSAGES, GenerationOptions(top_p=1.0), 0)
     with pytest.raises(LLMError, match="n > 1"):
         b.payload(MESSAGES, GenerationOptions(n=2), 0)
     with pytest.raises(LLMError, match="temperature"):
@@ -136,3 +139,25 @@ def test_parse_responses() -> None:
         o.parse({"error": "nope"})
     with pytest.raises(ProtocolError):
         a.parse(["not", "a", "message"])
+
+
+def test_retry_after_parsing_and_backoff() -> None:
+    import email.utils
+    import random
+    import time
+
+    from taskforge._llm._retry import backoff, error_detail, is_retryable_status, retry_after_seconds
+
+    assert retry_after_seconds({"Retry-After": "2"}) == 2.0
+    assert retry_after_seconds({"retry-after-ms": "250", "Retry-After": "9"}) == 0.25
+    assert retry_after_seconds({"Retry-After": "99999"}) == 120.0  # capped
+    date = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 < retry_after_seconds({"Retry-After": date}) <= 30
+    assert retry_after_seconds({}) is None and retry_after_seconds({"Retry-After": "soon"}) is None
+    rng = random.Random(0)
+    delays = [backoff(a, base=0.5, cap=4.0, rng=rng) for a in range(1, 7)]
+    assert 0.25 <= delays[0] <= 0.5 and 2.0 <= delays[-1] <= 4.0  # grows, then capped
+    assert all(is_retryable_status(c) for c in (408, 429, 500, 502, 503, 529))
+    assert not any(is_retryable_status(c) for c in (400, 401, 403, 404, 422))
+    assert error_detail(b'{"error": {"message": "bad model"}}') == "bad model"
+    assert error_detail(b"<html>oops</html>") == "<html>oops</html>"

@@ -33,7 +33,9 @@ from taskforge._llm import LLM, LLMRequest
 
 spec, base_url, cache, out, n = sys.argv[1:6]
 done = {r["key"] for r in read_jsonl_tolerant(out)} if os.path.exists(out) else set()
-llm = LLM.from_spec(spec, base_url=base_url, cache_path=cache, max_in_flight=int(os.environ["IN_FLIGHT"]))
+llm = LLM.from_spec(
+    spec, base_url=base_url, cache_path=cache, max_in_flight=int(os.environ["IN_FLIGHT"]), timeout=2.0, backoff_base=0.01
+)
 requests = (
     LLMRequest(key=str(i), messages=[{"role": "system", "content": "sys"}, {"role": "user", "content": f"item {i}"}])
     for i in range(int(n))
@@ -62,8 +64,18 @@ def cached_prompts(cache: Path) -> set[str]:
     return {json.loads(m)[-1]["content"] for (m,) in rows}
 
 
-@pytest.mark.parametrize("backend", ["openai", "anthropic"])
-def test_killed_run_resumes_without_repeating_calls(backend: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("backend", "fault_rate", "n"),
+    [
+        ("openai", 0.0, N),
+        ("anthropic", 0.0, N),
+        pytest.param("openai", 0.2, 400, marks=pytest.mark.slow),
+        pytest.param("anthropic", 0.2, 400, marks=pytest.mark.slow),
+    ],
+)
+def test_killed_run_resumes_without_repeating_calls(
+    backend: str, fault_rate: float, n: int, tmp_path: Path
+) -> None:
     script = tmp_path / "run_llm.py"
     script.write_text(SCRIPT)
     cache, out = tmp_path / "cache.sqlite", tmp_path / "out.jsonl"
@@ -73,9 +85,9 @@ def test_killed_run_resumes_without_repeating_calls(backend: str, tmp_path: Path
         "ANTHROPIC_API_KEY": "sk-ant-test",
         "TASKFORGE_QUIET": "1",
     }
-    with FakeLLMServer(latency=0.05) as server:
+    with FakeLLMServer(latency=0.05, fault_rate=fault_rate, hang=30, retry_after=0.05, seed=11) as server:
         url = server.openai_url if backend == "openai" else server.anthropic_url
-        cmd = [sys.executable, str(script), f"{backend}:fake", url, str(cache), str(out), str(N)]
+        cmd = [sys.executable, str(script), f"{backend}:fake", url, str(cache), str(out), str(n)]
 
         proc = subprocess.Popen(cmd, env=env)
         deadline = time.monotonic() + 60
@@ -86,16 +98,19 @@ def test_killed_run_resumes_without_repeating_calls(backend: str, tmp_path: Path
         first_run = server.request_count
         written = count_lines(out)
         done_before = cached_prompts(cache)
-        assert 30 <= written <= len(done_before) < N  # cached (committed) before it was handed out
-        assert first_run - len(done_before) <= IN_FLIGHT  # at most the in-flight ones were lost
+        assert 30 <= written <= len(done_before) < n  # cached (committed) before it was handed out
 
-        subprocess.run(cmd, env=env, check=True, timeout=120)
-        second_run_bodies = server.requests[first_run:]
-        assert len(second_run_bodies) == N - len(done_before)  # zero repeated calls for cached responses
-        repeated = {b["messages"][-1]["content"] for b in second_run_bodies} & done_before
-        assert not repeated
+        subprocess.run(cmd, env=env, check=True, timeout=300)
+        asked_again = {b["messages"][-1]["content"] for b in server.requests[first_run:]}
+        assert not asked_again & done_before  # zero repeated calls for cached responses
+        if fault_rate == 0:
+            # lost to the kill: the calls in flight, plus answers received but not yet committed
+            assert first_run - len(done_before) <= 2 * IN_FLIGHT
+            assert server.request_count - first_run == n - len(done_before)  # one call per missing response
 
     results = list(read_jsonl(out))
     keys = [r["key"] for r in results]
-    assert sorted(keys, key=int) == [str(i) for i in range(N)]  # complete, no duplicates
-    assert all(r["ok"] and r["text"] == f"echo: item {r['key']}" for r in results)
+    assert sorted(keys, key=int) == [str(i) for i in range(n)]  # complete, no duplicates
+    ok = [r for r in results if r["ok"]]
+    assert all(r["text"] == f"echo: item {r['key']}" for r in ok)
+    assert len(ok) >= n - 2 and all(r["error"] for r in results if not r["ok"])

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from taskforge._task import Task
-from taskforge._transform import Mapper, SampleError, TransformSettings, label_names_from_readme, map_row, transform
+from taskforge._transform import (
+    Mapper,
+    SampleError,
+    TransformSettings,
+    label_names_from_readme,
+    map_row,
+    transform,
+)
 from taskforge._transform._fixtures import DEMO, demo_items
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -35,7 +42,11 @@ def mapped(task_: Task, items: list[dict], embedder, **settings) -> tuple[Mapper
 def test_snli_onto_nli_with_label_map(embedder) -> None:
     items = demo_items("snli_dev", 60)
     mapper, res = mapped(task("nli"), items, embedder, label_map=NLI_MAP)
-    assert mapper.plans["snli_dev"].columns == {"premise": "premise", "hypothesis": "hypothesis", "label": "label"}
+    assert mapper.plans["snli_dev"].columns == {
+        "premise": "premise",
+        "hypothesis": "hypothesis",
+        "label": "label",
+    }
     assert all(err is None for _, _, err in res)
     for item, out, _ in res:
         assert out["input"] == {"premise": item["row"]["premise"], "hypothesis": item["row"]["hypothesis"]}
@@ -84,7 +95,11 @@ def test_boolq_onto_yes_no_qa(embedder) -> None:
 
 
 def test_numeric_labels_through_the_sources_readme(embedder) -> None:
-    assert label_names_from_readme(DEMO / "snli_dev" / "README.md") == ["entailment", "neutral", "contradiction"]
+    assert label_names_from_readme(DEMO / "snli_dev" / "README.md") == [
+        "entailment",
+        "neutral",
+        "contradiction",
+    ]
     ids = {"entailment": 0, "neutral": 1, "contradiction": 2}
     items = demo_items("snli_dev", 30)
     for it in items:
@@ -119,7 +134,9 @@ def test_transform_with_the_mapper_writes_samples_and_rejects(tmp_path: Path, em
     retrieved = tmp_path / "items.jsonl"
     retrieved.write_text("".join(json.dumps(it) + "\n" for it in items))
     t0 = time.perf_counter()
-    res = transform(task("nli"), retrieved, tmp_path / "samples.jsonl", settings=TransformSettings(), embedder=embedder)
+    res = transform(
+        task("nli"), retrieved, tmp_path / "samples.jsonl", settings=TransformSettings(), embedder=embedder
+    )
     seconds = time.perf_counter() - t0
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     rejects = [json.loads(line) for line in (tmp_path / "rejects.jsonl").read_text().splitlines()]
@@ -128,8 +145,34 @@ def test_transform_with_the_mapper_writes_samples_and_rejects(tmp_path: Path, em
     assert set(res.rejects_by_reason) == {"unmappable label"}
     assert [s["provenance"]["rank"] for s in samples] == sorted(s["provenance"]["rank"] for s in samples)
     s = samples[0]
-    assert s["id"].startswith("s-") and s["provenance"]["method"] == "mapper" and s["provenance"]["model"] is None
+    assert (
+        s["id"].startswith("s-")
+        and s["provenance"]["method"] == "mapper"
+        and s["provenance"]["model"] is None
+    )
     assert set(s["provenance"]) >= {"source", "row_id", "rank", "scores", "prompt_hash", "sample_index"}
     r = rejects[0]
-    assert r["stage"] == "transform" and r["item"]["source"] == "snli_dev" and r["reason"].startswith("unmappable")
+    assert (
+        r["stage"] == "transform"
+        and r["item"]["source"] == "snli_dev"
+        and r["reason"].startswith("unmappable")
+    )
     print(f"mapper: {res.items / seconds:.0f} items/s including planning")
+
+
+def test_plain_string_task_with_labels(embedder) -> None:
+    task_ = Task.from_dict(
+        {
+            "name": "yn",
+            "instruction": "Answer the question with yes or no.",
+            "examples": [
+                {"input": "is the sky blue", "output": "yes"},
+                {"input": "do fish fly", "output": "no"},
+            ],
+            "output_schema": {"output": {"labels": ["yes", "no"]}},
+        }
+    )
+    mapper, res = mapped(task_, demo_items("boolq", 20), embedder)
+    assert mapper.plans["boolq"].columns == {"input": "question", "output": "answer"}
+    item, out, _ = res[0]
+    assert out == {"input": item["row"]["question"], "output": "yes" if item["row"]["answer"] else "no"}

@@ -78,7 +78,9 @@ def test_validate_rejects_with_reasons(nli: Task) -> None:
 
 
 def test_validate_plain_task_and_chain_of_thought(math: Task) -> None:
-    inp, out, reasoning = validate_sample(math, {"reasoning": "3+4=7", "input": "Q?", "output": 7}, chain_of_thought=True)
+    inp, out, reasoning = validate_sample(
+        math, {"reasoning": "3+4=7", "input": "Q?", "output": 7}, chain_of_thought=True
+    )
     assert (inp, out, reasoning) == ("Q?", "7", "3+4=7")
     with pytest.raises(SampleError, match="missing field: 'reasoning'"):
         validate_sample(math, {"input": "Q?", "output": "7"}, chain_of_thought=True)
@@ -93,8 +95,30 @@ def test_validate_schema_types() -> None:
             "output_schema": {"count": {"type": "integer"}, "summary": {"max_length": 20}},
         }
     )
-    assert validate_sample(task, {"input": "x", "count": "3", "summary": "s"})[1] == {"count": 3, "summary": "s"}
+    assert validate_sample(task, {"input": "x", "count": "3", "summary": "s"})[1] == {
+        "count": 3,
+        "summary": "s",
+    }
     with pytest.raises(SampleError, match="wrong type: 'count' must be an integer"):
         validate_sample(task, {"input": "x", "count": "three", "summary": "s"})
     with pytest.raises(SampleError, match="too long"):
         validate_sample(task, {"input": "x", "count": 3, "summary": "s" * 21})
+
+
+def test_extract_json_unwraps_one_level_and_skips_echoed_examples() -> None:
+    keys = {"premise", "label"}
+    assert extract_json('{"sample": {"premise": "p", "label": "x"}}', prefer_keys=keys) == {
+        "premise": "p",
+        "label": "x",
+    }
+    text = 'Like {"input": "example"} I answer {"premise": "mine", "label": "y"}'
+    assert extract_json(text, prefer_keys=keys)["premise"] == "mine"
+
+
+def test_extract_json_is_fast_on_brace_heavy_text() -> None:
+    import time
+
+    text = "{ " * 20_000 + '{"premise": "p", "label": "x"}'
+    t0 = time.perf_counter()
+    assert extract_json(text)["premise"] == "p"
+    assert time.perf_counter() - t0 < 5

@@ -303,6 +303,7 @@ def test_judge_prompt_is_rebase_b2(nli_task: Task) -> None:
     assert p.rstrip().endswith("Response (Yes or No):")
     assert parse_verdict("Yes.") is True and parse_verdict(" no, because") is False
     assert parse_verdict("Maybe") is None and parse_verdict("") is None
+    assert parse_verdict("<think>no idea yet</think>\n**Yes**") is True
 
 
 def test_judge_drops_no_and_records_failures(nli_task: Task) -> None:
@@ -417,3 +418,48 @@ def test_cli_filter(tmp_path: Path) -> None:
     assert funnel["dropped"]["exact_duplicate"] == 1
     assert funnel["dropped"]["decontamination"] == 0 and funnel["contamination"]["eval_set"]["n"] == 1
     assert funnel["settings"]["max_per_label"] == 30
+
+
+def test_judge_through_llm_layer_with_cache(tmp_path: Path, nli_task: Task) -> None:
+    """End to end over real HTTP (FakeLLMServer): "no" drops, failures are judge_error, re-runs hit the cache."""
+    pytest.importorskip("taskforge.testing")
+    from taskforge._llm import LLM
+    from taskforge.testing import FakeLLMServer, last_user_message
+
+    samples = nli_samples(10)
+    no_premise = samples[2]["input"]["premise"]
+    bad_premise = samples[5]["input"]["premise"]
+    broken = {"on": True}
+
+    def responder(body: dict) -> str:
+        prompt = last_user_message(body)
+        assert prompt.startswith("You will be given a task description.")
+        if json.dumps(bad_premise)[1:-1] in prompt and broken["on"]:
+            raise RuntimeError("server fault")  # -> HTTP 500 on every attempt
+        return "No." if json.dumps(no_premise)[1:-1] in prompt else "Yes"
+
+    with FakeLLMServer(responder=responder) as server:
+        llm = LLM.from_spec(
+            "openai:fake",
+            base_url=server.openai_url,
+            cache_path=tmp_path / "c.sqlite",
+            max_retries=1,
+            backoff_base=0.01,
+        )
+        try:
+            settings = FilterSettings(near_dup=False, fewshot=False)
+            res = filter_samples(nli_task, samples, tmp_path / "a", settings=settings, judge=llm)
+            assert res.funnel["dropped"]["judge"] == 1 and res.funnel["dropped"]["judge_error"] == 1
+            errors = [r for r in res.rejects if r["filter"] == "judge_error"]
+            assert (
+                errors[0]["sample"]["id"] == samples[5]["id"] and "judge call failed" in errors[0]["reason"]
+            )
+            assert res.funnel["judge"]["errors"] == 1 and res.funnel["judge"]["model"] == "openai:fake"
+            calls = server.request_count
+
+            broken["on"] = False  # the server recovers: a re-run asks only about the failed sample
+            res2 = filter_samples(nli_task, samples, tmp_path / "b", settings=settings, judge=llm)
+            assert res2.funnel["dropped"]["judge_error"] == 0 and len(res2.kept) == 9
+            assert server.request_count == calls + 1
+        finally:
+            llm.close()

@@ -24,7 +24,9 @@ import pytest
 from taskforge._report import build_report
 from taskforge._report._fake import write_fake_run
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
@@ -55,11 +57,25 @@ class Page:
 
         self._tmp = tempfile.mkdtemp(prefix="tf-chromium-")
         self._proc = subprocess.Popen(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-             "--disable-dev-shm-usage", f"--user-data-dir={self._tmp}", "--remote-debugging-port=0",
-             f"--window-size={self.width},{self.height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--hide-scrollbars",
+                "--disable-dev-shm-usage",
+                f"--user-data-dir={self._tmp}",
+                "--remote-debugging-port=0",
+                f"--window-size={self.width},{self.height}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         browser_ws = await asyncio.wait_for(asyncio.to_thread(self._read_ws_url), 60)
         port = re.search(r":(\d+)/", browser_ws).group(1)  # type: ignore[union-attr]
@@ -104,10 +120,15 @@ class Page:
                 continue
             method, params = data.get("method"), data.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "warning", "assert"):
-                self.errors.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in params.get("args", [])))
+                self.errors.append(
+                    "console: "
+                    + " ".join(str(a.get("value", a.get("description"))) for a in params.get("args", []))
+                )
             elif method == "Runtime.exceptionThrown":
                 d = params.get("exceptionDetails", {})
-                self.errors.append("exception: " + str(d.get("exception", {}).get("description") or d.get("text")))
+                self.errors.append(
+                    "exception: " + str(d.get("exception", {}).get("description") or d.get("text"))
+                )
             elif method == "Log.entryAdded" and params.get("entry", {}).get("level") == "error":
                 self.errors.append("log: " + params["entry"].get("text", ""))
             elif method == "Page.javascriptDialogOpening":
@@ -164,7 +185,7 @@ async def _inspect(html: Path, shot: Path | None = None) -> tuple[dict[str, Any]
               funnelBars: document.querySelectorAll('#funnel svg.chart rect.bar').length,
               histograms: document.querySelectorAll('#retrieval .hists svg.chart').length,
               mapPoints: document.querySelectorAll('#map-box circle').length,
-              legend: document.querySelectorAll('#map-box .legend button').length,
+              legend: document.querySelectorAll('#map-box .legend button[data-key]').length,
               cards: document.querySelectorAll('#browser article.sample').length,
               pairs: document.querySelectorAll('#browser article.sample .pair .pane').length,
               search: !!document.querySelector('#browser input[type=search]'),
@@ -175,6 +196,16 @@ async def _inspect(html: Path, shot: Path | None = None) -> tuple[dict[str, Any]
               pwned: typeof window.__pwned !== 'undefined'
             })"""
         )
+        # the map can be coloured by source, and a legend entry hides its points
+        counts["sourceMode"] = await page.eval(
+            """(() => {
+              document.querySelector('#map-box [data-mode=source]').click();
+              const entries = document.querySelectorAll('#map-box .legend button[data-key^="s:"]');
+              entries[0].click();
+              const hidden = [...document.querySelectorAll('#map-box circle')].filter(c => c.style.display === 'none');
+              return [entries.length, hidden.length];
+            })()"""
+        )
         # the browser works: search narrows, a label filter applies, the rejects tab shows reasons
         counts["afterSearch"] = await page.eval(
             """(async () => {
@@ -184,7 +215,9 @@ async def _inspect(html: Path, shot: Path | None = None) -> tuple[dict[str, Any]
               return document.querySelectorAll('#browser article.sample').length;
             })()"""
         )
-        counts["nastyText"] = await page.eval("document.querySelector('#browser article.sample dd').textContent")
+        counts["nastyText"] = await page.eval(
+            "document.querySelector('#browser article.sample dd').textContent"
+        )
         counts["rejectCards"] = await page.eval(
             """(async () => {
               const s = document.querySelector('#browser input[type=search]');
@@ -204,8 +237,10 @@ async def _inspect(html: Path, shot: Path | None = None) -> tuple[dict[str, Any]
             })()"""
         )
         if shot is not None:
-            await page.eval("document.querySelector('#browser select[data-filter=label]').value = '';"
-                            "document.querySelector('#browser select[data-filter=label]').dispatchEvent(new Event('change'))")
+            await page.eval(
+                "document.querySelector('#browser select[data-filter=label]').value = '';"
+                "document.querySelector('#browser select[data-filter=label]').dispatchEvent(new Event('change'))"
+            )
             await page.screenshot(shot)
         return counts, page.errors
 
@@ -220,6 +255,7 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
     assert counts["funnelBars"] >= 3
     assert counts["histograms"] == 4
     assert counts["mapPoints"] > 300 and counts["legend"] == 3
+    assert counts["sourceMode"][0] == 5 and counts["sourceMode"][1] > 50  # 5 sources; snli_dev hidden
     assert counts["cards"] == 20 and counts["pairs"] == 40  # one page, sample beside its row
     assert counts["search"] and {"source", "label", "filter"} <= set(counts["selects"])
     assert counts["count"].startswith("Showing 1–20 of ")

@@ -102,7 +102,7 @@ def test_every_method_respects_exclusion_and_cap(demo_ds, method):
 
 def test_nli_task_retrieves_nli_rows(demo_ds, nli):
     res = retrieve(nli, demo_ds, n=50)
-    assert res.per_source.get("snli_dev", 0) >= 35, res.per_source
+    assert res.per_source.get("snli_dev", 0) >= 30, res.per_source
 
 
 def test_math_task_retrieves_math_rows(demo_ds):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from taskforge._retrieval._methods import Queries, craft, mean, rebase
+from taskforge._retrieval._methods import Queries, craft, mean, rebase, rebase_plus, source_fit
 from taskforge._retrieval._scoring import (
     StoreArrays,
     brute_force_rebase,
+    cell_scores,
     rebase_components,
     rescore_rows,
     row_max_scores,
+    segment_max,
+    segment_mean,
     top_k,
 )
 from taskforge._retrieval._select import Selector, iter_ranked
@@ -156,3 +159,33 @@ def test_mean_method_is_row_max_of_mean_example():
     ref = _naive_row_max(s.vectors, s.vector_row, s.n_rows, q.examples.mean(axis=0, keepdims=True))[:, 0]
     np.testing.assert_allclose(got, ref, atol=1e-6)
     assert rebase(s, q, 10).lists[0][1] is None
+
+
+def test_segment_mean_is_the_score_of_the_rows_mean_vector():
+    s = _store()
+    q = _unit(np.random.default_rng(4).normal(size=(1, 32)))
+    cells = cell_scores(s.vectors, q, block=33)
+    got = segment_mean(cells, s.vector_row, s.n_rows + 1)
+    for r in (0, 7, 399):
+        mean_vec = s.vectors[s.vector_row == r].mean(axis=0)
+        assert got[r, 0] == pytest.approx(float(mean_vec @ q[0]), abs=1e-6)
+    assert np.isneginf(got[-1, 0])
+    np.testing.assert_allclose(
+        segment_max(cells, s.vector_row, s.n_rows),
+        row_max_scores(s.vectors, s.vector_row, s.n_rows, q),
+        atol=1e-6,
+    )
+
+
+def test_source_fit_is_mean_of_each_sources_top_rows():
+    scores = np.array([0.9, 0.1, 0.5, -np.inf, 0.3, 0.8, 0.7], dtype=np.float32)
+    source = np.array([0, 0, 0, 1, 1, 2, 2], dtype=np.int32)
+    fit = source_fit(scores, source, 4, top=2)
+    np.testing.assert_allclose(fit[:3], [0.7, 0.3, 0.75], atol=1e-6)
+    assert np.isneginf(fit[3])  # a source with no scorable rows
+
+
+def test_rebase_plus_with_paper_weights_is_the_paper_formula():
+    s, q = _store(), _queries()
+    plus = rebase_plus(s, q, 10, w_row=0.0, w_source=0.0).components["final"]
+    np.testing.assert_allclose(plus, rebase(s, q, 10).components["final"], atol=1e-6)

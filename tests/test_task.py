@@ -157,7 +157,7 @@ def _error(tmp_path: Path, text: str) -> str:
         ),
         (
             "name: t\ninstruction: x\nexamples: [{input: a, output: {label: maybe}}]\n"
-            "output_schema: {label: {labels: [\"yes\", \"no\"]}}\n",
+            'output_schema: {label: {labels: ["yes", "no"]}}\n',
             "examples[0].output.label",
         ),
         (

@@ -29,7 +29,9 @@ def test_rebase_prompt_is_the_papers_with_the_tasks_fields(nli: Task, item: dict
     (msg,) = PromptBuilder(nli, TransformSettings()).messages(item)
     text = msg["content"]
     assert msg["role"] == "user"
-    assert text.startswith("I would like you to create questions for a test. The directions for the test are:")
+    assert text.startswith(
+        "I would like you to create questions for a test. The directions for the test are:"
+    )
     assert nli.instruction in text
     assert "You need to decide which part of the dataset to use." in text
     assert 'Your response MUST be a JSON with exactly 3 fields: "premise", "hypothesis" and "label".' in text

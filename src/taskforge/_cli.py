@@ -47,10 +47,12 @@ def _register_all() -> None:
     from taskforge._datastore import _commands as datastore_cmds
     from taskforge._experts import _commands as expert_cmds
     from taskforge._quality import _commands as quality_cmds
+    from taskforge._report import _commands as report_cmds
     from taskforge._retrieval import _commands as retrieval_cmds
     from taskforge._transform import _commands as transform_cmds
 
-    for module in (datastore_cmds, retrieval_cmds, transform_cmds, quality_cmds, pipeline_cmds, expert_cmds):
+    modules = (datastore_cmds, retrieval_cmds, transform_cmds, quality_cmds, pipeline_cmds, expert_cmds, report_cmds)
+    for module in modules:
         module.register(app)
 
 

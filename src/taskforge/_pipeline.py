@@ -12,6 +12,7 @@ cache makes repeated calls free).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +104,8 @@ def run(
     atomic_write_text(run_dir / "task.yaml", task.to_yaml())
     atomic_write_json(run_dir / "settings.json", {"datastore": str(datastore), **settings})
 
-    task_hash = stable_hash(task.model_dump(mode="json"))
+    # the task's own content; its `defaults` are already in each stage's settings hash
+    task_hash = stable_hash(task.model_dump(mode="json", exclude={"defaults"}))
     result = RunResult(run_dir=run_dir)
     ds = Datastore.open(datastore)
     ds_hash = fingerprint(Path(datastore) / "manifest.json")
@@ -113,9 +115,10 @@ def run(
         from taskforge._retrieval import retrieve
 
         res = retrieve(task, ds, out=stage_dir / "items.jsonl", **settings["retrieve"])
-        if getattr(res, "warning", None):
+        (stage_dir / "warning.txt").unlink(missing_ok=True)
+        if res.warning:
             atomic_write_text(stage_dir / "warning.txt", res.warning)
-        return ["items.jsonl"], {"items": len(res), **_per_source(res)}
+        return ["items.jsonl"], {"items": len(res), "per_source": dict(res.per_source)}
 
     rec = _stage(result, "retrieve", settings["retrieve"], stable_hash([task_hash, ds_hash]), do_retrieve)
     warning_file = run_dir / "retrieve" / "warning.txt"
@@ -129,16 +132,23 @@ def run(
 
         opts = dict(settings["transform"])
         llm = _make_llm(opts, run_dir)
-        res = transform(
-            task,
-            run_dir / "retrieve" / "items.jsonl",
-            stage_dir / "samples.jsonl",
-            llm=llm,
-            settings=TransformSettings(**opts),
-        )
-        counts = {"samples": res.samples, "rejects": res.rejects}
+        opts["method"] = "llm" if llm is not None else "mapper"
+        try:
+            res = transform(
+                task,
+                run_dir / "retrieve" / "items.jsonl",
+                stage_dir / "samples.jsonl",
+                llm=llm,
+                settings=TransformSettings(**opts),
+            )
+        finally:
+            if llm is not None:
+                llm.close()
+        counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
+        if res.rejects_by_reason:
+            counts["rejects_by_reason"] = dict(res.rejects_by_reason)
         if llm is not None:
-            counts["llm"] = _llm_stats(llm)
+            counts["llm"] = llm.stats.as_dict()
         return ["samples.jsonl", "rejects.jsonl"], counts
 
     rec = _stage(
@@ -147,46 +157,38 @@ def run(
 
     # ---- filter (+ stats) ----------------------------------------------------------------------
     def do_filter(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._quality import FilterSettings, dataset_stats, filter_samples
+        from taskforge._quality import FilterSettings, dataset_stats, filter_samples, load_samples
 
-        opts = dict(settings["filter"])
-        eval_files = [Path(p) for p in opts.pop("eval_files", []) or []]
-        judge_spec = opts.pop("judge", None)
-        judge = (
-            _make_llm({"llm": judge_spec, **opts.pop("judge_options", {})}, run_dir) if judge_spec else None
-        )
         res = filter_samples(
             task,
             run_dir / "transform" / "samples.jsonl",
             stage_dir,
-            settings=FilterSettings(**opts),
-            eval_files=eval_files,
-            judge=judge,
+            settings=FilterSettings(**settings["filter"]),
         )
-        stats = dataset_stats(task, stage_dir / "kept.jsonl")
-        atomic_write_json(stage_dir / "stats.json", stats)
+        atomic_write_json(
+            stage_dir / "stats.json", dataset_stats(task, load_samples(stage_dir / "kept.jsonl"))
+        )
+        funnel = res.funnel
         return ["kept.jsonl", "rejects.jsonl", "funnel.json", "stats.json"], {
-            "in": res.n_in,
-            "out": res.n_out,
-            "dropped": res.dropped,
+            "in": funnel["in"],
+            "out": funnel["out"],
+            "dropped": funnel.get("dropped", {}),
         }
 
     filter_config = {
         **settings["filter"],
-        "eval_fingerprints": [fingerprint(Path(p)) for p in settings["filter"].get("eval_files", []) or []],
+        "eval_fingerprints": [fingerprint(Path(p)) for p in settings["filter"].get("eval_files") or []],
     }
     rec = _stage(result, "filter", filter_config, stable_hash([task_hash, rec.output_hash]), do_filter)
 
     # ---- export ---------------------------------------------------------------------------------
     def do_export(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        import json
-
-        from taskforge._quality import export_dataset
+        from taskforge._quality import export_dataset, load_samples
 
         fdir = run_dir / "filter"
         paths = export_dataset(
             task,
-            fdir / "kept.jsonl",
+            load_samples(fdir / "kept.jsonl"),
             stage_dir,
             funnel=json.loads((fdir / "funnel.json").read_text(encoding="utf-8")),
             stats=json.loads((fdir / "stats.json").read_text(encoding="utf-8")),
@@ -241,9 +243,8 @@ def _run_eval(
         opts = dict(settings["eval"])
         data = Path(opts.pop("data"))
         res = evaluate(run_dir / "train" / "model", task, data, **opts)
-        metrics = res.to_json() if hasattr(res, "to_json") else dict(res)
-        atomic_write_json(stage_dir / "results.json", metrics)
-        return ["results.json"], {k: v for k, v in metrics.get("metrics", metrics).items() if _scalar(v)}
+        res.write(stage_dir / "results.json")
+        return ["results.json", "predictions.jsonl"], {"n": res.n, **res.metrics}
 
     config = {**settings["eval"], "data_fingerprint": fingerprint(Path(settings["eval"]["data"]))}
     return _stage(result, "eval", config, stable_hash([task_hash, prev.output_hash]), do_eval)
@@ -301,16 +302,6 @@ def _make_llm(opts: dict[str, Any], run_dir: Path) -> Any:
     from taskforge._llm import LLM
 
     return LLM.from_spec(spec, cache_path=run_dir / LLM_CACHE, **client)
-
-
-def _llm_stats(llm: Any) -> dict[str, Any]:
-    stats = llm.stats
-    return stats.to_json() if hasattr(stats, "to_json") else dict(vars(stats))
-
-
-def _per_source(res: Any) -> dict[str, Any]:
-    per_source = getattr(res, "per_source", None)
-    return {"per_source": dict(per_source)} if per_source else {}
 
 
 def _scalar(v: Any) -> bool:

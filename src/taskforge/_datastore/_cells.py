@@ -11,7 +11,9 @@ from typing import Any
 
 _NUMBER = re.compile(r"^[\s$€£+-]*[\d.,]+\s*%?\s*$|^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _URL = re.compile(r"^(https?|ftp)://\S+$|^www\.\S+$")
-_HASH = re.compile(r"^[0-9a-fA-F]{16,}$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_HASH = re.compile(
+    r"^[0-9a-fA-F]{16,}$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 _ID_NAME = re.compile(r"(^|[._])(id|ids|idx|index|uid|uuid|qid|guid|key|hash|url|urls|link)$", re.IGNORECASE)
 _ID_VALUE = re.compile(r"^[\w.:/#-]{1,64}$")
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from taskforge._datastore._cells import document_text, split_passages, text_cells
+from taskforge._datastore._cells import document_text, split_passages
 from taskforge._embed import Embedder
 
 ROWS_SCHEMA = pa.schema(
@@ -119,7 +119,12 @@ def write_chunk(source_dir: Path, chunk: ChunkInput, result: dict[str, Any]) -> 
     for p in tmp.iterdir():
         _fsync(p)
     _fsync(tmp)
-    os.rename(tmp, final)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if not (final / "meta.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # another worker wrote the same chunk first
     _fsync(source_dir)
 
 

@@ -17,9 +17,13 @@ datastore_app = typer.Typer(help="Build, inspect and search a datastore of embed
 
 @datastore_app.command("build")
 def build_cmd(
-    sources: list[str] = typer.Argument(..., help="Dataset folders, data files, save_to_disk folders or hub names."),
+    sources: list[str] = typer.Argument(
+        ..., help="Dataset folders, data files, save_to_disk folders or hub names."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Datastore folder (created, extended or resumed)."),
-    kind: str = typer.Option("rows", "--kind", help="rows (ReBase: one vector per cell) | documents (CRAFT)."),
+    kind: str = typer.Option(
+        "rows", "--kind", help="rows (ReBase: one vector per cell) | documents (CRAFT)."
+    ),
     model: str | None = typer.Option(None, "--model", help="sentence-transformers model name or path."),
     description: str | None = typer.Option(None, "--description", help="Description for the sources given."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first malformed row."),
@@ -66,7 +70,9 @@ def build_cmd(
         )
         for s in report.sources
     ]
-    console.print(summary_table("datastore build", ["source", "status", "rows", "vectors", "malformed"], rows))
+    console.print(
+        summary_table("datastore build", ["source", "status", "rows", "vectors", "malformed"], rows)
+    )
     ds = Datastore.open(out)
     console.print(
         f"{out}: {len(ds.sources)} sources, {ds.n_rows:,} rows, {ds.n_vectors:,} vectors, "

@@ -58,9 +58,13 @@ def merge(
     data.mkdir(parents=True)
     columns: list[str] = []
     col_ids: dict[str, int] = {}
-    vec = np.lib.format.open_memmap(data / "vectors.npy", mode="w+", dtype=dtype, shape=(n_vectors, embedder.dim))
+    vec = np.lib.format.open_memmap(
+        data / "vectors.npy", mode="w+", dtype=dtype, shape=(n_vectors, embedder.dim)
+    )
     vrow = np.lib.format.open_memmap(data / "vector_row.npy", mode="w+", dtype=np.int64, shape=(n_vectors,))
-    vcol = np.lib.format.open_memmap(data / "vector_column.npy", mode="w+", dtype=np.int32, shape=(n_vectors,))
+    vcol = np.lib.format.open_memmap(
+        data / "vector_column.npy", mode="w+", dtype=np.int32, shape=(n_vectors,)
+    )
     row_source = np.empty(n_rows, dtype=np.int32)
     desc = np.zeros((len(entries), embedder.dim), dtype=np.float32)
     v_off = r_off = 0
@@ -80,7 +84,9 @@ def merge(
                 vrow[v_off : v_off + n] = np.load(cdir / "vec_row.npy").astype(np.int64) + r_off
                 local_cols = np.load(cdir / "vec_col.npy")
                 if kind == "rows":
-                    mapping = np.array([_col_id(c, columns, col_ids) for c in meta["columns"]] or [0], dtype=np.int32)
+                    mapping = np.array(
+                        [_col_id(c, columns, col_ids) for c in meta["columns"]] or [0], dtype=np.int32
+                    )
                     vcol[v_off : v_off + n] = mapping[local_cols] if n else local_cols
                 else:
                     vcol[v_off : v_off + n] = local_cols

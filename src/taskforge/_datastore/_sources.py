@@ -87,7 +87,11 @@ def resolve_source(spec: str, *, description: str | None = None, text_unit: str 
             raise SourceError(f"source {spec!r}: unknown file format {''.join(path.suffixes)!r}")
         name = path.name.split(".")[0]
         return Source(name, "file", str(path.parent), [path], description or "", text_unit=text_unit)
-    if re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec) and not spec.startswith((".", "/")) and os.sep not in spec[:1]:
+    if (
+        re.fullmatch(r"[\w.-]+(/[\w.-]+)?", spec)
+        and not spec.startswith((".", "/"))
+        and os.sep not in spec[:1]
+    ):
         if os.environ.get("HF_HUB_OFFLINE") == "1":
             raise SourceError(f"source {spec!r}: not a path, and the hub is offline (HF_HUB_OFFLINE=1)")
         return Source(spec.replace("/", "__"), "hub", spec, [], description or "", text_unit=text_unit)
@@ -171,7 +175,11 @@ def _sections(text: str) -> list[tuple[str, str]]:
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if re.match(r"^#{1,6}\s", line):
             out.append((line.lstrip("#").strip(), []))
-        elif line.strip() and re.fullmatch(r"[=\-~^*#]{3,}\s*", nxt) and not re.fullmatch(r"[=\-~^*#]+", line.strip()):
+        elif (
+            line.strip()
+            and re.fullmatch(r"[=\-~^*#]{3,}\s*", nxt)
+            and not re.fullmatch(r"[=\-~^*#]+", line.strip())
+        ):
             out.append((line.strip(), []))
             i += 1
         elif re.fullmatch(r"[=\-~^*#]{3,}\s*", line):

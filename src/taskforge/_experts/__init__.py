@@ -13,6 +13,8 @@ from __future__ import annotations
 from taskforge._experts._cpu import CpuExpert, TrainResult, train_cpu_expert
 from taskforge._experts._errors import ExpertError
 from taskforge._experts._evaluate import EvalResult, evaluate, load_model, score
+from taskforge._experts._judge import FewShotLLM, JudgeResult, judge_win_rate
+from taskforge._experts._lora import PRESETS, LoraExpert, check_lora_ready, resolve_base_model, train_lora
 from taskforge._experts._metrics import (
     answers_match,
     chrf_pp,
@@ -22,21 +24,31 @@ from taskforge._experts._metrics import (
     rouge_l,
     token_f1,
 )
+from taskforge._experts._tiny import make_tiny_causal_lm
 
 __all__ = [
+    "PRESETS",
     "CpuExpert",
     "EvalResult",
     "ExpertError",
+    "FewShotLLM",
+    "JudgeResult",
+    "LoraExpert",
     "TrainResult",
     "answers_match",
+    "check_lora_ready",
     "chrf_pp",
     "evaluate",
     "exact_match",
     "extract_answer",
+    "judge_win_rate",
     "load_model",
+    "make_tiny_causal_lm",
     "normalize_answer",
+    "resolve_base_model",
     "rouge_l",
     "score",
     "token_f1",
     "train_cpu_expert",
+    "train_lora",
 ]

@@ -1,9 +1,186 @@
-"""CLI commands of this stage."""
+"""CLI commands of this stage: ``taskforge train`` and ``taskforge eval``.
+
+User-fixable problems (no GPU, no weights, bad data) print one red line and exit with code 2.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from taskforge._console import console, kv_table, summary_table
+
+EXIT_USAGE = 2
+
+
+def _fail(msg: str) -> typer.Exit:
+    console.print(f"[red]error:[/] {msg}")
+    return typer.Exit(EXIT_USAGE)
+
+
+def _load_task(path: Path):
+    from taskforge._task import Task, TaskSpecError
+
+    try:
+        return Task.load(path)
+    except TaskSpecError as e:
+        raise _fail(str(e)) from None
+
+
+def train_cmd(
+    dataset: Path = typer.Argument(..., help="Samples JSONL (export/data.jsonl or filter/kept.jsonl)."),
+    task_path: Path = typer.Option(..., "--task", help="Task spec YAML."),
+    out: Path = typer.Option(..., "--out", help="Output folder for the expert."),
+    expert: str = typer.Option(
+        None, "--expert", help="cpu (MiniLM classifier) or lora. Default: lora with --base-model, else cpu."
+    ),
+    base_model: str = typer.Option(None, "--base-model", help="Causal LM for LoRA: local folder or hub id."),
+    method: str = typer.Option(None, "--method", help="lora or qlora (default: the preset's)."),
+    preset: str = typer.Option(
+        "craft", "--preset", help="craft (LoRA r64, 3 ep) or rebase (QLoRA r8, 1 ep)."
+    ),
+    device: str = typer.Option(None, "--device", help="cuda (default for LoRA) or cpu (tiny models only)."),
+    epochs: float = typer.Option(None, "--epochs", help="Override the epochs."),
+    lr: float = typer.Option(None, "--lr", help="Override the learning rate."),
+    batch_size: int = typer.Option(None, "--batch-size"),
+    max_steps: int = typer.Option(-1, "--max-steps", help="LoRA: stop after this many steps."),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Train a task expert on generated samples (CPU classifier or LoRA adapter)."""
+    from taskforge._experts._errors import ExpertError
+
+    task = _load_task(task_path)
+    kind = expert or ("lora" if base_model else "cpu")
+    try:
+        if kind == "cpu":
+            if base_model:
+                raise ExpertError(
+                    "--expert cpu trains the bundled MiniLM; drop --base-model (or use --expert lora)"
+                )
+            if not task.labels():
+                console.print("[yellow]the task has no output_schema labels: inferring them from the data[/]")
+            from taskforge._experts._cpu import train_cpu_expert
+
+            kw = {
+                k: v
+                for k, v in {
+                    "epochs": int(epochs) if epochs else None,
+                    "lr": lr,
+                    "batch_size": batch_size,
+                }.items()
+                if v is not None
+            }
+            res = train_cpu_expert(task, dataset, out, seed=seed, **kw)
+        elif kind == "lora":
+            if not base_model:
+                raise ExpertError(
+                    "LoRA training needs --base-model NAME_OR_PATH (or use --expert cpu for "
+                    "classification tasks)"
+                )
+            from taskforge._experts._lora import train_lora
+
+            res = train_lora(
+                task,
+                dataset,
+                out,
+                base_model=base_model,
+                method=method,
+                preset=preset,
+                device=device,
+                epochs=epochs,
+                lr=lr,
+                batch_size=batch_size,
+                max_steps=max_steps,
+                seed=seed,
+            )
+        else:
+            raise ExpertError(f"--expert {kind}: expected cpu or lora")
+    except ExpertError as e:
+        raise _fail(str(e)) from None
+    console.print(
+        kv_table(
+            f"trained {res.kind} expert",
+            {
+                "samples": res.n_samples,
+                "seconds": round(res.seconds, 1),
+                "final loss": res.final_loss if res.final_loss is not None else "-",
+                "saved to": str(res.out_dir),
+            },
+        )
+    )
+
+
+def eval_cmd(
+    model: str = typer.Argument(None, help="Trained expert folder (omit with --llm)."),
+    task_path: Path = typer.Option(..., "--task", help="Task spec YAML."),
+    data: Path = typer.Option(..., "--data", help="Eval file: JSONL of {input, output}, or raw rows."),
+    input_fields: str = typer.Option(
+        None, "--input-fields", help="Raw rows: columns of the input, 'a,b' or 'field=column,...'."
+    ),
+    output_field: str = typer.Option(None, "--output-field", help="Raw rows: the answer column."),
+    run_dir: Path = typer.Option(None, "--run", help="Also write RUN/eval/results.json."),
+    out: Path = typer.Option(None, "--out", help="Write results JSON here (predictions.jsonl beside it)."),
+    llm: str = typer.Option(
+        None, "--llm", help="Evaluate this LLM few-shot (openai:MODEL / anthropic:MODEL)."
+    ),
+    shots: int = typer.Option(None, "--shots", help="Few-shot: number of task examples (default all)."),
+    judge: str = typer.Option(None, "--judge", help="LLM judge for a win rate against the reference."),
+    base_url: str = typer.Option(None, "--base-url", help="Endpoint of --llm / --judge."),
+    api_key_env: str = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
+    limit: int = typer.Option(None, "--limit", help="Evaluate the first N items only."),
+    keep_examples: bool = typer.Option(False, "--keep-examples", help="Do not drop items equal to examples."),
+) -> None:
+    """Evaluate a trained expert (or an LLM few-shot) on an eval file."""
+    from taskforge._experts._errors import ExpertError
+    from taskforge._experts._evaluate import evaluate
+
+    task = _load_task(task_path)
+    cache = (run_dir / "llm_cache.sqlite") if run_dir else None
+    try:
+        if (model is None) == (llm is None):
+            raise ExpertError("give either MODEL (a trained expert folder) or --llm PROVIDER:MODEL")
+        predictor: object = model
+        if llm:
+            from taskforge._experts._judge import FewShotLLM, make_llm
+
+            predictor = FewShotLLM(
+                make_llm(llm, base_url=base_url, api_key_env=api_key_env, cache_path=cache), task, shots=shots
+            )
+        judge_llm = None
+        if judge:
+            from taskforge._experts._judge import make_llm
+
+            judge_llm = make_llm(judge, base_url=base_url, api_key_env=api_key_env, cache_path=cache)
+        result = evaluate(
+            predictor,
+            task,
+            data,
+            input_fields=input_fields,
+            output_field=output_field,
+            exclude_examples=not keep_examples,
+            limit=limit,
+            judge=judge_llm,
+            out=out,
+            run_dir=run_dir,
+        )
+    except ExpertError as e:
+        raise _fail(str(e)) from None
+    console.print(
+        summary_table(
+            f"{task.name}: {result.model} on {result.data} ({result.n:,} items"
+            + (f", {result.n_excluded} dropped as examples" if result.n_excluded else "")
+            + ")",
+            ["metric", "value"],
+            [(k, round(v, 4)) for k, v in result.metrics.items()],
+        )
+    )
+    for path in (out, run_dir and run_dir / "eval" / "results.json"):
+        if path:
+            console.print(f"results -> {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
+    app.command("train")(train_cmd)
+    app.command("eval")(eval_cmd)

@@ -74,7 +74,9 @@ def resolve_labels(task: Task, samples: Sequence[dict[str, Any]], labels: Sequen
         return [str(x) for x in labels]
     if task.labels():
         return list(task.labels() or [])
-    found = sorted({label_of(task, s["output"]) for s in samples} | {label_of(task, e.output) for e in task.examples})
+    found = sorted(
+        {label_of(task, s["output"]) for s in samples} | {label_of(task, e.output) for e in task.examples}
+    )
     if len(found) > MAX_INFERRED_LABELS:
         raise ExpertError(
             f"the task has no output_schema labels and the data has {len(found)} distinct outputs: "
@@ -100,8 +102,14 @@ def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> lis
 def _encode(tokenizer: Any, texts: Sequence[str | tuple[str, str]], max_len: int) -> Any:
     if texts and isinstance(texts[0], tuple):
         a, b = zip(*texts, strict=True)
-        return tokenizer(list(a), list(b), truncation="longest_first", max_length=max_len,
-                         padding=True, return_tensors="pt")
+        return tokenizer(
+            list(a),
+            list(b),
+            truncation="longest_first",
+            max_length=max_len,
+            padding=True,
+            return_tensors="pt",
+        )
     return tokenizer(list(texts), truncation=True, max_length=max_len, padding=True, return_tensors="pt")
 
 
@@ -139,7 +147,11 @@ def train_cpu_expert(
     import torch
 
     _quiet_transformers()
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_linear_schedule_with_warmup
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        get_linear_schedule_with_warmup,
+    )
 
     samples = load_samples(dataset)
     if not samples:
@@ -157,7 +169,9 @@ def train_cpu_expert(
         texts.append(classifier_text(s["input"]))
         ys.append(y)
     if not texts:
-        raise ExpertError(f"no sample has one of the labels {label_list} (found {dict(skipped.most_common(5))})")
+        raise ExpertError(
+            f"no sample has one of the labels {label_list} (found {dict(skipped.most_common(5))})"
+        )
 
     model_path = base_model or bundled_encoder_path()
     use_bf16 = cpu_has_bf16() if bf16 is None else bf16
@@ -180,7 +194,10 @@ def train_cpu_expert(
     total = steps_per_epoch * epochs
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": weight_decay},
+        {
+            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+            "weight_decay": weight_decay,
+        },
         {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=lr)
@@ -216,9 +233,15 @@ def train_cpu_expert(
     model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
     settings = {
-        "base_model": base_model or "bundled:all-MiniLM-L6-v2", "epochs": epochs, "batch_size": batch_size,
-        "lr": lr, "max_seq_length": max_seq_length, "warmup_ratio": warmup_ratio,
-        "weight_decay": weight_decay, "seed": seed, "bf16_autocast": use_bf16,
+        "base_model": base_model or "bundled:all-MiniLM-L6-v2",
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "max_seq_length": max_seq_length,
+        "warmup_ratio": warmup_ratio,
+        "weight_decay": weight_decay,
+        "seed": seed,
+        "bf16_autocast": use_bf16,
     }
     info = {
         "kind": CPU_KIND,
@@ -229,16 +252,21 @@ def train_cpu_expert(
         "text_pair": isinstance(texts[0], tuple),
         "settings": settings,
         "train": {
-            "n_samples": len(texts), "n_skipped": sum(skipped.values()),
+            "n_samples": len(texts),
+            "n_skipped": sum(skipped.values()),
             "skipped_labels": dict(skipped.most_common(10)),
             "label_counts": {label_list[k]: v for k, v in sorted(Counter(ys).items())},
-            "steps": total, "epoch_losses": losses, "seconds": round(seconds, 2),
+            "steps": total,
+            "epoch_losses": losses,
+            "seconds": round(seconds, 2),
             "samples_per_second": round(len(texts) * epochs / seconds, 2) if seconds else None,
         },
     }
     atomic_write_json(out / "expert.json", info)
     console.print(f"[green]CPU expert[/] {len(texts):,} samples x {epochs} epochs in {seconds:.0f}s -> {out}")
-    return TrainResult(out_dir=out, kind=CPU_KIND, n_samples=len(texts), seconds=seconds, losses=losses, info=info)
+    return TrainResult(
+        out_dir=out, kind=CPU_KIND, n_samples=len(texts), seconds=seconds, losses=losses, info=info
+    )
 
 
 class CpuExpert:

@@ -48,9 +48,15 @@ class EvalResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "kind": self.kind, "task": self.task, "data": self.data,
-            "n": self.n, "n_excluded": self.n_excluded, "metrics": self.metrics,
-            "seconds": round(self.seconds, 2), **self.extra,
+            "model": self.model,
+            "kind": self.kind,
+            "task": self.task,
+            "data": self.data,
+            "n": self.n,
+            "n_excluded": self.n_excluded,
+            "metrics": self.metrics,
+            "seconds": round(self.seconds, 2),
+            **self.extra,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
 
@@ -99,7 +105,9 @@ def score(
         gold_ans = [[M.normalize_number(a) for a in gs] for gs in gold_ans]
     single_line = all("\n" not in a.strip() for gs in gold_ans for a in gs)
     answers = [
-        p.strip() if classifier else (M.extract_answer(p, numeric=numeric) if cot or single_line else p.strip())
+        p.strip()
+        if classifier
+        else (M.extract_answer(p, numeric=numeric) if cot or single_line else p.strip())
         for p in predictions
     ]
     correct = [M.answers_match(a, g) for a, g in zip(answers, gold_ans, strict=True)]
@@ -142,6 +150,8 @@ def evaluate(
     rate against the gold outputs. Writes ``out`` and/or ``RUN_DIR/eval/results.json``.
     """
     predictor = load_model(model)
+    if hasattr(predictor, "bind"):
+        predictor.bind(task)  # generative predictors format prompts with the task
     if isinstance(data, (str, Path)):
         items = load_examples(data, task, input_fields=input_fields, output_field=output_field)
         data_name = str(data)

@@ -89,18 +89,14 @@ def rouge_l(prediction: str, gold: str | Sequence[str]) -> float:
         if not pred or not ref:
             continue
         vocab: dict[str, str] = {}
-        enc = [
-            "".join(vocab.setdefault(t, chr(0xE000 + len(vocab))) for t in toks) for toks in (pred, ref)
-        ]
+        enc = ["".join(vocab.setdefault(t, chr(0xE000 + len(vocab))) for t in toks) for toks in (pred, ref)]
         best = max(best, Indel.normalized_similarity(enc[0], enc[1]))
     return best
 
 
 # ---- answer extraction -----------------------------------------------------------------------------
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
-_ANSWER_IS = re.compile(
-    r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*[:\s]*(.+?)(?:\n|$)", re.IGNORECASE
-)
+_ANSWER_MARK = re.compile(r"\banswer\s*(?:is|:)\s*:?", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 
 
@@ -118,8 +114,9 @@ def extract_answer(text: str, *, numeric: bool = False) -> str:
         span = tail.splitlines()[0] if tail else ""
     elif m := _BOXED.findall(text):
         span = m[-1]
-    elif m := _ANSWER_IS.findall(text):
-        span = m[-1]
+    elif marks := list(_ANSWER_MARK.finditer(text)):
+        rest = text[marks[-1].end() :].strip()
+        span = rest.splitlines()[0] if rest else ""
     if span is None:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         span = lines[-1] if lines else ""

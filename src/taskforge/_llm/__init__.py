@@ -1,7 +1,19 @@
-"""The LLM layer: one small client for OpenAI-compatible servers and the Anthropic API.
+"""The LLM layer: one small client for OpenAI-compatible servers (vLLM, Ollama, llama.cpp, OpenAI)
+and the Anthropic API, with bounded concurrency, retries, rate limits and a SQLite cache.
 
-``LLM.from_spec("openai:MODEL", base_url=...)`` then ``for res in llm.run(requests)``; see
-docs/architecture.md for the contract and :mod:`taskforge.testing` for a fake server to test against.
+    llm = LLM.from_spec("openai:qwen2.5-7b", base_url="http://localhost:8000/v1",
+                        cache_path=run_dir / "llm_cache.sqlite", max_in_flight=64)
+    requests = (LLMRequest(key=item_id, messages=[...], options=GenerationOptions(temperature=0.7))
+                for item_id in ...)
+    for res in llm.run(requests):          # completion order, as they arrive
+        if res.ok: use(res.text)           # else res.error says why ("HTTP 500 after 7 attempts: ...")
+    llm.print_summary(); llm.close()
+
+``max_retries`` counts retries after the first attempt. A response is committed to the cache
+before ``run`` yields it, so a killed run resumes without repeating calls; failures are never
+cached. Async callers use ``arun`` / ``acomplete`` and ``await llm.aclose()``. A backend (the
+:class:`Backend` protocol) only builds the HTTP request and parses the answer; the client owns
+the sockets. Test against :class:`taskforge.testing.FakeLLMServer`.
 """
 
 from taskforge._llm._backends import (

@@ -143,7 +143,8 @@ class OpenAIBackend:
 class AnthropicBackend:
     """The Anthropic messages API: system messages go to the top-level ``system`` field.
 
-    ``top_p`` is sent only when set explicitly (newer Claude models refuse temperature and top_p together);
+    Newer Claude models refuse ``temperature`` and ``top_p`` together, so ``top_p`` is sent only
+    when it was set explicitly (and below 1) and ``temperature`` was not; otherwise temperature wins.
     ``n`` > 1 is not supported by the API (use ``sample_index`` for several samples).
     """
 
@@ -188,7 +189,8 @@ class AnthropicBackend:
         }
         if system:
             body["system"] = system
-        if "top_p" in options.model_fields_set:
+        chosen = options.model_fields_set
+        if "top_p" in chosen and "temperature" not in chosen and options.top_p < 1.0:
             body["top_p"] = options.top_p
         return body
 

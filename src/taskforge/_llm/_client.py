@@ -23,6 +23,7 @@ import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -118,10 +119,10 @@ class LLM:
         self._secrets = backend.secrets()
         self._rng = random.Random()
         self._states: dict[asyncio.AbstractEventLoop, _LoopState] = {}
-        self._bg: _BackgroundLoop | None = None
+        self._bg: list[_BackgroundLoop | None] = [None]  # a box, shared with the finalizer
         self._bg_lock = threading.Lock()
         self._closed = False
-        self._finalizer = weakref.finalize(self, _shutdown, self._states, [None], self.cache)
+        weakref.finalize(self, _shutdown, self._states, self._bg, self.cache)
 
     @classmethod
     def from_spec(
@@ -174,9 +175,10 @@ class LLM:
             credits = asyncio.Semaphore(window)
             credits_box.append(credits)
             try:
-                async for res in self.arun(requests):
-                    await credits.acquire()
-                    results.put(res)
+                async with contextlib.aclosing(self.arun(requests)) as stream:
+                    async for res in stream:
+                        await credits.acquire()
+                        results.put(res)
             except BaseException as e:
                 results.put(_Raise(e))
                 raise
@@ -220,16 +222,9 @@ class LLM:
     def close(self) -> None:
         """Close the HTTP session(s), stop the background loop, close the cache."""
         self._closed = True
-        if self._bg is not None:
-            state = self._states.get(self._bg.loop)
-            if state is not None and not self._bg.loop.is_closed():
-                self._bg.submit(state.session.close()).result(timeout=10)
-                self._states.pop(self._bg.loop, None)
-            self._bg.stop()
-            self._bg = None
-        if self.cache is not None:
-            self.cache.close()
-            self.cache = None
+        _shutdown(self._states, self._bg, self.cache)
+        self._bg[0] = None
+        self.cache = None
 
     def __enter__(self) -> LLM:
         return self
@@ -249,7 +244,12 @@ class LLM:
     async def arun(
         self, requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]
     ) -> AsyncIterator[LLMResult]:
-        """Async form of :meth:`run`, on the caller's loop (close with ``await llm.aclose()``)."""
+        """Async form of :meth:`run`, on the caller's loop.
+
+        To stop early, close the stream (``async with contextlib.aclosing(llm.arun(reqs)) as s``)
+        so what is in flight is cancelled at once; close the session with ``await llm.aclose()``
+        (or ``async with llm:``) before the loop ends.
+        """
         state = self._state()
         out: asyncio.Queue[Any] = asyncio.Queue()
         admission = asyncio.Semaphore(self.max_in_flight * 2 + 16)
@@ -311,8 +311,9 @@ class LLM:
             options=options or GenerationOptions(),
             sample_index=sample_index,
         )
-        async for result in self.arun([request]):
-            return result
+        async with contextlib.aclosing(self.arun([request])) as stream:
+            async for result in stream:
+                return result
         raise AssertionError("arun yielded nothing")  # pragma: no cover
 
     async def aclose(self) -> None:
@@ -340,11 +341,9 @@ class LLM:
 
     def _background(self) -> _BackgroundLoop:
         with self._bg_lock:
-            if self._bg is None:
-                self._bg = _BackgroundLoop()
-                self._finalizer.detach()
-                self._finalizer = weakref.finalize(self, _shutdown, self._states, [self._bg], self.cache)
-            return self._bg
+            if self._bg[0] is None:
+                self._bg[0] = _BackgroundLoop()
+            return self._bg[0]
 
     def _state(self) -> _LoopState:
         if self._closed:
@@ -361,7 +360,8 @@ class LLM:
                 connector=connector,
                 headers=self.backend.headers(),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
-                json_serialize=json.dumps,
+                # HTTPS_PROXY & co. apply to remote providers, never to a server on this machine
+                trust_env=not _is_local(self.backend.base_url),
             )
             state = _LoopState(
                 session, AdaptiveConcurrency(self.max_in_flight), per_minute(self.rpm), per_minute(self.tpm)
@@ -568,6 +568,10 @@ async def _aiter(requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]) -> 
             yield r
 
 
+def _is_local(url: str) -> bool:
+    return urlsplit(url).hostname in {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
+
+
 def _snippet(raw: bytes, limit: int = 200) -> str:
     text = raw.decode("utf-8", "replace")
     return repr(text[:limit] + ("..." if len(text) > limit else ""))
@@ -591,17 +595,16 @@ def _parse_prices(prices: Prices | None) -> tuple[float, float]:
 def _shutdown(
     states: dict[Any, _LoopState], bg_box: list[_BackgroundLoop | None], cache: ResponseCache | None
 ) -> None:
-    """Finalizer: close the background loop's session quietly when an LLM is garbage collected."""
+    """Close the background loop's session, stop the loop, close the cache (close() and the finalizer)."""
     bg = bg_box[0]
     if bg is not None and not bg.loop.is_closed():
-        state = states.get(bg.loop)
+        state = states.pop(bg.loop, None)
         if state is not None:
             with contextlib.suppress(Exception):
-                bg.submit(state.session.close()).result(timeout=5)
+                bg.submit(state.session.close()).result(timeout=10)
         bg.stop()
     if cache is not None:
-        with contextlib.suppress(Exception):
-            cache.close()
+        cache.close()
 
 
 __all__ = ["LLM", "Prices"]

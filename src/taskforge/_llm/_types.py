@@ -85,9 +85,12 @@ class LLMResult:
         }
 
 
-@dataclass(slots=True)
+@dataclass
 class LLMStats:
-    """Running totals over the life of an :class:`LLM` (tokens and cost count network calls only)."""
+    """Running totals over the life of an :class:`LLM` (tokens and cost count network calls only).
+
+    A plain dataclass (no slots) so ``vars(stats)`` works; ``as_dict()`` / ``to_json()`` add ``tokens``.
+    """
 
     requests: int = 0  # results produced
     calls: int = 0  # HTTP attempts sent
@@ -120,6 +123,9 @@ class LLMStats:
             "cost": self.cost,
             "seconds": self.seconds,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        return self.as_dict()
 
     def table(self, title: str = "LLM calls") -> Any:
         """A rich table of the totals (print it with ``taskforge._console.console.print``)."""

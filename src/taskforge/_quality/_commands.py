@@ -68,6 +68,11 @@ def register(app: typer.Typer) -> None:
         judge: str | None = typer.Option(
             None, "--judge", help="LLM judge, e.g. openai:MODEL (ReBase B.2 prompt)."
         ),
+        judge_base_url: str | None = typer.Option(
+            None,
+            "--judge-base-url",
+            help="Base URL of an OpenAI-compatible server for the judge (vLLM, Ollama).",
+        ),
         judge_on_error: str | None = typer.Option(
             None,
             "--judge-on-error",
@@ -95,15 +100,18 @@ def register(app: typer.Typer) -> None:
                 ngram=ngram,
                 max_per_label=max_per_label,
                 judge=judge,
+                judge_base_url=judge_base_url,
                 judge_on_error=judge_on_error,
                 decontaminate=False if report_only else None,
             )
         except ValidationError as e:
             raise _fail(f"filter settings: {e}") from None
+        from taskforge._llm import LLMError
+
         items = _load(samples)
         try:
             result = filter_samples(task, items, out, settings=settings, eval_files=eval_files)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, LLMError) as e:
             raise _fail(str(e)) from None
         _print_funnel(result.funnel)
         console.print(f"wrote {result.paths['kept']} ({len(result.kept):,}) and {result.paths['rejects']}")

@@ -4,12 +4,15 @@ A sample is *unique* when its ROUGE-L F1 with every other sample is below a thre
 (0.7). Done naively that is n²/2 calls to rouge-score (~110 us each: ~4 min for 2k
 samples, ~38 h for 50k). Here every distinct token becomes one Unicode character, so
 ``rapidfuzz.distance.Indel`` on the encoded strings is the LCS of the token sequences and
-``Indel.normalized_similarity == 2·LCS/(m+n)`` is ROUGE-L F1. ``process.cdist`` then
-scores blocks of pairs in C on several threads, and two bounds skip most of the work:
+``Indel.normalized_similarity == 2·LCS/(m+n)`` is ROUGE-L F1. Three bounds skip most pairs:
 
 * length ratio: ``F1 <= 2·min(m,n)/(m+n)``, so with texts sorted by length a row only
   needs the columns whose length is within ``T/(2-T)`` of its own;
-* ``score_cutoff``: rapidfuzz abandons a pair as soon as it cannot reach the cutoff.
+* bag of tokens: ``LCS <= sum_t min(count_a(t), count_b(t))``, bounded again by the dot
+  product of small sqrt-count sketches (:func:`_bag_sketch`), so one float32 matrix product
+  per block rules out ~99% of the pairs of real text;
+* ``score_cutoff``: rapidfuzz abandons a surviving pair as soon as it cannot reach the cutoff
+  (``process.cpdist`` scores the survivors in C on several threads).
 
 Pairs over the cutoff are re-scored from their integer LCS with rouge-score's own formula
 (``2pr/(p+r)``), so flags and scores agree with rouge-score exactly, not just closely.
@@ -18,6 +21,7 @@ Tokenisation is rouge-score's (lowercase, ``[a-z0-9]+``, no stemming).
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -53,7 +57,8 @@ class Uniqueness:
     """Result of :func:`rouge_l_uniqueness`, one entry per input text.
 
     ``nearest[i]``: a sample with ROUGE-L F1 >= threshold with ``i`` (the highest-scoring one),
-    -1 when ``i`` is unique; ``score[i]``: that F1 (0.0 when unique).
+    -1 when ``i`` is unique; ``score[i]``: that F1 (0.0 when unique). ``pairs_scored``: pairs whose
+    LCS was computed (the rest were ruled out by the length and bag-of-tokens bounds).
     """
 
     unique: np.ndarray
@@ -67,13 +72,39 @@ class Uniqueness:
         return float(self.unique.mean()) if len(self.unique) else 0.0
 
 
-def _encode(token_lists: Sequence[list[str]]) -> list[str] | list[list[int]]:
-    """One character per distinct token (skipping surrogates); int lists if the vocabulary is huge."""
+def _token_ids(token_lists: Sequence[list[str]]) -> tuple[list[list[int]], int]:
     vocab: dict[str, int] = {}
     ids = [[vocab.setdefault(t, len(vocab)) for t in toks] for toks in token_lists]
-    if len(vocab) > _MAX_VOCAB:
-        return ids
+    return ids, len(vocab)
+
+
+def _encode(ids: Sequence[list[int]], vocab_size: int) -> list[str] | list[list[int]]:
+    """One character per distinct token (skipping surrogates); int lists if the vocabulary is huge."""
+    if vocab_size > _MAX_VOCAB:
+        return list(ids)
     return ["".join(chr(i if i < 0xD800 else i + _SURROGATES) for i in row) for row in ids]
+
+
+def _bag_sketch(ids: Sequence[list[int]], vocab_size: int, dim: int) -> np.ndarray:
+    """Rows of sqrt(token counts), frequent tokens in their own columns, the rest hashed together.
+
+    For any two texts, ``sketch_a @ sketch_b >= sum_t min(count_a(t), count_b(t)) >= LCS``:
+    merging tokens into one column can only raise ``min`` (min(a1+a2, b1+b2) >= min(a1,b1) +
+    min(a2,b2)), and ``sqrt(a*b) >= min(a, b)``. So ``2 * dot / (m + n)`` bounds ROUGE-L F1
+    from above, for a whole block of pairs in one matrix product.
+    """
+    n = len(ids)
+    lengths = np.fromiter((len(r) for r in ids), dtype=np.int64, count=n)
+    flat = np.fromiter(itertools.chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
+    rows = np.repeat(np.arange(n), lengths)
+    exact = dim // 2  # the most frequent tokens get a column each (any choice keeps the bound valid)
+    column = np.empty(vocab_size, dtype=np.int64)
+    by_freq = np.argsort(-np.bincount(flat, minlength=vocab_size), kind="stable")
+    column[by_freq[:exact]] = np.arange(min(exact, vocab_size))
+    rest = by_freq[exact:]
+    column[rest] = exact + rest % (dim - exact)
+    counts = np.bincount(rows * dim + column[flat], minlength=n * dim).reshape(n, dim)
+    return np.sqrt(counts, dtype=np.float32)
 
 
 def rouge_l_f1_from_lcs(lcs: np.ndarray, m: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -91,7 +122,7 @@ def rouge_l_f1(a: str, b: str) -> float:
     ta, tb = rouge_tokenize(a), rouge_tokenize(b)
     if not ta or not tb:
         return 0.0
-    ea, eb = _encode([ta, tb])
+    ea, eb = _encode(*_token_ids([ta, tb]))
     lcs = Indel.similarity(ea, eb) // 2 if isinstance(ea, str) else _lcs_lists(ea, eb)
     return float(rouge_l_f1_from_lcs(np.array([lcs]), np.array([len(ta)]), np.array([len(tb)]))[0])
 
@@ -106,11 +137,13 @@ def rouge_l_uniqueness(
     *,
     workers: int = 2,
     block_cells: int = 4_000_000,
+    sketch_dim: int = 256,
 ) -> Uniqueness:
     """Flag each text unique when its ROUGE-L F1 with every *other* text is < ``threshold``.
 
     Texts without any token score 0 with everything (as in rouge-score), so they are unique.
-    ``block_cells`` bounds the float64 score block held at once (rows x columns).
+    ``block_cells`` bounds the rows x columns block held at once; ``sketch_dim`` is the width
+    of the bag-of-tokens sketch used for the upper bound (see :func:`_bag_sketch`).
     """
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"threshold must be in (0, 1], got {threshold}")
@@ -124,41 +157,57 @@ def rouge_l_uniqueness(
     valid = np.flatnonzero(lengths_all > 0)
     order = valid[np.argsort(lengths_all[valid], kind="stable")]
     lengths = lengths_all[order]
-    encoded = _encode([tokens[i] for i in order])
+    ids, vocab_size = _token_ids([tokens[i] for i in order])
+    encoded = _encode(ids, vocab_size)
+    sketch = _bag_sketch(ids, vocab_size, sketch_dim) if len(ids) else np.zeros((0, sketch_dim), np.float32)
+    del ids
     n = len(order)
     ratio = threshold / (2.0 - threshold)  # min/max length ratio that can still reach the threshold
+    bound_cut = threshold * (1.0 - 1e-3)  # float32 slack: the bound must never cut a real hit
     cutoff = max(threshold - 1e-6, 0.0)  # slack below T; exact re-scoring decides
     pairs = 0
     start = 0
     while start < n:
         # rows [start, end) against columns [start, hi): each unordered pair once (col > row)
-        hi_guess = int(np.searchsorted(lengths, lengths[start] / ratio + 1e-9, side="right"))
-        width = max(hi_guess - start, 1)
-        end = min(n, start + max(16, block_cells // width))
-        hi = int(np.searchsorted(lengths, lengths[end - 1] / ratio + 1e-9, side="right"))
-        block = process.cdist(
-            encoded[start:end],
-            encoded[start:hi],
-            scorer=Indel.normalized_similarity,
-            score_cutoff=cutoff,
-            dtype=np.float64,
-            workers=workers,
-        )
-        pairs += (end - start) * (hi - start) - (end - start) * (end - start + 1) // 2
-        rows, cols = np.nonzero(block)
-        upper = cols > rows
-        rows, cols = rows[upper], cols[upper]
+        end, hi = _block(lengths, start, ratio, block_cells)
+        dots = sketch[start:end] @ sketch[start:hi].T
+        total = lengths[start:end, None] + lengths[None, start:hi]
+        candidate = 2.0 * dots >= bound_cut * total
+        candidate &= np.arange(hi - start)[None, :] > np.arange(end - start)[:, None]
+        candidate &= lengths[None, start:hi] * ratio <= lengths[start:end, None] + 1e-9
+        rows, cols = np.nonzero(candidate)
         if len(rows):
-            sims = block[rows, cols]
             gi, gj = rows + start, cols + start
+            pairs += len(gi)
+            sims = process.cpdist(
+                [encoded[k] for k in gi],
+                [encoded[k] for k in gj],
+                scorer=Indel.normalized_similarity,
+                score_cutoff=cutoff,
+                dtype=np.float64,
+                workers=workers,
+            )
             m_len, n_len = lengths[gi], lengths[gj]
-            total = m_len + n_len
-            dist = np.rint((1.0 - sims) * total).astype(np.int64)
-            f = rouge_l_f1_from_lcs((total - dist) // 2, m_len, n_len)
-            hit = f >= threshold
+            both = m_len + n_len
+            dist = np.rint((1.0 - sims) * both).astype(np.int64)
+            f = rouge_l_f1_from_lcs((both - dist) // 2, m_len, n_len)
+            hit = (sims > 0) & (f >= threshold)
             _record(order[gi[hit]], order[gj[hit]], f[hit], unique, nearest, score)
         start = end
     return Uniqueness(unique=unique, nearest=nearest, score=score, threshold=threshold, pairs_scored=pairs)
+
+
+def _block(lengths: np.ndarray, start: int, ratio: float, cells: int) -> tuple[int, int]:
+    """Rows [start, end) and their column window [start, hi) with rows x columns <= cells (16 rows at least)."""
+    n = len(lengths)
+
+    def window(end: int) -> int:
+        return int(np.searchsorted(lengths, lengths[end - 1] / ratio + 1e-9, side="right"))
+
+    end = min(n, start + max(16, cells // max(window(start + 1) - start, 1)))
+    while end - start > 16 and (end - start) * (window(end) - start) > cells:
+        end = start + max(16, (end - start) // 2)
+    return end, window(end)
 
 
 def _record(

@@ -45,7 +45,10 @@ class FilterSettings(BaseModel):
     decontaminate: bool = True  # False: only report the overlap rate per eval set
     eval_files: list[str] = Field(default_factory=list)
     judge: str | None = None  # "openai:MODEL" / "anthropic:MODEL"; used when no LLM object is passed
+    judge_base_url: str | None = None  # e.g. a local vLLM/Ollama server's /v1
+    judge_api_key_env: str | None = None
     judge_on_error: Literal["drop", "keep"] = "drop"
+    judge_max_tokens: int = Field(default=8, ge=1)  # raise it for models that think before answering
     max_per_label: int | None = Field(default=None, ge=1)
     workers: int = Field(default=2, ge=1)
 
@@ -89,16 +92,23 @@ def build_steps(
     if judge is not None:
         from taskforge._quality._judge import JudgeFilter
 
-        steps.append(JudgeFilter(task, judge, on_error=settings.judge_on_error))
+        steps.append(
+            JudgeFilter(task, judge, on_error=settings.judge_on_error, max_tokens=settings.judge_max_tokens)
+        )
     if settings.max_per_label:
         steps.append(LabelBalanceFilter(task, settings.max_per_label))
     return steps
 
 
-def _make_judge(spec: str, out_dir: Path) -> Any:
+def _make_judge(settings: FilterSettings, out_dir: Path) -> Any:
     from taskforge._llm import LLM
 
-    return LLM.from_spec(spec, cache_path=out_dir / "llm_cache.sqlite")
+    return LLM.from_spec(
+        settings.judge or "",
+        base_url=settings.judge_base_url,
+        api_key_env=settings.judge_api_key_env,
+        cache_path=out_dir / "llm_cache.sqlite",
+    )
 
 
 def filter_samples(
@@ -124,24 +134,25 @@ def filter_samples(
     taken: set[str] = set()
     paths = [Path(p) for p in (*settings.eval_files, *eval_files)]
     indexes = [NgramIndex.from_file(p, settings.ngram, eval_name(p, taken)) for p in dict.fromkeys(paths)]
-    if judge is None and settings.judge:
-        judge = _make_judge(settings.judge, out_dir)
+    own_judge = judge is None and bool(settings.judge)
+    if own_judge:
+        judge = _make_judge(settings, out_dir)
 
     steps = build_steps(task, settings, indexes, judge)
     kept, rejects = items, []
     trail: list[dict[str, Any]] = []
     extras: dict[str, Any] = {}
-    for step in steps:
-        before = len(kept)
-        kept = step.apply(kept, rejects)
-        trail.append({"name": step.name, "in": before, "dropped": dict(step.dropped), "out": len(kept)})
-        extras.update(step.report())
+    try:
+        for step in steps:
+            before = len(kept)
+            kept = step.apply(kept, rejects)
+            trail.append({"name": step.name, "in": before, "dropped": step.counts(), "out": len(kept)})
+            extras.update(step.report())
+    finally:
+        if own_judge:
+            judge.close()
 
-    dropped: dict[str, int] = {}
-    for step, row in zip(steps, trail, strict=True):
-        dropped[step.name] = row["dropped"].get(step.name, 0)
-        for name, n in row["dropped"].items():
-            dropped[name] = n
+    dropped = {name: n for row in trail for name, n in row["dropped"].items()}
     funnel: dict[str, Any] = {
         "in": len(items),
         "dropped": dropped,

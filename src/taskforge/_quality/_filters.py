@@ -44,6 +44,8 @@ class Filter:
     """Base step: subclasses set ``name`` and implement :meth:`decide`."""
 
     name: ClassVar[str] = "filter"
+    #: every filter name this step can record (the funnel lists each, zeros included)
+    names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self) -> None:
         self.dropped: Counter[str] = Counter()
@@ -65,6 +67,10 @@ class Filter:
             rejects.append(reject_record(name, drop.reason, sample, drop.raw))
         self.seen += len(samples)
         return kept
+
+    def counts(self) -> dict[str, int]:
+        """Dropped per filter name, zeros included."""
+        return {n: self.dropped.get(n, 0) for n in (self.names or (self.name,))} | dict(self.dropped)
 
     def report(self) -> dict[str, Any]:
         """Extra facts for funnel.json (e.g. contamination rates); empty by default."""

@@ -40,6 +40,7 @@ New Data:
 Response (Yes or No):"""
 
 _ANSWER_RE = re.compile(r"[a-z]+")
+_THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
 
 
 def _data_block(input_value: str, output_value: str) -> str:
@@ -60,8 +61,8 @@ def judge_prompt(task: Task, sample: Sample) -> str:
 
 
 def parse_verdict(text: str | None) -> bool | None:
-    """True for yes, False for no, None when the answer's first word is neither."""
-    words = _ANSWER_RE.findall((text or "").lower())
+    """True for yes, False for no, None when the answer's first word (after any <think> block) is neither."""
+    words = _ANSWER_RE.findall(_THINK_RE.sub(" ", text or "").lower())
     if not words:
         return None
     return {"yes": True, "no": False}.get(words[0])
@@ -71,6 +72,7 @@ class JudgeFilter(Filter):
     """Ask an LLM whether each sample fits the task; drop the "no"s."""
 
     name = "judge"
+    names = ("judge", "judge_error")
 
     def __init__(
         self, task: Task, llm: Any, *, on_error: Literal["drop", "keep"] = "drop", max_tokens: int = 8
@@ -120,11 +122,14 @@ class JudgeFilter(Filter):
 
     def report(self) -> dict[str, Any]:
         stats = getattr(self.llm, "stats", None)
+        if hasattr(stats, "as_dict"):
+            stats = stats.as_dict()
         return {
             "judge": {
+                "model": getattr(self.llm, "spec", None),
                 "errors": self.errors,
                 "on_error": self.on_error,
                 "kept_on_error": self.kept_on_error,
-                "llm": stats if isinstance(stats, dict) else getattr(stats, "__dict__", None),
+                "llm": stats if isinstance(stats, dict) else None,
             }
         }

@@ -19,15 +19,22 @@ from taskforge._task import Task
 from ._charts import PALETTE, bar_chart, funnel_chart, histogram
 from ._embedmap import MapPoint, TextEncoder, build_map
 from ._load import RunData, clip, item_text, load_run
+from ._stats_view import blocks, diversity_view, eval_view, fmt_num, is_num, stat_value, unique_share
 
 SCORE_ORDER = ("final", "query", "answer", "dataset")
+EMBED_CHARS = 600  # text embedded per map point (keeps the map's cost down; MiniLM reads ~256 tokens anyway)
+HOVER_CHARS = 300
+
+
+def _hover(text: str) -> str:
+    return text if len(text) <= HOVER_CHARS else text[:HOVER_CHARS] + "…"
 
 
 def build_report(
     run_dir: str | Path,
     *,
     embedder: TextEncoder | bool | None = None,
-    projection: str = "auto",
+    projection: str = "pca",
     max_kept: int = 2000,
     max_rejects: int = 500,
     map_limit: int = 1000,
@@ -36,7 +43,9 @@ def build_report(
     """Write ``run_dir/report.html`` (or ``out``) from whatever stage files the run has; return its path.
 
     ``embedder``: an object with ``encode(texts) -> (n, d)`` for the embedding map; ``None`` loads the
-    default embedder; ``False`` leaves the map out. ``projection``: ``"auto"`` | ``"pca"`` | ``"tsne"``.
+    default embedder; ``False`` leaves the map out. ``projection``: ``"pca"`` (fast, the default),
+    ``"tsne"`` (scikit-learn; clearer clusters, tens of seconds for a few thousand points) or ``"auto"``
+    (t-SNE up to 800 points, else PCA).
     """
     run = load_run(run_dir, max_kept=max_kept, max_rejects=max_rejects, map_limit=map_limit)
     ctx = context(run, embedder=embedder, projection=projection, map_limit=map_limit)
@@ -64,37 +73,35 @@ def _finite(obj: Any) -> Any:
 def json_for_script(obj: Any) -> Markup:
     """JSON safe inside ``<script type="application/json">``: no ``<``, ``>``, ``&`` or line separators."""
     text = json.dumps(_finite(obj), ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False)
-    for ch, esc in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+    for ch, esc in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
         text = text.replace(ch, esc)
     return Markup(text)
 
 
 def render(ctx: dict[str, Any]) -> str:
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        autoescape=True, undefined=jinja2.ChainableUndefined, trim_blocks=True, lstrip_blocks=True
+    )
     env.filters["num"] = fmt_num
     env.filters["pretty"] = lambda v: json.dumps(_finite(v), ensure_ascii=False, indent=2, default=str)
     env.filters["text"] = Task.text_of
     template = env.from_string(_asset("report.html.j2"))
-    return template.render(css=Markup(_asset("report.css")), js=Markup(_asset("report.js")), json=json_for_script, **ctx)
-
-
-def fmt_num(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
-        return str(v)
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        if v.is_integer() and abs(v) >= 1000:
-            return f"{int(v):,}"
-        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
-    return str(v)
+    return template.render(
+        css=Markup(_asset("report.css")), js=Markup(_asset("report.js")), json=json_for_script, **ctx
+    )
 
 
 # ---- context --------------------------------------------------------------------------------------
 def context(run: RunData, *, embedder: Any, projection: str, map_limit: int) -> dict[str, Any]:
     task = run.task
     raw = run.task_raw or {}
-    eval_view = eval_tables(run.eval)
+    evaluation = eval_view(run.eval)
     return {
         "title": (task.name if task else raw.get("name")) or run.run_dir.name,
         "run": run,
@@ -102,16 +109,18 @@ def context(run: RunData, *, embedder: Any, projection: str, map_limit: int) -> 
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "instruction": task.instruction if task else raw.get("instruction"),
         "examples": [e.model_dump() for e in task.examples] if task else list(raw.get("examples") or []),
-        "schema": {k: v.model_dump(exclude_none=True) for k, v in (task.output_schema or {}).items()} if task else {},
+        "schema": {k: v.model_dump(exclude_none=True) for k, v in (task.output_schema or {}).items()}
+        if task
+        else {},
         "exclude_sources": task.exclude_sources if task else [],
-        "tiles": tiles(run, eval_view),
+        "tiles": tiles(run, evaluation),
         "funnel": funnel_view(run),
         "retrieval": retrieval_view(run),
         "map": map_view(run, embedder, projection, map_limit),
-        "diversity": diversity_view(run),
-        "eval": eval_view,
+        "diversity": diversity(run),
+        "eval": evaluation,
         "browser": browser_data(run),
-        "records": [(s, run.records[s]) for s in run.records],
+        "records": [(s, run.records[s], count_chips(run.records[s].get("counts"))) for s in run.records],
     }
 
 
@@ -119,26 +128,50 @@ def _pct(a: int | None, b: int | None) -> str | None:
     return f"{100 * a / b:.1f}%" if a is not None and b else None
 
 
-def tiles(run: RunData, eval_view: dict[str, Any] | None) -> list[dict[str, Any]]:
+def tiles(run: RunData, evaluation: dict[str, Any] | None) -> list[dict[str, Any]]:
     """The header's key numbers: (label, value, sub-line)."""
     out = []
     if run.n_items is not None:
-        out.append({"label": "Retrieved", "value": fmt_num(run.n_items), "sub": f"from {len(run.items_by_source)} sources"})
+        out.append(
+            {
+                "label": "Retrieved",
+                "value": fmt_num(run.n_items),
+                "sub": f"from {len(run.items_by_source)} sources",
+            }
+        )
     if run.n_samples is not None:
-        out.append({"label": "Transformed", "value": fmt_num(run.n_samples), "sub": f"{fmt_num(run.n_rejects.get('transform', 0))} rejected"})
+        out.append(
+            {
+                "label": "Transformed",
+                "value": fmt_num(run.n_samples),
+                "sub": f"{fmt_num(run.n_rejects.get('transform', 0))} rejected",
+            }
+        )
     if run.n_kept is not None:
-        out.append({"label": "Kept", "value": fmt_num(run.n_kept), "sub": f"{_pct(run.n_kept, run.n_items) or '–'} of retrieved", "accent": True})
+        out.append(
+            {
+                "label": "Kept",
+                "value": fmt_num(run.n_kept),
+                "sub": f"{_pct(run.n_kept, run.n_items) or '–'} of retrieved",
+                "accent": True,
+            }
+        )
     if run.n_rejects:
-        out.append({"label": "Rejected", "value": fmt_num(sum(run.n_rejects.values())),
-                    "sub": " · ".join(f"{k} {fmt_num(v)}" for k, v in run.n_rejects.items())})
-    stats = run.stats or {}
-    for key in ("unique_share", "unique_ratio", "share_unique"):
-        if isinstance(stats.get(key), (int, float)):
-            out.append({"label": "Unique samples", "value": f"{100 * stats[key]:.1f}%", "sub": "ROUGE-L < 0.7 to all others"})
-            break
-    if eval_view and eval_view.get("headline"):
-        name, metric, value = eval_view["headline"]
-        out.append({"label": metric, "value": fmt_num(value), "sub": name, "accent": True})
+        out.append(
+            {
+                "label": "Rejected",
+                "value": fmt_num(sum(run.n_rejects.values())),
+                "sub": " · ".join(f"{k} {fmt_num(v)}" for k, v in run.n_rejects.items()),
+            }
+        )
+    share = unique_share(run.stats)
+    if share is not None:
+        out.append(
+            {"label": "Unique samples", "value": f"{100 * share:.1f}%", "sub": "ROUGE-L < 0.7 to all others"}
+        )
+    if evaluation and evaluation.get("headline"):
+        name, metric, value = evaluation["headline"]
+        out.append({"label": metric, "value": stat_value(metric, value), "sub": name, "accent": True})
     return out
 
 
@@ -153,11 +186,14 @@ def funnel_view(run: RunData) -> dict[str, Any]:
     groups: Counter[tuple[str, str]] = Counter()
     for (stage, flt, _), c in run.reject_groups.items():
         groups[(stage, flt)] += c
-    filter_steps = [(f, groups[("filter", f)]) for f in run.reject_filters.get("filter", [])]
-    if not filter_steps and isinstance(run.funnel, dict) and isinstance(run.funnel.get("steps"), list):
-        for st in run.funnel["steps"]:  # no rejects file: fall back to funnel.json's own steps
-            if isinstance(st, dict) and st.get("stage") == "filter" and isinstance(st.get("dropped"), int):
-                filter_steps.append((str(st.get("filter") or st.get("name")), st["dropped"]))
+    funnel = run.funnel if isinstance(run.funnel, dict) else {}
+    dropped_map = funnel.get("dropped") if isinstance(funnel.get("dropped"), dict) else {}
+    seen = run.reject_filters.get("filter", [])
+    if seen:  # counts from rejects.jsonl, in the order funnel.json lists the filters (else first seen)
+        order = [str(k) for k in dropped_map if str(k) in seen] + [f for f in seen if f not in dropped_map]
+        filter_steps = [(f, groups[("filter", f)]) for f in order]
+    else:  # no rejects file: funnel.json's own counts
+        filter_steps = [(str(k), int(v)) for k, v in dropped_map.items() if is_num(v) and v]
     if remaining is not None:
         for flt, dropped in filter_steps:
             remaining -= dropped
@@ -170,10 +206,18 @@ def funnel_view(run: RunData) -> dict[str, Any]:
     stage_in = {"transform": run.n_items, "filter": run.n_samples}
     rows = [
         {"stage": st, "filter": flt, "reason": reason, "count": c, "share": _pct(c, stage_in.get(st))}
-        for (st, flt, reason), c in sorted(run.reject_groups.items(), key=lambda kv: (kv[0][0] != "transform", -kv[1]))
+        for (st, flt, reason), c in sorted(
+            run.reject_groups.items(), key=lambda kv: (kv[0][0] != "transform", -kv[1])
+        )
     ]
-    return {"chart": funnel_chart(steps, width=1100) if len(steps) > 1 else None, "steps": steps, "rejects": rows[:60],
-            "more_reasons": max(0, len(rows) - 60)}
+    contamination = funnel.get("contamination")
+    return {
+        "contamination": blocks({"contamination": contamination}) if contamination else [],
+        "chart": funnel_chart(steps, width=1100) if len(steps) > 1 else None,
+        "steps": steps,
+        "rejects": rows[:60],
+        "more_reasons": max(0, len(rows) - 60),
+    }
 
 
 def retrieval_view(run: RunData) -> dict[str, Any] | None:
@@ -181,14 +225,23 @@ def retrieval_view(run: RunData) -> dict[str, Any] | None:
         return None
     sources = sorted(run.items_by_source, key=lambda s: -run.items_by_source[s])
     has_kept = run.n_kept is not None
-    rows = [(s, [run.items_by_source[s], run.kept_by_source.get(s, 0)] if has_kept else [run.items_by_source[s]]) for s in sources[:40]]
+    rows = [
+        (s, [run.items_by_source[s], run.kept_by_source.get(s, 0)] if has_kept else [run.items_by_source[s]])
+        for s in sources[:40]
+    ]
     extra_kept = [s for s in run.kept_by_source if s not in run.items_by_source]
     rows += [(s, [0, run.kept_by_source[s]]) for s in extra_kept[:10]]
     names = sorted(run.scores, key=lambda n: (SCORE_ORDER.index(n) if n in SCORE_ORDER else 99, n))
     return {
-        "sources_chart": bar_chart(rows, ["retrieved", "kept"] if has_kept else ["retrieved"], title="Items per source", width=540) if rows else None,
+        "sources_chart": bar_chart(
+            rows, ["retrieved", "kept"] if has_kept else ["retrieved"], title="Items per source", width=540
+        )
+        if rows
+        else None,
         "n_sources": len(sources),
-        "histograms": [histogram(run.scores[n], title=n, color=PALETTE[i % len(PALETTE)]) for i, n in enumerate(names)],
+        "histograms": [
+            histogram(run.scores[n], title=n, color=PALETTE[i % len(PALETTE)]) for i, n in enumerate(names)
+        ],
         "methods": dict(run.methods),
     }
 
@@ -199,90 +252,52 @@ def map_view(run: RunData, embedder: Any, projection: str, map_limit: int) -> di
     points: list[tuple[MapPoint, str]] = []
     for e in run.task.examples if run.task else []:
         text = Task.text_of(e.input) + "\n" + Task.text_of(e.output)
-        points.append((MapPoint("example", "example", text[:300]), text))
+        points.append((MapPoint("example", "example", _hover(text)), text[:EMBED_CHARS]))
     for it in run.map_items:
-        points.append((MapPoint("retrieved", it["source"], it["text"][:300]), it["text"]))
-    for s in run.kept[:map_limit]:
-        text = (Task.text_of(s.get("input")) + "\n" + Task.text_of(s.get("output")))[:1000]
+        points.append((MapPoint("retrieved", it["source"], _hover(it["text"])), it["text"][:EMBED_CHARS]))
+    step = max(1, -(-len(run.kept) // map_limit)) if map_limit else 0
+    for s in run.kept[::step] if step else []:
+        text = (Task.text_of(s.get("input")) + "\n" + Task.text_of(s.get("output")))[:EMBED_CHARS]
         src = str((s.get("provenance") or {}).get("source", ""))
-        points.append((MapPoint("kept", src, text[:300]), text))
+        points.append((MapPoint("kept", src, _hover(text)), text))
     try:
         data = build_map(points, None if embedder is True else embedder, projection=projection)
     except Exception as e:  # the map is optional: a missing model must not cost the whole report
-        data = {"points": [], "method": None, "error": f"could not embed ({type(e).__name__}: {str(e)[:200]})"}
+        data = {
+            "points": [],
+            "method": None,
+            "error": f"could not embed ({type(e).__name__}: {str(e)[:200]})",
+        }
     counts = Counter(p.kind for p, _ in points)
-    data["caption"] = ", ".join(f"{counts[k]:,} {k}" for k in ("example", "retrieved", "kept") if counts[k])
+    names = {"example": "task examples", "retrieved": "retrieved rows", "kept": "kept samples"}
+    data["caption"] = ", ".join(f"{counts[k]:,} {names[k]}" for k in names if counts[k])
     return data
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def diversity_view(run: RunData) -> dict[str, Any]:
-    """stats.json rendered generically: numbers as tiles, count maps as bar charts, the rest as tables."""
-    stats = run.stats if isinstance(run.stats, dict) else {}
-    scalars, charts, tables, other = [], [], [], {}
-    for k, v in stats.items():
-        label = k.replace("_", " ")
-        if _is_num(v):
-            scalars.append((label, fmt_num(v)))
-        elif isinstance(v, str):
-            scalars.append((label, v))
-        elif isinstance(v, dict) and v and all(_is_num(x) for x in v.values()):
-            if all(isinstance(x, int) for x in v.values()) and len(v) <= 40:
-                rows = sorted(v.items(), key=lambda kv: -kv[1])
-                charts.append((label, bar_chart([(str(a), [b]) for a, b in rows], [label], title=label,
-                                                 colors=[PALETTE[(len(charts) + 2) % len(PALETTE)]], width=520)))
-            else:
-                tables.append((label, [(str(a), fmt_num(b)) for a, b in v.items()]))
-        else:
-            other[k] = v
-    if not stats and run.kept_by_label:
-        charts.append(("label distribution (kept)", bar_chart(sorted(((a, [b]) for a, b in run.kept_by_label.items()),
-                                                                  key=lambda r: -r[1][0]), ["kept"], title="labels", width=520)))
-    return {"scalars": scalars, "charts": charts, "tables": tables, "other": other, "present": bool(stats)}
-
-
-def eval_tables(results: Any) -> dict[str, Any] | None:
-    """eval/results.json generically: a dict of {system: {metric: number}} becomes a comparison table."""
-    if not isinstance(results, dict):
-        return None
-    matrices, scalars, other = [], [], {}
-
-    def is_matrix(v: Any) -> bool:
-        return isinstance(v, dict) and bool(v) and all(isinstance(r, dict) and r and all(_is_num(x) for x in r.values()) for r in v.values())
-
-    for k, v in results.items():
-        if is_matrix(v):
-            metrics = list(dict.fromkeys(m for r in v.values() for m in r))
-            rows = [(name, [r.get(m) for m in metrics]) for name, r in v.items()]
-            first = [(name, [vals[0] or 0]) for name, vals in rows]
-            matrices.append({"name": k.replace("_", " "), "metrics": metrics, "rows": rows,
-                             "chart": bar_chart(first, [metrics[0]], title=metrics[0], colors=[PALETTE[2]], width=620)})
-        elif isinstance(v, dict) and v and all(_is_num(x) for x in v.values()):
-            matrices.append({"name": k.replace("_", " "), "metrics": list(v), "rows": [(k, list(v.values()))], "chart": None})
-        elif _is_num(v) or isinstance(v, str):
-            scalars.append((k.replace("_", " "), fmt_num(v)))
-        else:
-            other[k] = v
-    headline = None
-    if matrices:
-        m = matrices[0]
-        headline = (m["rows"][0][0], m["metrics"][0], m["rows"][0][1][0])
-    return {"matrices": matrices, "scalars": scalars, "other": other, "headline": headline}
 
 
 def browser_data(run: RunData) -> dict[str, Any]:
     """The sample browser's JSON: capped samples and rejects, and the retrieved rows they came from."""
+
     def ref(d: Any) -> str | None:
-        return f"{d['source']}\u241f{d['row_id']}" if isinstance(d, dict) and d.get("source") is not None and d.get("row_id") is not None else None
+        return (
+            f"{d['source']}\u241f{d['row_id']}"
+            if isinstance(d, dict) and d.get("source") is not None and d.get("row_id") is not None
+            else None
+        )
 
     def sample_view(s: dict[str, Any]) -> dict[str, Any]:
         prov = s.get("provenance") if isinstance(s.get("provenance"), dict) else {}
-        return {"id": s.get("id"), "input": s.get("input"), "output": s.get("output"), "reasoning": s.get("reasoning"),
-                "source": prov.get("source"), "row_id": prov.get("row_id"), "method": prov.get("method"),
-                "model": prov.get("model"), "label": run.label_of(s), "item": ref(prov)}
+        return {
+            "id": s.get("id"),
+            "input": s.get("input"),
+            "output": s.get("output"),
+            "reasoning": s.get("reasoning"),
+            "source": prov.get("source"),
+            "row_id": prov.get("row_id"),
+            "method": prov.get("method"),
+            "model": prov.get("model"),
+            "label": run.label_of(s),
+            "item": ref(prov),
+        }
 
     kept = [sample_view(s) for s in run.kept]
     rejects = []
@@ -290,16 +305,28 @@ def browser_data(run: RunData) -> dict[str, Any]:
         sample = r.get("sample") if isinstance(r.get("sample"), dict) else None
         view = sample_view(sample) if sample else {"id": None, "input": None, "output": None, "label": None}
         item = r.get("item") if isinstance(r.get("item"), dict) else {}
-        view.update({"stage": r.get("stage"), "filter": r.get("filter"), "reason": r.get("reason"), "raw": r.get("raw"),
-                     "source": view.get("source") or item.get("source"), "row_id": view.get("row_id") or item.get("row_id"),
-                     "item": view.get("item") or ref(item)})
+        view.update(
+            {
+                "stage": r.get("stage"),
+                "filter": r.get("filter"),
+                "reason": r.get("reason"),
+                "raw": r.get("raw"),
+                "source": view.get("source") or item.get("source"),
+                "row_id": view.get("row_id") or item.get("row_id"),
+                "item": view.get("item") or ref(item),
+            }
+        )
         rejects.append(view)
     used = {v["item"] for v in kept + rejects if v.get("item")}
     items = {}
     for (src, row_id), it in run.items.items():
         key = f"{src}\u241f{row_id}"
         if key in used:
-            items[key] = {**it, "text": it.get("text") or None, "cells": it.get("cells") or clip({"text": item_text(it)})}
+            items[key] = {
+                **it,
+                "text": it.get("text") or None,
+                "cells": it.get("cells") or clip({"text": item_text(it)}),
+            }
     return {
         "kept": kept,
         "rejects": rejects,
@@ -309,3 +336,28 @@ def browser_data(run: RunData) -> dict[str, Any]:
         "n_kept": run.n_kept,
         "n_rejects": sum(run.n_rejects.values()),
     }
+
+
+def diversity(run: RunData) -> dict[str, Any]:
+    view = diversity_view(run.stats)
+    if not view["present"] and run.kept_by_label:  # no stats.json: at least the kept samples' labels
+        rows = sorted(((a, [b]) for a, b in run.kept_by_label.items()), key=lambda r: -r[1][0])
+        view["charts"] = [
+            {"title": "labels (kept)", "chart": bar_chart(rows, ["kept"], title="labels", width=520)}
+        ]
+    return view
+
+
+def count_chips(counts: Any) -> list[str]:
+    """A stage record's counts as short chips; nested maps flattened (``per_source snli_dev 150``)."""
+    if not isinstance(counts, dict):
+        return []
+    chips = []
+    for k, v in counts.items():
+        if isinstance(v, dict):
+            chips += [
+                f"{k} {a} {fmt_num(b)}" for a, b in list(v.items())[:12] if not isinstance(b, (dict, list))
+            ]
+        elif not isinstance(v, list):
+            chips.append(f"{k} {fmt_num(v)}")
+    return chips

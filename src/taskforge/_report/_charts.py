@@ -8,7 +8,18 @@ from collections.abc import Sequence
 import numpy as np
 from markupsafe import Markup, escape
 
-PALETTE = ["#4f6bed", "#e8804f", "#2aa876", "#c84b8f", "#8a63d2", "#d4a72c", "#3fa7c4", "#7a8793", "#b85450", "#5b8c3a"]
+PALETTE = [
+    "#4f6bed",
+    "#e8804f",
+    "#2aa876",
+    "#c84b8f",
+    "#8a63d2",
+    "#d4a72c",
+    "#3fa7c4",
+    "#7a8793",
+    "#b85450",
+    "#5b8c3a",
+]
 INK, MUTED, GRID = "#1d2433", "#6b7385", "#e6e9f0"
 
 
@@ -49,7 +60,9 @@ def bar_chart(
     if len(series) > 1:
         x = label_w
         for i, name in enumerate(series):
-            body.append(f'<rect x="{x}" y="6" width="12" height="12" rx="3" fill="{colors[i % len(colors)]}"/>')
+            body.append(
+                f'<rect x="{x}" y="6" width="12" height="12" rx="3" fill="{colors[i % len(colors)]}"/>'
+            )
             body.append(f'<text x="{x + 17}" y="16" class="lg">{escape(name)}</text>')
             x += 30 + 8 * len(name)
     for r, (label, vals) in enumerate(rows):
@@ -65,17 +78,23 @@ def bar_chart(
                 f'<rect class="bar" x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h - 3}" rx="3" '
                 f'fill="{colors[i % len(colors)]}"><title>{escape(label)} · {escape(series[i])}: {_fmt(v)}</title></rect>'
             )
-            body.append(f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h / 2}" class="vl" dominant-baseline="middle">{_fmt(v)}</text>')
+            body.append(
+                f'<text x="{label_w + w + 6:.1f}" y="{y + bar_h / 2}" class="vl" dominant-baseline="middle">{_fmt(v)}</text>'
+            )
     return _svg(width, height, body, title)
 
 
-def histogram(values: Sequence[float], *, title: str, color: str = PALETTE[0], bins: int = 24, width: int = 320) -> Markup:
+def histogram(
+    values: Sequence[float], *, title: str, color: str = PALETTE[0], bins: int = 24, width: int = 320
+) -> Markup:
     """A histogram with min/mean/max marks; ``title`` is drawn above it."""
     vals = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
     height, top, bottom, left, right = 150, 26, 22, 8, 8
     body = [f'<text x="{left}" y="15" class="ct">{escape(title)}</text>']
     if len(vals) == 0:
-        body.append(f'<text x="{width / 2}" y="{height / 2}" class="vl" text-anchor="middle">no values</text>')
+        body.append(
+            f'<text x="{width / 2}" y="{height / 2}" class="vl" text-anchor="middle">no values</text>'
+        )
         return _svg(width, height, body, title)
     lo, hi = float(vals.min()), float(vals.max())
     if hi - lo < 1e-12:
@@ -84,7 +103,9 @@ def histogram(values: Sequence[float], *, title: str, color: str = PALETTE[0], b
     plot_w, plot_h = width - left - right, height - top - bottom
     cmax = max(int(counts.max()), 1)
     bw = plot_w / bins
-    body.append(f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{GRID}"/>')
+    body.append(
+        f'<line x1="{left}" x2="{width - right}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="{GRID}"/>'
+    )
     for i, c in enumerate(counts):
         h = plot_h * c / cmax
         body.append(
@@ -93,8 +114,12 @@ def histogram(values: Sequence[float], *, title: str, color: str = PALETTE[0], b
         )
     mean = float(vals.mean())
     mx = left + plot_w * (mean - lo) / (hi - lo)
-    body.append(f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top - 2}" y2="{top + plot_h}" stroke="{INK}" stroke-dasharray="3 3"/>')
-    body.append(f'<text x="{width - right}" y="15" class="vl" text-anchor="end">mean {mean:.3f} · n={len(vals):,}</text>')
+    body.append(
+        f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{top - 2}" y2="{top + plot_h}" stroke="{INK}" stroke-dasharray="3 3"/>'
+    )
+    body.append(
+        f'<text x="{width - right}" y="15" class="vl" text-anchor="end">mean {mean:.3f} · n={len(vals):,}</text>'
+    )
     body.append(f'<text x="{left}" y="{height - 6}" class="ax">{lo:.3f}</text>')
     body.append(f'<text x="{width - right}" y="{height - 6}" class="ax" text-anchor="end">{hi:.3f}</text>')
     return _svg(width, height, body, title)
@@ -112,7 +137,9 @@ def funnel_chart(steps: Sequence[tuple[str, int, str]], *, title: str = "Funnel"
         w = max(2.0, plot_w * count / vmax)
         x = label_w + (plot_w - w) / 2
         color = PALETTE[2] if i == len(steps) - 1 else PALETTE[0]
-        body.append(f'<text x="{label_w - 12}" y="{y + bar_h / 2}" class="lb" text-anchor="end" dominant-baseline="middle">{escape(_trim(label, 22))}</text>')
+        body.append(
+            f'<text x="{label_w - 12}" y="{y + bar_h / 2}" class="lb" text-anchor="end" dominant-baseline="middle">{escape(_trim(label, 22))}</text>'
+        )
         body.append(
             f'<rect class="bar" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="5" fill="{color}" '
             f'opacity="{1 - 0.35 * i / max(len(steps) - 1, 1):.2f}"><title>{escape(label)}: {count:,}</title></rect>'
@@ -123,5 +150,7 @@ def funnel_chart(steps: Sequence[tuple[str, int, str]], *, title: str = "Funnel"
             f'text-anchor="middle" dominant-baseline="middle">{count:,}</text>'
         )
         if note:
-            body.append(f'<text x="{label_w + plot_w + 12}" y="{y + bar_h / 2}" class="nt" dominant-baseline="middle">{escape(note)}</text>')
+            body.append(
+                f'<text x="{label_w + plot_w + 12}" y="{y + bar_h / 2}" class="nt" dominant-baseline="middle">{escape(note)}</text>'
+            )
     return _svg(width, height, body, title)

@@ -1,8 +1,8 @@
 """The embedding map: embed examples, retrieved rows and kept samples, project to 2-D.
 
 The embedder is anything with ``encode(texts) -> (n, d) array`` (taskforge's ``Embedder``);
-``None`` loads the default one. PCA (numpy SVD) always works; t-SNE (scikit-learn) is used
-for ``projection="tsne"``, or by ``"auto"`` when there are few enough points to be quick.
+``None`` loads the default one. PCA (numpy SVD) is the default and always quick; t-SNE
+(scikit-learn) is used for ``projection="tsne"``, or by ``"auto"`` for small maps.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-TSNE_AUTO_MAX = 1500  # "auto" uses t-SNE up to this many points, PCA above
+TSNE_AUTO_MAX = 800  # "auto" uses t-SNE up to this many points, PCA above
 
 
 class TextEncoder(Protocol):
@@ -68,9 +68,9 @@ def tsne_2d(x: np.ndarray, seed: int = 0) -> np.ndarray:
     perplexity = float(min(30, max(2, (n - 1) // 3)))
     init = pca_2d(x)
     init = init / (np.std(init[:, 0]) or 1.0) * 1e-4
-    return TSNE(n_components=2, perplexity=perplexity, init=init, random_state=seed, metric="cosine").fit_transform(
-        np.asarray(x, dtype=np.float32)
-    )
+    return TSNE(
+        n_components=2, perplexity=perplexity, init=init, random_state=seed, metric="cosine"
+    ).fit_transform(np.asarray(x, dtype=np.float32))
 
 
 def project(vectors: np.ndarray, method: str = "auto") -> tuple[np.ndarray, str]:
@@ -103,6 +103,6 @@ def build_map(
         "method": used,
         "points": [
             {"x": round(float(x), 4), "y": round(float(y), 4), "k": p.kind, "l": p.label, "t": p.text}
-            for p, (x, y) in zip((p for p, _ in points), xy)
+            for p, (x, y) in zip((p for p, _ in points), xy, strict=True)
         ],
     }

@@ -167,10 +167,22 @@ def write_fake_run(
             q, a = rng.gauss(m, 0.08), rng.gauss(m - 0.05, 0.1)
             d = m + rng.uniform(-0.04, 0.04)
             final = (q + a + d) / 3
-            scores = {"final": round(final, 4), "query": round(q, 4), "answer": round(a, 4), "dataset": round(d, 4)}
+            scores = {
+                "final": round(final, 4),
+                "query": round(q, 4),
+                "answer": round(a, 4),
+                "dataset": round(d, 4),
+            }
             pool.append(
-                {"source": src, "row_id": row_id, "global_row": global_row, "row": row, "cells": _flatten(row),
-                 "scores": scores, "method": "rebase"}
+                {
+                    "source": src,
+                    "row_id": row_id,
+                    "global_row": global_row,
+                    "row": row,
+                    "cells": _flatten(row),
+                    "scores": scores,
+                    "method": "rebase",
+                }
             )
             global_row += 1
     pool.sort(key=lambda it: -it["scores"]["final"])
@@ -185,39 +197,80 @@ def write_fake_run(
         ref = {"source": it["source"], "row_id": it["row_id"]}
         roll = rng.random()
         if with_rejects and roll < 0.04:
-            t_rejects.append({"stage": "transform", "filter": "parse", "reason": "JSON parse error: Expecting ',' delimiter: line 1 column 58",
-                              "item": ref, "sample": None, "raw": '{"input": {"premise": "A man " "hypothesis": ...'})
+            t_rejects.append(
+                {
+                    "stage": "transform",
+                    "filter": "json_parse_error",
+                    "reason": "JSON parse error: Expecting ',' delimiter: line 1 column 58",
+                    "item": ref,
+                    "sample": None,
+                    "raw": '{"input": {"premise": "A man " "hypothesis": ...',
+                }
+            )
             continue
         if with_rejects and roll < 0.07:
-            t_rejects.append({"stage": "transform", "filter": "schema", "reason": "output.label: 'neutral' is not one of ['entailment', 'not_entailment']",
-                              "item": ref, "sample": None, "raw": '{"input": {...}, "output": {"label": "neutral"}}'})
+            t_rejects.append(
+                {
+                    "stage": "transform",
+                    "filter": "invalid_label",
+                    "reason": "invalid label: label='neutral' is not one of ['entailment', 'not_entailment']",
+                    "item": ref,
+                    "sample": None,
+                    "raw": '{"input": {...}, "output": {"label": "neutral"}}',
+                }
+            )
             continue
         if with_rejects and roll < 0.08:
-            t_rejects.append({"stage": "transform", "filter": "llm_error", "reason": "LLM error: HTTP 500 after 6 retries",
-                              "item": ref, "sample": None, "raw": None})
+            t_rejects.append(
+                {
+                    "stage": "transform",
+                    "filter": "llm_error",
+                    "reason": "LLM error: HTTP 500 after 6 retries",
+                    "item": ref,
+                    "sample": None,
+                    "raw": None,
+                }
+            )
             continue
         inp, out = _sample_from(it, rng)
         samples.append(
-            {"id": _sid(it["source"], it["row_id"], 0, "llm"), "input": inp, "output": out,
-             "reasoning": "The hypothesis restates part of the premise." if out["label"] == "entailment" else None,
-             "provenance": {"source": it["source"], "row_id": it["row_id"], "rank": it["rank"], "scores": it["scores"],
-                            "method": "llm", "model": "openai:qwen2.5-7b", "prompt_hash": "9c1e0a77", "sample_index": 0}}
+            {
+                "id": _sid(it["source"], it["row_id"], 0, "llm"),
+                "input": inp,
+                "output": out,
+                "reasoning": "The hypothesis restates part of the premise."
+                if out["label"] == "entailment"
+                else None,
+                "provenance": {
+                    "source": it["source"],
+                    "row_id": it["row_id"],
+                    "rank": it["rank"],
+                    "scores": it["scores"],
+                    "method": "llm",
+                    "model": "openai:qwen2.5-7b",
+                    "prompt_hash": "9c1e0a77",
+                    "sample_index": 0,
+                },
+            }
         )
     if nasty and samples:
         samples[0]["input"]["premise"] = NASTY + " " + samples[0]["input"]["premise"]
         samples[0]["reasoning"] = "<img src=x onerror=alert(2)>"
     write_jsonl(run / "transform" / "samples.jsonl", samples)
     write_jsonl(run / "transform" / "rejects.jsonl", t_rejects)
-    atomic_write_json(run / "transform" / "record.json",
-                      _record("transform", {"items": len(items), "samples": len(samples), "rejects": len(t_rejects)}, 41.7))
+    atomic_write_json(
+        run / "transform" / "record.json",
+        _record("transform", {"items": len(items), "samples": len(samples), "rejects": len(t_rejects)}, 41.7),
+    )
 
     # ---- filter ------------------------------------------------------------------------------
     filters = [
         ("format", 0.03, "hypothesis too short (< 10 characters)"),
-        ("dedup", 0.03, "exact duplicate of {other}"),
+        ("exact_duplicate", 0.03, "same input and output as {other}"),
         ("near_duplicate", 0.06, "ROUGE-L {x:.2f} >= 0.70 with {other}"),
-        ("few_shot_similarity", 0.03, "cosine {x:.2f} > 0.90 with example {k}"),
+        ("fewshot_similarity", 0.03, "cosine {x:.2f} > 0.90 with example {k}"),
         ("decontamination", 0.02, "13-gram overlap with scitail_test test.jsonl:{k}"),
+        ("label_balance", 0.02, "label {label!r} over its cap of 150"),
     ]
     kept: list[dict[str, Any]] = []
     f_rejects: list[dict[str, Any]] = []
@@ -225,55 +278,127 @@ def write_fake_run(
     remaining = samples
     for name, p, reason in filters:
         nxt = []
-        reasons: Counter[str] = Counter()
         for s in remaining:
             if with_rejects and s is not samples[0] and rng.random() < p:
                 other = rng.choice(samples)["id"]
-                r = reason.format(other=other, x=rng.uniform(0.7, 0.95), k=rng.randint(1, 400))
-                reasons[r.split(" with ")[0] if "with" in r else r] += 1
-                f_rejects.append({"stage": "filter", "filter": name, "reason": r,
-                                  "item": {"source": s["provenance"]["source"], "row_id": s["provenance"]["row_id"]},
-                                  "sample": s, "raw": None})
+                r = reason.format(
+                    other=other, x=rng.uniform(0.7, 0.95), k=rng.randint(1, 400), label=s["output"]["label"]
+                )
+                f_rejects.append(
+                    {
+                        "stage": "filter",
+                        "filter": name,
+                        "reason": r,
+                        "item": {"source": s["provenance"]["source"], "row_id": s["provenance"]["row_id"]},
+                        "sample": s,
+                        "raw": None,
+                    }
+                )
             else:
                 nxt.append(s)
-        steps.append({"stage": "filter", "filter": name, "in": len(remaining), "out": len(nxt),
-                      "dropped": len(remaining) - len(nxt), "reasons": dict(reasons)})
+        steps.append(
+            {
+                "name": name,
+                "in": len(remaining),
+                "dropped": {name: len(remaining) - len(nxt)},
+                "out": len(nxt),
+            }
+        )
         remaining = nxt
     kept = remaining
     write_jsonl(run / "filter" / "kept.jsonl", kept)
     write_jsonl(run / "filter" / "rejects.jsonl", f_rejects)
-    atomic_write_json(run / "filter" / "funnel.json", {
-        "retrieved": len(items), "transformed": len(samples), "kept": len(kept),
-        "steps": [{"stage": "transform", "filter": None, "in": len(items), "out": len(samples),
-                   "dropped": len(t_rejects)}, *steps],
-    })
+    n_contam = next(st["dropped"]["decontamination"] for st in steps if st["name"] == "decontamination")
+    # the shapes taskforge._quality writes (filter_samples' funnel, dataset_stats)
+    atomic_write_json(
+        run / "filter" / "funnel.json",
+        {
+            "in": len(samples),
+            "dropped": {st["name"]: st["dropped"][st["name"]] for st in steps},
+            "out": len(kept),
+            "contamination": {
+                "scitail_test": {
+                    "n": n_contam,
+                    "rate": n_contam / max(len(samples), 1),
+                    "checked": len(samples),
+                    "ngram": 13,
+                    "ngram_rate": 0.0021,
+                    "filtered": True,
+                }
+            },
+            "steps": steps,
+            "eval_files": {"scitail_test": "demo/sources/scitail_test/test.jsonl"},
+            "settings": {
+                "near_dup_threshold": 0.8,
+                "fewshot_threshold": 85.0,
+                "ngram": 13,
+                "max_per_label": 150,
+            },
+        },
+    )
     labels = Counter(s["output"]["label"] for s in kept)
-    atomic_write_json(run / "filter" / "stats.json", {
-        "n_samples": len(kept),
-        "unique_share": 0.962,
-        "avg_unique_unigrams": 17.4,
-        "avg_unique_bigrams": 19.8,
-        "label_distribution": dict(labels),
-        "source_distribution": dict(Counter(s["provenance"]["source"] for s in kept)),
-        "input_chars": {"mean": 214.5, "p50": 148, "p95": 612, "max": 1203},
-        "output_chars": {"mean": 12.9, "p50": 14, "p95": 14, "max": 14},
-    })
-    atomic_write_json(run / "filter" / "record.json",
-                      _record("filter", {"samples": len(samples), "kept": len(kept), "rejects": len(f_rejects)}, 12.3))
+
+    def summary(values: list[int]) -> dict[str, float]:
+        values = sorted(values) or [0]
+        return {
+            "min": values[0],
+            "mean": round(sum(values) / len(values), 2),
+            "median": float(values[len(values) // 2]),
+            "p95": float(values[int(0.95 * (len(values) - 1))]),
+            "max": values[-1],
+        }
+
+    fields = {}
+    for part, name in (("input", "premise"), ("input", "hypothesis"), ("output", "label")):
+        texts = [str(s[part][name]) for s in kept]
+        fields[f"{part}.{name}"] = {
+            "chars": summary([len(t) for t in texts]),
+            "tokens": summary([len(t.split()) for t in texts]),
+        }
+    atomic_write_json(
+        run / "filter" / "stats.json",
+        {
+            "size": len(kept),
+            "sources": dict(Counter(s["provenance"]["source"] for s in kept).most_common()),
+            "methods": {"llm": len(kept)},
+            "labels": dict(labels.most_common()),
+            "fields": fields,
+            "task": "scitail-nli",
+            "diversity": {
+                "text": "input+output",
+                "rouge_l_threshold": 0.7,
+                "unique_share": 0.962,
+                "unique_count": round(0.962 * len(kept)),
+                "avg_unique_unigrams": 1.74,
+                "avg_distinct_unigrams": 17.4,
+                "avg_unique_bigrams": 9.8,
+                "avg_distinct_bigrams": 19.8,
+                "seconds": 2.1,
+            },
+        },
+    )
+    atomic_write_json(
+        run / "filter" / "record.json",
+        _record("filter", {"in": len(samples), "out": len(kept), "dropped": len(samples) - len(kept)}, 12.3),
+    )
 
     # ---- eval --------------------------------------------------------------------------------
     if with_eval:
-        atomic_write_json(run / "eval" / "results.json", {
-            "task": "scitail-nli",
-            "test_set": {"source": "scitail_test", "n": 400},
-            "metrics": {
-                "expert (taskforge data)": {"accuracy": 0.781, "macro_f1": 0.774},
-                "few-shot examples only": {"accuracy": 0.552, "macro_f1": 0.49},
-                "retrieved rows (mapper)": {"accuracy": 0.703, "macro_f1": 0.695},
+        # the shape of taskforge._experts.EvalResult.to_dict()
+        atomic_write_json(
+            run / "eval" / "results.json",
+            {
+                "model": "cpu-minilm-classifier",
+                "kind": "cpu-classifier",
+                "task": "scitail-nli",
+                "data": "demo/sources/scitail_test/test.jsonl",
+                "n": 400,
+                "n_excluded": 0,
+                "metrics": {"accuracy": 0.781, "macro_f1": 0.774},
+                "seconds": 8.1,
+                "finished_at": "2026-11-21T20:16:00+00:00",
             },
-            "model": "cpu-minilm-classifier",
-            "seconds": 88.1,
-        })
+        )
         atomic_write_json(run / "eval" / "record.json", _record("eval", {"test": 400}, 88.1))
     return run
 

@@ -91,9 +91,10 @@ _NUM = re.compile(r"\d+(?:\.\d+)?")
 
 def reason_group(reason: Any) -> str:
     """A reject reason with ids and numbers blanked, so similar reasons count together."""
-    text = str(reason or "(no reason given)").strip().splitlines()[0] if reason else "(no reason given)"
+    lines = str(reason).strip().splitlines() if reason is not None else []
+    text = lines[0] if lines else "(no reason given)"
     text = _NUM.sub("#", _HEX_ID.sub("<id>", text))
-    return text if len(text) <= 90 else text[:89] + "…"
+    return text if len(text) <= 140 else text[:139] + "…"
 
 
 def _read_json(path: Path, run: RunData) -> Any:
@@ -124,7 +125,9 @@ def _key(ref: Any) -> tuple[str, str] | None:
     return None
 
 
-def load_run(run_dir: str | Path, *, max_kept: int = 2000, max_rejects: int = 500, map_limit: int = 1000) -> RunData:
+def load_run(
+    run_dir: str | Path, *, max_kept: int = 2000, max_rejects: int = 500, map_limit: int = 1000
+) -> RunData:
     """Read what exists of a run directory; never raises for missing or malformed stage files."""
     run = RunData(run_dir=Path(run_dir), max_kept=max_kept, max_rejects=max_rejects)
     d = run.run_dir
@@ -137,7 +140,11 @@ def load_run(run_dir: str | Path, *, max_kept: int = 2000, max_rejects: int = 50
         rec = _read_json(d / stage / "record.json", run)
         if isinstance(rec, dict):
             run.records[stage] = rec
-    for name, attr in (("filter/funnel.json", "funnel"), ("filter/stats.json", "stats"), ("eval/results.json", "eval")):
+    for name, attr in (
+        ("filter/funnel.json", "funnel"),
+        ("filter/stats.json", "stats"),
+        ("eval/results.json", "eval"),
+    ):
         setattr(run, attr, _read_json(d / name, run))
     _load_samples(run)
     _load_rejects(run)
@@ -226,7 +233,12 @@ def _load_items(run: RunData, map_limit: int) -> None:
                 run.scores.setdefault(str(name), []).append(float(v))
         k = _key(it)
         if k and k in wanted and k not in run.items:
-            run.items[k] = clip({key: it.get(key) for key in ("rank", "source", "row_id", "cells", "text", "scores", "method")})
+            run.items[k] = clip(
+                {
+                    key: it.get(key)
+                    for key in ("rank", "source", "row_id", "cells", "text", "scores", "method")
+                }
+            )
         # deterministic even subsample for the map: every `stride`-th item, stride doubling when full
         if map_limit and (n - 1) % stride == 0:
             sample.append({"source": src, "text": item_text(it)[:1000]})

@@ -67,6 +67,8 @@
     example: { color: "#d64545", r: 7, name: "task examples", opacity: 0.95 }
   };
 
+  var SOURCE_COLORS = ["#4f6bed", "#e8804f", "#2aa876", "#c84b8f", "#8a63d2", "#d4a72c", "#3fa7c4", "#b85450", "#5b8c3a", "#7a5c3e"];
+
   function drawMap(data) {
     var box = document.getElementById("map-box");
     if (!box || !data || !data.points || !data.points.length) return;
@@ -74,10 +76,11 @@
     var root = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": "embedding map", "class": "map" });
     var groups = {};
     ["retrieved", "kept", "example"].forEach(function (k) { groups[k] = svg("g", { "data-kind": k }); root.appendChild(groups[k]); });
-    var counts = {};
+    var counts = {}, srcCounts = {}, points = [];
     data.points.forEach(function (p) {
       var kind = KINDS[p.k] ? p.k : "retrieved";
       counts[kind] = (counts[kind] || 0) + 1;
+      if (kind !== "example") srcCounts[p.l] = (srcCounts[p.l] || 0) + 1;
       var c = svg("circle", {
         cx: (pad + p.x * (W - 2 * pad)).toFixed(1), cy: (pad + (1 - p.y) * (H - 2 * pad)).toFixed(1), r: KINDS[kind].r,
         fill: KINDS[kind].color, "fill-opacity": KINDS[kind].opacity, stroke: kind === "example" ? "#fff" : "none",
@@ -86,24 +89,70 @@
       c.addEventListener("mousemove", function (e) { showTip(e, KINDS[kind].name.replace(/s$/, "") + (p.l && p.l !== kind ? " · " + p.l : ""), p.t); });
       c.addEventListener("mouseleave", hideTip);
       groups[kind].appendChild(c);
+      points.push({ c: c, p: p, kind: kind });
     });
     box.appendChild(root);
-    var legend = el("div", { cls: "legend" });
-    ["example", "kept", "retrieved"].forEach(function (k) {
-      if (!counts[k]) return;
-      var b = el("button", { type: "button", "data-kind": k },
-        el("span", { cls: "dot", style: "background:" + KINDS[k].color }), KINDS[k].name + " (" + counts[k].toLocaleString("en") + ")");
-      b.addEventListener("click", function () {
-        var off = b.classList.toggle("off");
-        groups[k].style.display = off ? "none" : "";
+
+    // colour by kind (default) or by source; a legend entry click hides / shows its points
+    var sources = Object.keys(srcCounts).sort(function (a, b) { return srcCounts[b] - srcCounts[a]; });
+    var srcColor = {};
+    sources.slice(0, SOURCE_COLORS.length).forEach(function (s, i) { srcColor[s] = SOURCE_COLORS[i]; });
+    var state = { mode: "kind", hidden: {} };
+    var bar = el("div", { cls: "legend" });
+    box.appendChild(bar);
+
+    function keyOf(o) { return state.mode === "kind" || o.kind === "example" ? "k:" + o.kind : "s:" + (srcColor[o.p.l] ? o.p.l : "other"); }
+    function colourOf(o) {
+      if (state.mode === "kind" || o.kind === "example") return KINDS[o.kind].color;
+      return srcColor[o.p.l] || "#b0b6c3";
+    }
+    function restyle() {
+      points.forEach(function (o) {
+        o.c.setAttribute("fill", colourOf(o));
+        if (state.mode === "source" && o.kind !== "example") o.c.setAttribute("fill-opacity", o.kind === "kept" ? 0.85 : 0.3);
+        else o.c.setAttribute("fill-opacity", KINDS[o.kind].opacity);
+        o.c.style.display = state.hidden[keyOf(o)] ? "none" : "";
       });
-      legend.appendChild(b);
-    });
-    box.appendChild(legend);
+      legend();
+    }
+    function entry(key, colour, label) {
+      var b = el("button", { type: "button", "data-key": key, cls: state.hidden[key] ? "off" : "" },
+        el("span", { cls: "dot", style: "background:" + colour }), label);
+      b.addEventListener("click", function () { state.hidden[key] = !state.hidden[key]; restyle(); });
+      return b;
+    }
+    function legend() {
+      bar.textContent = "";
+      var modes = el("span", { cls: "modes" }, "Colour by ");
+      [["kind", "kind"], ["source", "source"]].forEach(function (m) {
+        var b = el("button", { type: "button", "data-mode": m[0], cls: state.mode === m[0] ? "on" : "", text: m[1] });
+        b.addEventListener("click", function () { state.mode = m[0]; state.hidden = {}; restyle(); });
+        modes.appendChild(b);
+      });
+      bar.appendChild(modes);
+      if (counts.example) bar.appendChild(entry("k:example", KINDS.example.color, KINDS.example.name + " (" + counts.example + ")"));
+      if (state.mode === "kind") {
+        ["kept", "retrieved"].forEach(function (k) {
+          if (counts[k]) bar.appendChild(entry("k:" + k, KINDS[k].color, KINDS[k].name + " (" + counts[k].toLocaleString("en") + ")"));
+        });
+      } else {
+        sources.forEach(function (s) {
+          if (srcColor[s]) bar.appendChild(entry("s:" + s, srcColor[s], s + " (" + srcCounts[s].toLocaleString("en") + ")"));
+        });
+        if (sources.length > SOURCE_COLORS.length) bar.appendChild(entry("s:other", "#b0b6c3", "other sources"));
+        bar.appendChild(el("span", { cls: "muted", text: "filled: kept samples · faint: retrieved rows" }));
+      }
+    }
+    restyle();
   }
 
   /* ---------------------------------------------------------------- sample browser */
   var PAGE = 20;
+
+  function ddClass(cls, t) {
+    var c = cls === "out" && t.length > 80 ? "outl" : (cls || "");
+    return c + (t.length > 400 ? " long" : "");
+  }
 
   function fieldList(value, cls) {
     var dl = el("dl", { cls: "kvs" });
@@ -111,11 +160,11 @@
       Object.keys(value).forEach(function (k) {
         var t = textOf(value[k]);
         dl.appendChild(el("dt", { text: k }));
-        dl.appendChild(el("dd", { cls: (cls || "") + (t.length > 400 ? " long" : ""), text: t }));
+        dl.appendChild(el("dd", { cls: ddClass(cls, t), text: t }));
       });
     } else {
       var t = textOf(value);
-      dl.appendChild(el("dd", { cls: (cls || "") + (t.length > 400 ? " long" : ""), text: t }));
+      dl.appendChild(el("dd", { cls: ddClass(cls, t), text: t }));
     }
     return dl;
   }
@@ -204,7 +253,9 @@
     var tabs = el("div", { cls: "tabs", role: "tablist" });
     var tabButtons = {};
     [["kept", "Kept"], ["rejects", "Rejected"]].forEach(function (t) {
-      var b = el("button", { type: "button", "data-tab": t[0], text: t[1] + " (" + sets[t[0]].length.toLocaleString("en") + ")" });
+      var total = t[0] === "kept" ? data.n_kept : data.n_rejects, n = sets[t[0]].length;
+      var label = t[1] + " (" + n.toLocaleString("en") + (total > n ? " of " + total.toLocaleString("en") : "") + ")";
+      var b = el("button", { type: "button", "data-tab": t[0], text: label });
       b.addEventListener("click", function () { state.tab = t[0]; state.page = 0; update(); });
       tabButtons[t[0]] = b;
       tabs.appendChild(b);

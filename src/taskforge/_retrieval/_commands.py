@@ -29,6 +29,12 @@ def register(app: typer.Typer) -> None:
         per_source_cap: int | None = typer.Option(
             None, "--per-source-cap", help="At most this many items from one source."
         ),
+        index: str | None = typer.Option(
+            None, "--index", help="exact (score every vector) or ann (store's ANN index, re-scored exactly)."
+        ),
+        check_exact: bool = typer.Option(
+            False, "--check-exact", help="With --index ann: report overlap with exact."
+        ),
     ) -> None:
         """Retrieve the rows (or documents) of a datastore that best fit a task."""
         from taskforge._console import console
@@ -37,9 +43,21 @@ def register(app: typer.Typer) -> None:
 
         try:
             res = retrieve(
-                task, datastore, n=n, method=method, out=out, per_source_cap=per_source_cap, show=True
+                task,
+                datastore,
+                n=n,
+                method=method,
+                out=out,
+                per_source_cap=per_source_cap,
+                index=index,
+                check_exact=check_exact,
+                show=True,
             )
         except (TaskSpecError, ValueError, FileNotFoundError) as e:
             console.print(f"[bold red]error:[/] {e}")
             raise typer.Exit(2) from None
+        if "overlap_exact" in res.search:
+            console.print(
+                f"ANN top-{len(res.items)} overlap with exact search: {res.search['overlap_exact']:.4f}"
+            )
         console.print(f"wrote {len(res.items):,} items to {res.out} in {res.seconds['total']:.1f} s")

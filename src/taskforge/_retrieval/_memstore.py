@@ -105,3 +105,17 @@ class MemoryStore:
 
     def embedder(self) -> Any:
         return self._emb
+
+    def index(self, kind: str = "exact") -> Any:
+        """faiss IndexFlatIP ("exact") or a small IVF-flat ("ann") over the vectors."""
+        import faiss
+
+        if kind == "exact":
+            idx = faiss.IndexFlatIP(self.dim)
+        else:
+            nlist = max(1, min(64, len(self._vectors) // 39))
+            idx = faiss.IndexIVFFlat(faiss.IndexFlatIP(self.dim), self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            idx.train(self._vectors)
+            idx.nprobe = max(1, nlist // 8)
+        idx.add(self._vectors)
+        return idx

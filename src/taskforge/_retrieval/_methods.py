@@ -16,9 +16,12 @@ import numpy as np
 from taskforge._retrieval._scoring import (
     DEFAULT_BLOCK,
     StoreArrays,
+    cell_scores,
     mean_vector,
     rebase_components,
     row_max_scores,
+    segment_max,
+    segment_mean,
 )
 
 
@@ -78,3 +81,93 @@ def craft(store: StoreArrays, q: Queries, n: int, block: int = DEFAULT_BLOCK) ->
 
 
 METHODS: dict[str, Method] = {"rebase": rebase, "craft": craft, "mean": mean}
+
+
+def query_matrix(method: str, q: Queries) -> np.ndarray:
+    """The query vectors a method's row scores are maxima of (what an ANN index is searched with)."""
+    if method == "mean":
+        return mean_vector(q.examples)[None, :]
+    if method == "craft":
+        return np.vstack([q.examples, mean_vector(q.examples)[None, :]])
+    return np.stack([mean_vector(q.inputs), mean_vector(q.outputs)])
+
+
+def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, row_ok: np.ndarray) -> float:
+    """Highest final score a row with no fetched vector could have, given each query's worst fetched
+    similarity ``kth`` (exact for an exact index; for ANN, as good as its recall)."""
+    if method in ("mean", "craft"):
+        return float(kth[-1])
+    allowed = np.unique(store.row_source[row_ok]) if row_ok.any() else np.zeros(0, int)
+    d_max = float((store.description_vectors[allowed] @ q.instruction).max()) if len(allowed) else 0.0
+    return float((kth[0] + kth[1] + d_max) / 3.0)
+
+
+def source_fit(row_score: np.ndarray, row_source: np.ndarray, n_sources: int, top: int = 50) -> np.ndarray:
+    """Per source: mean of its ``top`` best row scores (its typical best rows, not one stray hit).
+
+    Ranks rows within each source with one lexsort; excluded rows (-inf) count as absent.
+    """
+    finite = np.isfinite(row_score)
+    idx = np.flatnonzero(finite)
+    src, sc = row_source[idx], row_score[idx]
+    order = np.lexsort((-sc, src))
+    src_sorted, sc_sorted = src[order], sc[order]
+    first = np.searchsorted(src_sorted, np.arange(n_sources))
+    rank = np.arange(len(order)) - first[src_sorted]
+    keep = rank < top
+    sums = np.bincount(src_sorted[keep], weights=sc_sorted[keep], minlength=n_sources)
+    counts = np.bincount(src_sorted[keep], minlength=n_sources)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = sums / counts
+    fit[counts == 0] = -np.inf
+    return fit.astype(np.float32)
+
+
+def rebase_plus(
+    store: StoreArrays,
+    q: Queries,
+    n: int,
+    block: int = DEFAULT_BLOCK,
+    *,
+    w_query: float = 1.0,
+    w_answer: float = 1.0,
+    w_dataset: float = 1.0,
+    w_row: float = 0.0,
+    w_source: float = 0.0,
+    source_top: int = 50,
+) -> Scored:
+    """ReBase's parts plus whole-row similarity and source fit, weighted (weights tuned on the suite).
+
+    ``row``: the row's mean cell vector against the mean whole example (compares a row as a
+    whole, so one short label cell cannot carry it). ``source``: the source's typical fit
+    (mean of its best rows' row-level score), so rows of sources that look like the task
+    throughout outrank stray matches in unrelated ones. Weights are normalised to sum to 1.
+    """
+    queries = np.stack([mean_vector(q.inputs), mean_vector(q.outputs), mean_vector(q.examples)])
+    cells = cell_scores(store.vectors, queries, block=block)
+    mx = segment_max(cells[:, :2], store.vector_row, store.n_rows)
+    row_mean = segment_mean(cells[:, 2:], store.vector_row, store.n_rows)[:, 0]
+    dataset = (store.description_vectors @ q.instruction.astype(np.float32))[store.row_source]
+    comps = {"query": mx[:, 0], "answer": mx[:, 1], "dataset": dataset.astype(np.float32), "row": row_mean}
+    base = (w_query * comps["query"] + w_answer * comps["answer"] + w_row * row_mean) / max(
+        1e-9, w_query + w_answer + w_row
+    )
+    if w_source:
+        comps["source"] = source_fit(base, store.row_source, store.n_sources, source_top)[store.row_source]
+    total = w_query + w_answer + w_dataset + w_row + w_source
+    final = (
+        sum(
+            w * comps[k]
+            for k, w in (
+                ("query", w_query),
+                ("answer", w_answer),
+                ("dataset", w_dataset),
+                ("row", w_row),
+                ("source", w_source),
+            )
+            if w
+        )
+        / total
+    )
+    final = np.asarray(final, dtype=np.float32)
+    return Scored({"final": final, **comps}, [(final, None)])

@@ -19,11 +19,11 @@ import numpy as np
 from taskforge._console import console
 from taskforge._retrieval._methods import METHODS, Queries, Scored
 from taskforge._retrieval._output import quantile_table, source_table, write_items
-from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays
+from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays, top_k
 from taskforge._retrieval._select import MIN_EXAMPLE_CELL, Selector, normalize
 from taskforge._task import Task
 
-DEFAULTS: dict[str, Any] = {"n": 1000, "method": "rebase", "per_source_cap": None}
+DEFAULTS: dict[str, Any] = {"n": 1000, "method": "rebase", "per_source_cap": None, "index": "exact"}
 
 
 @dataclass
@@ -36,9 +36,11 @@ class RetrievalResult:
     per_source: dict[str, int]
     excluded_sources: list[str]
     dropped: dict[str, int] = field(default_factory=dict)
+    search: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     out: Path | None = None
     warning: str | None = None
+    confidence: float = float("nan")
     closest_sources: list[tuple[str, float]] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -62,11 +64,26 @@ def _open_datastore(datastore: Any) -> Any:
     return datastore
 
 
+_QUERY_CACHE: dict[tuple[str, str], np.ndarray] = {}  # (model, text) -> vector; tasks are re-queried
+
+
+def _encode_cached(embedder: Any, texts: list[str]) -> np.ndarray:
+    name = str(getattr(embedder, "name", id(embedder)))
+    todo = list(dict.fromkeys(t for t in texts if (name, t) not in _QUERY_CACHE))
+    if todo:
+        for t, v in zip(todo, np.asarray(embedder.encode(todo), dtype=np.float32), strict=True):
+            _QUERY_CACHE[(name, t)] = v
+    if len(_QUERY_CACHE) > 10_000:
+        _QUERY_CACHE.clear()
+        return np.asarray(embedder.encode(texts), dtype=np.float32)
+    return np.stack([_QUERY_CACHE[(name, t)] for t in texts])
+
+
 def embed_task(task: Task, embedder: Any) -> Queries:
     """The task's query vectors: instruction, each example's input, output, and both together."""
     ins, outs = task.input_texts(), task.output_texts()
     whole = [f"{i}\n{o}" for i, o in zip(ins, outs, strict=True)]
-    vecs = np.asarray(embedder.encode([task.instruction, *ins, *outs, *whole]), dtype=np.float32)
+    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *whole])
     f = len(ins)
     return Queries(vecs[0], vecs[1 : 1 + f], vecs[1 + f : 1 + 2 * f], vecs[1 + 2 * f :])
 
@@ -97,6 +114,8 @@ def retrieve(
     method: str | None = None,
     out: str | os.PathLike[str] | None = None,
     per_source_cap: int | None = None,
+    index: str | None = None,
+    check_exact: bool = False,
     block: int = DEFAULT_BLOCK,
     show: bool | None = None,
 ) -> RetrievalResult:
@@ -104,13 +123,16 @@ def retrieve(
 
     ``method``: one of :data:`METHODS` ("rebase" is the paper's exact formula). Sources matched
     by ``task.exclude_sources`` are never scored into any list. ``out``: .jsonl or .parquet.
+    ``index``: "exact" (every vector scored) or "ann" (the store's ANN index proposes candidate
+    rows, which are re-scored exactly); with ``check_exact`` an ANN run also runs the exact
+    search and reports the overlap of the two top-N in ``result.search["overlap_exact"]``.
     Unset arguments fall back to ``task.defaults.retrieve``, then to :data:`DEFAULTS`.
     """
     t0 = time.perf_counter()
     if not isinstance(task, Task):
         task = Task.load(task)
     ds = _open_datastore(datastore)
-    cfg = resolve_settings(task, n=n, method=method, per_source_cap=per_source_cap)
+    cfg = resolve_settings(task, n=n, method=method, per_source_cap=per_source_cap, index=index)
     n_, method_ = int(cfg["n"]), str(cfg["method"])
     if method_ not in METHODS:
         raise ValueError(f"method: unknown {method_!r}; choose one of {sorted(METHODS)}")
@@ -122,21 +144,37 @@ def retrieve(
     store = StoreArrays.from_datastore(ds)
     names = [s.name for s in ds.sources]
     excluded = np.array([task.is_excluded(s) for s in names], dtype=bool)
-    scored: Scored = METHODS[method_](store, queries, n_, block)
+    row_ok = ~excluded[store.row_source]
+    search: dict[str, float] = {}
+    if cfg["index"] == "ann":
+        from taskforge._retrieval._ann import ann_scored
+
+        scored, search = ann_scored(method_, METHODS[method_], store, queries, n_, row_ok, ds.index("ann"))
+    elif cfg["index"] == "exact":
+        scored = METHODS[method_](store, queries, n_, block)
+    else:
+        raise ValueError(f"index: must be 'exact' or 'ann', not {cfg['index']!r}")
     t_score = time.perf_counter()
 
-    sel = Selector(
-        n=n_,
-        row_source=store.row_source,
-        row_ok=~excluded[store.row_source],
-        fetch=lambda rows: ds.get_rows(np.asarray(rows, dtype=np.int64)),
-        per_source_cap=cfg["per_source_cap"],
-        banned_keys=example_keys(task),
-    )
-    for scores, quota in scored.lists:
-        sel.fill(scores, quota)
+    def select(sc: Scored) -> Selector:
+        sel = Selector(
+            n=n_,
+            row_source=store.row_source,
+            row_ok=row_ok,
+            fetch=lambda rows: ds.get_rows(np.asarray(rows, dtype=np.int64)),
+            per_source_cap=cfg["per_source_cap"],
+            banned_keys=example_keys(task),
+        )
+        for scores, quota in sc.lists:
+            sel.fill(scores, quota)
+        return sel
+
+    sel = select(scored)
     items = _to_items(sel.taken, scored, method_, names, store.row_source)
     t_select = time.perf_counter()
+    if check_exact and cfg["index"] == "ann":
+        exact = select(METHODS[method_](store, queries, n_, block))
+        search["overlap_exact"] = len(set(exact.taken) & set(sel.taken)) / max(1, len(exact.taken))
 
     result = RetrievalResult(
         items=items,
@@ -145,18 +183,54 @@ def retrieve(
         per_source=dict(Counter(it["source"] for it in items).most_common()),
         excluded_sources=[s for s, x in zip(names, excluded, strict=True) if x],
         dropped=dict(sel.dropped),
+        search={"index": cfg["index"], **search},
         seconds={
             "embed": t_embed - t0,
             "score": t_score - t_embed,
             "select": t_select - t_score,
         },
     )
+    result.confidence, result.closest_sources = confidence(scored, row_ok, store.row_source, names, n_)
+    result.warning = low_confidence_warning(method_, result.confidence, result.closest_sources)
     if out is not None:
         result.out = write_items(out, items)
     result.seconds["total"] = time.perf_counter() - t0
     if show if show is not None else os.environ.get("TASKFORGE_QUIET") != "1":
         result.print_summary()
     return result
+
+
+# Mean final score of the best 50 allowed rows below which the best matches look like unrelated
+# material: calibrated on benchmarks/retrieval_quality.py (far tasks vs the real ones).
+WARN_BELOW: dict[str, float] = {"rebase": 0.30, "craft": 0.30, "mean": 0.30}
+CONFIDENCE_TOP = 50
+
+
+def confidence(
+    scored: Scored, row_ok: np.ndarray, row_source: np.ndarray, names: list[str], n: int
+) -> tuple[float, list[tuple[str, float]]]:
+    """Mean final score of the best rows, and the 5 sources whose best row scores highest."""
+    final = np.where(row_ok, scored.components["final"], -np.inf)
+    best = top_k(final, min(CONFIDENCE_TOP, n))
+    conf = float(final[best].mean()) if len(best) else float("-inf")
+    per_source = np.full(len(names), -np.inf, dtype=np.float32)
+    ok = np.isfinite(final)
+    np.maximum.at(per_source, row_source[ok], final[ok])
+    order = [int(i) for i in np.argsort(-per_source)[:5] if np.isfinite(per_source[i])]
+    return conf, [(names[i], float(per_source[i])) for i in order]
+
+
+def low_confidence_warning(method: str, conf: float, closest: list[tuple[str, float]]) -> str | None:
+    """A plain message when the best matches score like unrelated material, else None."""
+    threshold = WARN_BELOW.get(method)
+    if threshold is None or conf >= threshold:
+        return None
+    near = ", ".join(f"{name} ({score:.2f})" for name, score in closest) or "none"
+    return (
+        f"no source in this datastore seems to fit the task: the best rows score {conf:.2f} on average, "
+        f"which is how unrelated material scores (below {threshold:.2f}). Closest sources: {near}. "
+        "Add a source that covers the task, or check the instruction and examples."
+    )
 
 
 def _to_items(

@@ -50,11 +50,15 @@ class StoreArrays:
 def _matmul(block: np.ndarray, queries_t: np.ndarray) -> np.ndarray:
     """(m, d) @ (d, k) -> (m, k) float32, accumulated in float32.
 
-    float32 blocks: numpy's BLAS (as fast as torch here for a thin (d, k) right side,
-    see benchmarks/retrieval.py). float16 blocks: torch widens them to float32 per block
+    float32 blocks: numpy's BLAS (as fast as torch here; for k <= 4, k GEMVs are ~1.5x
+    cheaper than one thin GEMM). float16 blocks: torch widens them to float32 per block
     (numpy's float16 matmul is unusably slow, MEASURED.md).
     """
     if block.dtype == np.float32:
+        if queries_t.shape[1] <= 4:  # a few matrix-vector products beat one thin GEMM (measured)
+            return np.stack(
+                [block @ np.ascontiguousarray(queries_t[:, j]) for j in range(queries_t.shape[1])], 1
+            )
         return block @ queries_t
     import torch
 
@@ -82,6 +86,44 @@ def row_max_scores(
         sims = _matmul(np.asarray(vectors[start:stop]), q)
         rows = np.asarray(vector_row[start:stop])
         _segment_max_into(out, rows, sims)
+    return out
+
+
+def cell_scores(vectors: np.ndarray, queries: np.ndarray, *, block: int = DEFAULT_BLOCK) -> np.ndarray:
+    """Inner product of every vector with every query, (n_vectors, k) float32, in streamed blocks.
+
+    For methods that reduce the same cell scores several ways (max, mean, per column):
+    k floats per vector, e.g. 16 MB for 1M vectors and 4 queries.
+    """
+    q = np.ascontiguousarray(np.atleast_2d(queries).astype(np.float32).T)
+    out = np.empty((len(vectors), q.shape[1]), dtype=np.float32)
+    for start in range(0, len(vectors), block):
+        stop = min(start + block, len(vectors))
+        out[start:stop] = _matmul(np.asarray(vectors[start:stop]), q)
+    return out
+
+
+def segment_max(cells: np.ndarray, vector_row: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per-row max of per-vector scores (n_rows, k); -inf for rows without vectors."""
+    out = np.full((n_rows, cells.shape[1]), -np.inf, dtype=np.float32)
+    _segment_max_into(out, np.asarray(vector_row), cells)
+    return out
+
+
+def segment_mean(cells: np.ndarray, vector_row: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per-row mean of per-vector scores (n_rows, k); -inf for rows without vectors.
+
+    The mean of a row's cell scores is the score of the row's mean vector (inner products
+    are linear): a whole-row similarity for free.
+    """
+    vr = np.asarray(vector_row)
+    counts = np.bincount(vr, minlength=n_rows).astype(np.float32)
+    sums = np.stack(
+        [np.bincount(vr, weights=cells[:, j], minlength=n_rows) for j in range(cells.shape[1])], 1
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = (sums / counts[:, None]).astype(np.float32)
+    out[counts == 0] = -np.inf
     return out
 
 

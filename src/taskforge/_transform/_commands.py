@@ -28,21 +28,43 @@ def register(app: typer.Typer) -> None:
         task: Path = typer.Argument(..., help="Task spec (YAML)."),
         retrieved: Path = typer.Argument(..., help="Retrieved items (JSONL, from `taskforge retrieve`)."),
         out: Path = typer.Option(Path("samples.jsonl"), "--out", "-o", help="Samples file (JSONL)."),
-        llm: str | None = typer.Option(None, "--llm", help="openai:MODEL or anthropic:MODEL; without it: mapper."),
-        mapper: bool = typer.Option(False, "--mapper", help="Map rows onto the task's fields without an LLM."),
-        base_url: str | None = typer.Option(None, "--base-url", help="LLM server URL (OpenAI-compatible: .../v1)."),
-        api_key_env: str | None = typer.Option(None, "--api-key-env", help="Environment variable with the API key."),
-        max_in_flight: int = typer.Option(32, "--max-in-flight", min=1, help="LLM requests in flight at once."),
+        llm: str | None = typer.Option(
+            None, "--llm", help="openai:MODEL or anthropic:MODEL; without it: mapper."
+        ),
+        mapper: bool = typer.Option(
+            False, "--mapper", help="Map rows onto the task's fields without an LLM."
+        ),
+        base_url: str | None = typer.Option(
+            None, "--base-url", help="LLM server URL (OpenAI-compatible: .../v1)."
+        ),
+        api_key_env: str | None = typer.Option(
+            None, "--api-key-env", help="Environment variable with the API key."
+        ),
+        max_in_flight: int = typer.Option(
+            32, "--max-in-flight", min=1, help="LLM requests in flight at once."
+        ),
         rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
         timeout: float = typer.Option(60.0, "--timeout", help="Seconds per LLM request."),
-        template: Path | None = typer.Option(None, "--template", help="Jinja2 prompt template (see docs)."),
+        template: Path | None = typer.Option(
+            None,
+            "--template",
+            help="Jinja2 prompt template (one user message); variables: task, examples, answers, item, row, document, fields, labels, label_field, chain_of_thought, sample_index.",
+        ),
         style: str | None = typer.Option(None, "--style", help="Built-in prompt: rebase, craft or auto."),
         cot: bool | None = typer.Option(None, "--cot/--no-cot", help="Ask for reasoning before the answer."),
-        samples_per_item: int | None = typer.Option(None, "--samples-per-item", "-k", min=1, help="Samples per item."),
-        repair: bool | None = typer.Option(None, "--repair/--no-repair", help="One repair request on invalid JSON."),
+        samples_per_item: int | None = typer.Option(
+            None, "--samples-per-item", "-k", min=1, help="Samples per item."
+        ),
+        repair: bool | None = typer.Option(
+            None, "--repair/--no-repair", help="One repair request on invalid JSON."
+        ),
         temperature: float | None = typer.Option(None, "--temperature"),
         max_tokens: int | None = typer.Option(None, "--max-tokens"),
-        seed: int | None = typer.Option(None, "--seed", help="Seed for the examples shown in prompts."),
+        seed: int | None = typer.Option(
+            None,
+            "--seed",
+            help="Seed of the examples shown in prompts and of the LLM (plus the sample index).",
+        ),
         limit: int | None = typer.Option(None, "--limit", min=1, help="Transform only the first N items."),
         label_map: list[str] | None = typer.Option(
             None, "--label-map", help="Mapper: RAW=LABEL, e.g. contradiction=not_entailment (repeatable)."
@@ -51,9 +73,13 @@ def register(app: typer.Typer) -> None:
             None, "--sources-dir", help="Mapper: folder of sources whose README.md names numeric labels."
         ),
         rejects: Path | None = typer.Option(None, "--rejects", help="Rejects file (default: beside --out)."),
-        cache: Path | None = typer.Option(None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."),
+        cache: Path | None = typer.Option(
+            None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."
+        ),
     ) -> None:
         """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
+        import jinja2
+
         from taskforge._console import console
         from taskforge._task import Task, TaskSpecError
         from taskforge._transform._settings import TransformSettings
@@ -98,11 +124,16 @@ def register(app: typer.Typer) -> None:
             finally:
                 if client is not None:
                     client.close()
-        except (TaskSpecError, ValueError, FileNotFoundError) as e:
-            console.print(f"[bold red]error:[/] {e}")
+        except (TaskSpecError, ValueError, FileNotFoundError, jinja2.TemplateError) as e:
+            where = f"{template}: " if isinstance(e, jinja2.TemplateError) else ""
+            console.print(
+                f"[bold red]error:[/] {where}{type(e).__name__ if where else ''} {e}".replace("  ", " ")
+            )
             raise typer.Exit(2) from None
         console.print(summary(res))
-        console.print(f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}")
+        console.print(
+            f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}"
+        )
 
 
 def summary(res: Any) -> Any:

@@ -62,7 +62,11 @@ def row_of_prompt(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def task_responder(
-    task: Task, *, bad_share: float = 0.0, repairable: bool = True, label_of: Callable[[dict], str] | None = None
+    task: Task,
+    *,
+    bad_share: float = 0.0,
+    repairable: bool = True,
+    label_of: Callable[[dict], str] | None = None,
 ) -> Callable[[dict[str, Any]], str]:
     """A FakeLLMServer responder answering ReBase prompts for ``task`` with task-shaped JSON.
 

@@ -12,6 +12,7 @@ is mapped once: source label names for numeric ids, exact / normalised match, th
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,10 +30,10 @@ from taskforge._transform._settings import TransformSettings
 
 # Generic field names say little on their own; compare column names with what they usually mean.
 _NAME_HINTS = {
-    "input": "input question prompt query text",
-    "output": "output answer response solution target",
-    "text": "text document passage content",
-    "label": "label class category gold label",
+    "input": ("question", "prompt", "query", "text", "sentence", "problem"),
+    "output": ("answer", "response", "solution", "target", "completion"),
+    "text": ("document", "passage", "content", "context"),
+    "label": ("class", "category", "gold label"),
 }
 _BOOLEAN_ALIASES = {"true": ("yes",), "false": ("no",), "yes": ("true",), "no": ("false",)}
 _LABEL_MARGIN = 0.05
@@ -41,6 +42,10 @@ _MIN_LABEL_RATE = 0.01  # any mapped value: rows whose label does not map are re
 _PLAN_CHARS = 300  # the model reads ~256 tokens; longer cells only slow planning down
 _MAX_CATEGORIES = 20
 _MAX_LABEL_CHARS = 40  # longer values are text, not class labels
+
+
+_VECTORS: dict[tuple[Any, str], np.ndarray] = {}  # per-process memo: plans of a run re-embed the same texts
+_VECTORS_MAX = 50_000
 
 
 class Encoder(Protocol):
@@ -62,7 +67,9 @@ class SourcePlan:
     def describe(self) -> str:
         if self.problem:
             return f"{self.source}: {self.problem}"
-        return f"{self.source}: " + ", ".join(f"{f}<-{c} ({self.scores.get(f, 0):.2f})" for f, c in self.columns.items())
+        return f"{self.source}: " + ", ".join(
+            f"{f}<-{c} ({self.scores.get(f, 0):.2f})" for f, c in self.columns.items()
+        )
 
 
 def item_columns(item: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -93,12 +100,14 @@ def label_names_from_readme(path: Path) -> list[str] | None:
 
     def walk(node: Any) -> None:
         if isinstance(node, dict):
-            names = node.get("class_label", {}).get("names") if isinstance(node.get("class_label"), dict) else None
+            names = (
+                node.get("class_label", {}).get("names")
+                if isinstance(node.get("class_label"), dict)
+                else None
+            )
             if isinstance(names, dict):
-                try:
+                with contextlib.suppress(TypeError, ValueError):
                     found.append([str(names[k]) for k in sorted(names, key=lambda x: int(x))])
-                except (TypeError, ValueError):
-                    pass
             elif isinstance(names, list):
                 found.append([str(n) for n in names])
             for v in node.values():
@@ -122,8 +131,14 @@ class Mapper:
         self._embedder = embedder
         self.labels = task.labels()
         self.label_field = task.label_field()
-        self.text_fields = [f for f in task.input_fields] + [f for f in task.output_fields if f != self.label_field]
-        unknown = {v for v in self.settings.label_map.values() if self.labels and canonical_label(v, self.labels) is None}
+        self.text_fields = [f for f in task.input_fields] + [
+            f for f in task.output_fields if f != self.label_field
+        ]
+        unknown = {
+            v
+            for v in self.settings.label_map.values()
+            if self.labels and canonical_label(v, self.labels) is None
+        }
         if unknown:
             raise ValueError(f"label_map: {sorted(unknown)} not among the task's labels {self.labels}")
         self._label_map = {normalise_label(k): v for k, v in self.settings.label_map.items()}
@@ -140,6 +155,20 @@ class Mapper:
             self._embedder = Embedder.load(None)
         return self._embedder
 
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in one batch, reusing vectors this process has already computed."""
+        emb = self.embedder
+        tag = getattr(emb, "name", None) or id(emb)
+        missing = list(dict.fromkeys(t for t in texts if (tag, t) not in _VECTORS))
+        if missing:
+            if len(_VECTORS) + len(missing) > _VECTORS_MAX:
+                _VECTORS.clear()
+            for t, v in zip(missing, emb.encode(missing), strict=True):
+                _VECTORS[(tag, t)] = v
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        return np.stack([_VECTORS[(tag, t)] for t in texts])
+
     # ---- planning -----------------------------------------------------------------------------
     def _example_values(self, name: str) -> list[str]:
         out = []
@@ -154,10 +183,10 @@ class Mapper:
         self._field_vecs = {}
         for name in self.text_fields:
             values = self._example_values(name)
-            self._field_vecs[name] = self.embedder.encode([v[:_PLAN_CHARS] for v in values]).mean(axis=0)
+            self._field_vecs[name] = self._encode([v[:_PLAN_CHARS] for v in values]).mean(axis=0)
             self._field_lens[name] = float(np.mean([len(v) for v in values])) or 1.0
         if self.labels:
-            self._label_vecs = self.embedder.encode(list(self.labels))
+            self._label_vecs = self._encode(list(self.labels))
 
     def plan(self, source: str, items: Sequence[dict[str, Any]]) -> SourcePlan:
         """Choose this source's columns from (a sample of) its items; cached per source."""
@@ -176,10 +205,10 @@ class Mapper:
         name_sim = self._name_similarity(names, cols)
         values = {c: [cs[c][:_PLAN_CHARS] for cs, _ in cells if cs.get(c, "").strip()] for c in text_cols}
         flat = [v for c in text_cols for v in values[c]]
-        vecs = self.embedder.encode(flat) if flat else np.zeros((0, 1), dtype=np.float32)
+        vecs = self._encode(flat)
         start = 0
         for j, col in enumerate(cols):
-            if col in values and values[col]:
+            if values.get(col):
                 n = len(values[col])
                 vec = vecs[start : start + n].mean(axis=0)
                 start += n
@@ -188,7 +217,7 @@ class Mapper:
                     assert self._field_vecs is not None
                     value_sim = float(vec @ self._field_vecs[f])
                     len_sim = math.exp(-abs(math.log(mean_len / self._field_lens[f])))
-                    score[i, j] = 0.5 * value_sim + 0.3 * name_sim[i, j] + 0.2 * len_sim
+                    score[i, j] = 0.5 * value_sim + 0.35 * name_sim[i, j] + 0.15 * len_sim
             if self.label_field:
                 raw = [sc[col] for _, sc in cells if col in sc]
                 rate = self._label_rate(plan, raw)
@@ -217,16 +246,19 @@ class Mapper:
             plan.scores[name] = s - 1.0 if is_label else s
 
     def _name_similarity(self, names: list[str], cols: list[str]) -> np.ndarray:
+        """Field name vs column name: the best match over the field's name and its usual synonyms."""
+
         def norm(s: str) -> str:
             return normalise_label(s.split(".")[-1]).replace("_", " ")
 
-        fvec = self.embedder.encode([_NAME_HINTS.get(n, norm(n)) for n in names])
-        cvec = self.embedder.encode([norm(c) for c in cols])
-        sim = fvec @ cvec.T
+        cvec = self._encode([norm(c) for c in cols])
+        sim = np.zeros((len(names), len(cols)), dtype=np.float32)
         for i, n in enumerate(names):
+            words = [norm(n), *_NAME_HINTS.get(norm(n), ())]
+            sim[i] = (self._encode(words) @ cvec.T).max(axis=0)
             for j, c in enumerate(cols):
-                if norm(n) == norm(c):
-                    sim[i, j] = 1.0
+                if norm(c) in words:
+                    sim[i, j] = 1.0 if norm(c) == norm(n) else 0.9
         return sim
 
     def _label_names(self, source: str, sample: list[dict[str, Any]]) -> list[str] | None:
@@ -245,7 +277,11 @@ class Mapper:
         if not raw:
             return 0.0
         distinct = {self._raw_key(v) for v in raw}
-        if np.mean([len(str(v)) for v in raw]) > _MAX_LABEL_CHARS or len(distinct) > _MAX_CATEGORIES or len(distinct) > max(2, len(raw) // 2):
+        if (
+            np.mean([len(str(v)) for v in raw]) > _MAX_LABEL_CHARS
+            or len(distinct) > _MAX_CATEGORIES
+            or len(distinct) > max(4, len(raw) // 2)  # free text: (nearly) every value differs
+        ):
             return 0.0
         self.resolve_labels(plan, [v for v in raw])
         mapped = sum(1 for v in raw if plan.label_values.get(self._raw_key(v)) is not None)
@@ -275,9 +311,9 @@ class Mapper:
         if not todo:
             return
         if self._label_vecs is None:
-            self._label_vecs = self.embedder.encode(list(self.labels))
+            self._label_vecs = self._encode(list(self.labels))
         keys = list(todo)
-        sims = self.embedder.encode([todo[k] for k in keys]) @ self._label_vecs.T
+        sims = self._encode([todo[k] for k in keys]) @ self._label_vecs.T
         for key, row in zip(keys, sims, strict=True):
             order = np.argsort(-row)
             best = float(row[order[0]])
@@ -327,7 +363,8 @@ class Mapper:
                 if label is None:
                     shown = self._named(plan, raw)
                     raise SampleError(
-                        "unmappable label", f"{col}={shown!r} maps onto none of {self.labels} (add it to label_map)"
+                        "unmappable label",
+                        f"{col}={shown!r} maps onto none of {self.labels} (add it to label_map)",
                     )
                 obj[name] = label
             else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from taskforge._task import Task
@@ -34,57 +35,61 @@ def extract_json(text: str, *, prefer_keys: set[str] | frozenset[str] = frozense
     """The JSON object in ``text`` (an LLM answer); raises :class:`SampleError` ("JSON parse error").
 
     Fenced blocks are tried first, then every ``{`` of the whole text, left to right. Among the
-    objects found, the first one holding any of ``prefer_keys`` wins (so a nested fragment of a
-    broken outer object is not mistaken for the answer when a better candidate exists), else the
-    first object. A trailing comma before ``}``/``]`` is forgiven.
+    objects found, the first one holding any of ``prefer_keys`` (at top level, or one wrapper level
+    down as in ``{"sample": {...}}``) wins, else the first object: so an example echoed before the
+    answer, or a fragment of a broken outer object, is not taken when a better candidate exists.
+    A trailing comma before ``}``/``]`` is forgiven.
     """
     if not isinstance(text, str) or not text.strip():
         raise SampleError("JSON parse error", "empty answer")
     chunks = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     first_error: str | None = None
-    found: list[dict[str, Any]] = []
+    first: dict[str, Any] | None = None
     for chunk in chunks:
         for obj, err in _scan_objects(chunk):
-            if obj is not None:
-                if not prefer_keys or prefer_keys & set(obj):
-                    return obj
-                found.append(obj)
-            elif first_error is None:
-                first_error = err
-    if found:
-        return found[0]
+            if obj is None:
+                first_error = first_error or err
+                continue
+            if not prefer_keys:
+                return obj
+            if prefer_keys & set(obj):
+                return obj
+            for value in obj.values():
+                if isinstance(value, dict) and prefer_keys & set(value):
+                    return value
+            first = first if first is not None else obj
+    if first is not None:
+        return first
     raise SampleError("JSON parse error", first_error or "no JSON object found")
 
 
-def _scan_objects(text: str) -> list[tuple[dict[str, Any] | None, str | None]]:
-    """Each decodable top-level object in ``text`` (skipping its inside), or the first error."""
-    out: list[tuple[dict[str, Any] | None, str | None]] = []
+def _scan_objects(text: str) -> Iterator[tuple[dict[str, Any] | None, str | None]]:
+    """Each decodable top-level object in ``text`` (skipping its inside), or the error at a ``{``."""
+    fixable = _TRAILING_COMMA.search(text) is not None
     pos = text.find("{")
     while pos >= 0:
-        obj, end, err = _decode_at(text, pos)
+        obj, end, err = _decode_at(text, pos, fixable)
         if isinstance(obj, dict):
-            out.append((obj, None))
-            pos = text.find("{", end)
+            yield obj, None
+            pos = text.find("{", max(end, pos + 1))
             continue
-        if err is not None:
-            out.append((None, err))
+        yield None, err
         pos = text.find("{", pos + 1)
-    return out
 
 
-def _decode_at(text: str, pos: int) -> tuple[Any, int, str | None]:
+def _decode_at(text: str, pos: int, fixable: bool) -> tuple[Any, int, str | None]:
     try:
         obj, end = _DECODER.raw_decode(text, pos)
         return obj, end, None
     except json.JSONDecodeError as e:
         err = f"{e.msg} at line {e.lineno} column {e.colno}"
-    # forgive trailing commas (a frequent LLM slip) inside the candidate
-    fixed = _TRAILING_COMMA.sub(r"\1", text[pos:])
-    try:
-        obj, end = _DECODER.raw_decode(fixed, 0)
-        return obj, pos + end, None
-    except json.JSONDecodeError:
-        return None, pos, err
+    if fixable:  # forgive trailing commas (a frequent LLM slip) inside the candidate
+        try:
+            obj, _ = _DECODER.raw_decode(_TRAILING_COMMA.sub(r"\1", text[pos:]), 0)
+            return obj, pos + 1, None  # offsets moved: keep scanning from just inside
+        except json.JSONDecodeError:
+            pass
+    return None, pos, err
 
 
 # ---- validation --------------------------------------------------------------------------------
@@ -118,10 +123,7 @@ def flat_layout(task: Task) -> bool:
 
 def answer_fields(task: Task, *, chain_of_thought: bool = False) -> list[str]:
     """The top-level keys an LLM answer must have, in the order the prompt asks for them."""
-    if flat_layout(task):
-        names = task.input_fields + task.output_fields
-    else:
-        names = ["input", "output"]
+    names = task.input_fields + task.output_fields if flat_layout(task) else ["input", "output"]
     return [REASONING, *names] if chain_of_thought else names
 
 
@@ -163,7 +165,9 @@ def _pick_side(obj: dict[str, Any], side: str, fields: list[str], named: bool) -
         source = obj
     missing = [f for f in fields if f not in source]
     if missing:
-        raise SampleError("missing field", f"{', '.join(map(repr, missing))} not in answer (has {sorted(obj)})")
+        raise SampleError(
+            "missing field", f"{', '.join(map(repr, missing))} not in answer (has {sorted(obj)})"
+        )
     return {f: source[f] for f in fields}
 
 
@@ -181,7 +185,9 @@ def _check_text(name: str, value: Any) -> str:
 def _check_typed(name: str, value: Any, spec: Any) -> Any:
     if spec.labels:
         if isinstance(value, (dict, list)) or value is None:
-            raise SampleError("invalid label", f"{name!r} must be one of {spec.labels}, got {json.dumps(value)}")
+            raise SampleError(
+                "invalid label", f"{name!r} must be one of {spec.labels}, got {json.dumps(value)}"
+            )
         label = canonical_label(value, spec.labels)
         if label is None:
             raise SampleError("invalid label", f"{name}={value!r} is not one of {spec.labels}")

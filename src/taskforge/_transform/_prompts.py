@@ -120,7 +120,9 @@ class PromptBuilder:
         k = len(self._answers)
         if n >= k:
             return list(range(k))
-        rng = random.Random(stable_hash([self.settings.seed, item.get("source"), item.get("row_id"), sample_index]))
+        rng = random.Random(
+            stable_hash([self.settings.seed, item.get("source"), item.get("row_id"), sample_index])
+        )
         return sorted(rng.sample(range(k), n))
 
     # ---- messages ---------------------------------------------------------------------------
@@ -153,7 +155,9 @@ class PromptBuilder:
 
     def _craft(self, ctx: dict[str, Any], chosen: list[int]) -> Messages:
         user = self.env.get_template("craft_user.j2")
-        msgs: Messages = [{"role": "system", "content": self.env.get_template("craft_system.j2").render(**ctx).strip()}]
+        msgs: Messages = [
+            {"role": "system", "content": self.env.get_template("craft_system.j2").render(**ctx).strip()}
+        ]
         for i in chosen:
             ex = self.task.examples[i]
             msgs.append({"role": "user", "content": user.render(document=Task.text_of(ex.input)).strip()})

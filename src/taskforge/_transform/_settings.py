@@ -27,7 +27,9 @@ class TransformSettings(BaseModel):
     template: Path | None = None
     chain_of_thought: bool = False
     samples_per_item: int = Field(default=1, ge=1)
-    n_examples: int | None = Field(default=None, ge=1, description="examples per prompt; craft 3, rebase all (<= 8)")
+    n_examples: int | None = Field(
+        default=None, ge=1, description="examples per prompt; craft 3, rebase all (<= 8)"
+    )
     seed: int = 0
     repair: bool = True
     temperature: float = Field(default=0.7, ge=0)
@@ -39,7 +41,9 @@ class TransformSettings(BaseModel):
     label_names: dict[str, list[str]] = Field(
         default_factory=dict, description="source -> names of numeric labels (index = label id)"
     )
-    sources_dir: Path | None = Field(default=None, description="where to find <source>/README.md class labels")
+    sources_dir: Path | None = Field(
+        default=None, description="where to find <source>/README.md class labels"
+    )
     label_threshold: float = Field(default=0.8, ge=0, le=1)
     plan_rows: int = Field(default=16, ge=1, description="rows per source used to choose its columns")
     # files
@@ -58,7 +62,16 @@ class TransformSettings(BaseModel):
 
     def prompt_config(self) -> dict[str, Any]:
         """The settings that change prompts or answers (part of the resume key)."""
-        keys = ("style", "chain_of_thought", "n_examples", "seed", "repair", "temperature", "top_p", "max_tokens")
+        keys = (
+            "style",
+            "chain_of_thought",
+            "n_examples",
+            "seed",
+            "repair",
+            "temperature",
+            "top_p",
+            "max_tokens",
+        )
         cfg = {k: getattr(self, k) for k in keys}
         if self.template is not None:
             cfg["template"] = Path(self.template).read_text(encoding="utf-8")

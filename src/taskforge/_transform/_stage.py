@@ -1,7 +1,8 @@
 """The transform stage: retrieved items -> samples + rejects, by the mapper or an LLM, resumable.
 
-LLM results are appended to ``<out>.partial`` (an :class:`~taskforge._io.AppendLog`) as they
-arrive; a run killed at any point and started again skips every unit already in it, and the
+LLM results are appended to ``<out>.partial`` (an :class:`~taskforge._io.AppendLog`, flushed per
+record: that survives kill -9; no fsync, as the LLM cache re-answers anything an OS crash loses) as
+they arrive; a run killed at any point and started again skips every unit already in it, and the
 LLM layer's SQLite cache answers any call that finished but was not yet recorded, so no call is
 made twice. The final files are written atomically in a deterministic order (rank, sample_index),
 then the partial file is removed. LLM errors (the request failed after retries) are recorded
@@ -10,6 +11,7 @@ but retried on the next run; answers that fail parsing or validation are final.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -48,7 +50,12 @@ def _slug(category: str) -> str:
 
 def _item_ref(unit: Unit) -> dict[str, Any]:
     it = unit.item
-    return {"source": it.get("source"), "row_id": it.get("row_id"), "rank": unit.rank, "sample_index": unit.sample_index}
+    return {
+        "source": it.get("source"),
+        "row_id": it.get("row_id"),
+        "rank": unit.rank,
+        "sample_index": unit.sample_index,
+    }
 
 
 def make_reject(unit: Unit, err: SampleError, raw: str | None = None) -> dict[str, Any]:
@@ -93,7 +100,9 @@ def make_sample(
     return sample
 
 
-def load_items(retrieved: str | Path | Iterable[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+def load_items(
+    retrieved: str | Path | Iterable[dict[str, Any]], limit: int | None = None
+) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     source = read_jsonl(retrieved) if isinstance(retrieved, (str, Path)) else retrieved
     for it in source:
@@ -104,7 +113,7 @@ def load_items(retrieved: str | Path | Iterable[dict[str, Any]], limit: int | No
 
 
 def transform(
-    task: Task,
+    task: Task | str | Path,
     retrieved: str | Path | Iterable[dict[str, Any]],
     out: str | Path,
     *,
@@ -118,6 +127,7 @@ def transform(
     ``llm``: an :class:`taskforge._llm.LLM`; without one (or with ``method="mapper"``) rows are
     mapped onto the task's fields without an LLM. See the module docstring for resume.
     """
+    task = task if isinstance(task, Task) else Task.load(task)
     settings = settings or TransformSettings()
     out = Path(out)
     rejects_path = Path(settings.rejects) if settings.rejects else out.parent / "rejects.jsonl"
@@ -158,21 +168,34 @@ def _run_mapper(
     mapper = Mapper(task, settings, embedder)
     records: dict[str, dict[str, Any]] = {}
     by_key = {id(u.item): u for u in units}
-    with make_progress(transient=True) as bar:
-        bar_task = bar.add_task("map rows", total=len(units)) if progress else None
+    bar = make_progress(transient=True) if progress else None
+    with bar or contextlib.nullcontext():
+        bar_task = bar.add_task("map rows", total=len(units)) if bar else None
         for item, mapped, err in mapper.map_items([u.item for u in units]):
             unit = by_key[id(item)]
             if mapped is not None:
-                records[unit.key] = {"sample": make_sample(unit, mapped["input"], mapped["output"], method="mapper")}
+                records[unit.key] = {
+                    "sample": make_sample(unit, mapped["input"], mapped["output"], method="mapper")
+                }
             else:
                 assert err is not None
                 records[unit.key] = {"reject": make_reject(unit, err)}
-            if bar_task is not None:
+            if bar is not None and bar_task is not None:
                 bar.advance(bar_task)
     return records
 
 
 # ---- LLM -----------------------------------------------------------------------------------------
+def _stats(llm: Any) -> dict[str, Any]:
+    stats = llm.stats
+    return dict(stats.as_dict() if hasattr(stats, "as_dict") else vars(stats))
+
+
+def _delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    """This run's share of an LLM's running totals (a client may serve several stages)."""
+    return {k: v - before.get(k, 0) if isinstance(v, (int, float)) else v for k, v in now.items()}
+
+
 def _partial_path(out: Path) -> Path:
     return out.with_name(out.name + ".partial")
 
@@ -189,7 +212,7 @@ def _open_partial(out: Path, header: dict[str, Any]) -> tuple[AppendLog, dict[st
                     done[rec["key"]] = rec
         else:
             path.unlink()
-    log = AppendLog(path)
+    log = AppendLog(path, fsync=False)  # flush per record survives kill -9; the LLM cache covers the rest
     if not path.stat().st_size:
         log.append({"header": header})
     return log, done
@@ -219,13 +242,21 @@ def _run_llm(
     from taskforge._llm import GenerationOptions, LLMRequest
 
     builder = PromptBuilder(task, settings)
+    if units:  # a broken template fails here, before any file is written
+        builder.messages(units[0].item, units[0].sample_index)
     # seed + sample_index goes to the server: several samples per item differ, and reruns reproduce
     options = GenerationOptions(
-        temperature=settings.temperature, top_p=settings.top_p, max_tokens=settings.max_tokens, seed=settings.seed
+        temperature=settings.temperature,
+        top_p=settings.top_p,
+        max_tokens=settings.max_tokens,
+        seed=settings.seed,
     )
     model = getattr(llm, "spec", None) or getattr(llm, "name", None)
-    header = {"task": stable_hash(task.model_dump(mode="json")), "config": stable_hash(settings.prompt_config()),
-              "model": str(model) if model else None}
+    header = {
+        "task": stable_hash(task.model_dump(mode="json")),
+        "config": stable_hash(settings.prompt_config()),
+        "model": str(model) if model else None,
+    }
     log, done = _open_partial(out, header)
     records = {k: r for k, r in done.items() if LLM_ERROR not in str(r.get("reject", {}).get("reason", ""))}
     result.resumed = len([u for u in units if u.key in records])
@@ -255,34 +286,56 @@ def _run_llm(
                 p.raw, p.error = res.text, err
                 return
             if repair_round and p.error is not None:
-                err = SampleError(err.category, f"{err.detail} (after a repair request; first answer: {p.error})")
+                err = SampleError(
+                    err.category, f"{err.detail} (after a repair request; first answer: {p.error})"
+                )
             record(p.unit.key, {"reject": make_reject(p.unit, err, res.text)})
             return
-        sample = make_sample(p.unit, inp, outp, method="llm", reasoning=reasoning, model=model_name,
-                             prompt_hash=p.prompt_hash, repaired=repair_round)
+        sample = make_sample(
+            p.unit,
+            inp,
+            outp,
+            method="llm",
+            reasoning=reasoning if settings.chain_of_thought else None,  # unasked-for reasoning is dropped
+            model=model_name,
+            prompt_hash=p.prompt_hash,
+            repaired=repair_round,
+        )
         record(p.unit.key, {"sample": sample})
 
-    cost = TextColumn("{task.fields[cost]}")
+    before = _stats(llm)
+    bar = make_progress(TextColumn("{task.fields[cost]}"), transient=True) if progress else None
     try:
-        with make_progress(cost, transient=True) as bar:
-            bar_task = bar.add_task("transform", total=len(units), completed=len(units) - len(todo), cost="")
-            show = progress
+        with bar or contextlib.nullcontext():
+            bar_task = (
+                bar.add_task("transform", total=len(units), completed=result.resumed, cost="") if bar else 0
+            )
 
-            def tick(n: int = 1) -> None:
-                if show:
-                    stats = llm.stats
-                    bar.update(bar_task, advance=n, cost=f"${stats.cost:,.4f} {stats.calls} calls")
+            def tick() -> None:
+                if bar is not None:
+                    s = _delta(_stats(llm), before)
+                    bar.update(
+                        bar_task, advance=1, cost=f"${s.get('cost', 0):,.4f} {s.get('calls', 0)} calls"
+                    )
 
-            requests = (LLMRequest(key=p.unit.key, messages=p.messages, options=options,
-                                   sample_index=p.unit.sample_index) for p in list(pending.values()))
+            requests = (
+                LLMRequest(
+                    key=p.unit.key, messages=p.messages, options=options, sample_index=p.unit.sample_index
+                )
+                for p in list(pending.values())
+            )
             for res in llm.run(requests):
                 handle(res, repair_round=False)
                 if res.request.key in records:
                     tick()
             repairs = [p for p in pending.values() if p.unit.key not in records and p.error is not None]
             repair_requests = (
-                LLMRequest(key=p.unit.key, messages=builder.repair_messages(p.messages, p.raw or "", str(p.error)),
-                           options=options, sample_index=p.unit.sample_index)
+                LLMRequest(
+                    key=p.unit.key,
+                    messages=builder.repair_messages(p.messages, p.raw or "", str(p.error)),
+                    options=options,
+                    sample_index=p.unit.sample_index,
+                )
                 for p in repairs
             )
             for res in llm.run(repair_requests):
@@ -290,7 +343,6 @@ def _run_llm(
                 tick()
     finally:
         log.close()
-    stats = llm.stats
-    result.llm_stats = stats.as_dict() if hasattr(stats, "as_dict") else dict(stats)
+    result.llm_stats = _delta(_stats(llm), before)
     result.model = str(model) if model else None
     return records

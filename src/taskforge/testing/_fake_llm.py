@@ -26,6 +26,11 @@ As a subprocess (prints its URL on stdout once it is listening; ``--port 0`` pic
 
     python -m taskforge.testing.fake_llm --port 0 --latency 0.2 --fault-rate 0.1 --faults 429,500
 
+The responder gets the parsed JSON body as sent (OpenAI: system prompt inside ``messages``;
+Anthropic: top-level ``system``; ``system_prompt(body)`` and ``last_user_message(body)`` read
+either). It is called once per choice (``n``); if it raises, the request gets HTTP 500.
+``latency`` is seconds per request, or a callable of the body (to make some requests slow).
+
 Faults (``fault_rate`` of requests, chosen uniformly from ``faults`` with a seeded RNG;
 ``fault_sequence`` forces the faults of the first requests, e.g. ``["429", "429"]``):
 ``"429"`` rate limited with ``Retry-After: retry_after``; ``"500"`` server error;
@@ -53,14 +58,26 @@ FAULTS = ("429", "500", "timeout", "drop", "broken_json")
 Responder = Callable[[dict[str, Any]], str]
 
 
-def echo_responder(body: dict[str, Any]) -> str:
-    """Deterministic default: echo the last user message."""
+def last_user_message(body: dict[str, Any]) -> str:
+    """The text of the last user message of a request body (either protocol)."""
     last = ""
     for msg in body.get("messages", []):
         if msg.get("role") == "user":
             content = msg.get("content")
             last = content if isinstance(content, str) else json.dumps(content, sort_keys=True)
-    return f"echo: {last}"
+    return last
+
+
+def system_prompt(body: dict[str, Any]) -> str:
+    """The system prompt of a request body: Anthropic's top-level ``system`` or OpenAI's system messages."""
+    if isinstance(body.get("system"), str):
+        return body["system"]
+    return "\n\n".join(m.get("content", "") for m in body.get("messages", []) if m.get("role") == "system")
+
+
+def echo_responder(body: dict[str, Any]) -> str:
+    """Deterministic default: ``"echo: "`` + the last user message."""
+    return f"echo: {last_user_message(body)}"
 
 
 def _n_tokens(text: str) -> int:
@@ -74,7 +91,7 @@ class FakeLLMServer:
         self,
         *,
         responder: Responder | None = None,
-        latency: float = 0.0,
+        latency: float | Callable[[dict[str, Any]], float] = 0.0,
         fault_rate: float = 0.0,
         faults: Sequence[str] = FAULTS,
         fault_sequence: Sequence[str | None] = (),
@@ -224,8 +241,9 @@ class FakeLLMServer:
                 return _error(400, "request body is not valid JSON")
             self.requests.append(body)
             self.headers.append(dict(request.headers))
-            if self.latency > 0:
-                await asyncio.sleep(self.latency)
+            delay = self.latency(body) if callable(self.latency) else self.latency
+            if delay > 0:
+                await asyncio.sleep(delay)
             fault = self._pick_fault()
             if fault is not None:
                 self.fault_counts[fault] += 1
@@ -323,4 +341,4 @@ def _anthropic_answer(server: FakeLLMServer, body: dict[str, Any]) -> dict[str, 
     }
 
 
-__all__ = ["FAULTS", "FakeLLMServer", "Responder", "echo_responder"]
+__all__ = ["FAULTS", "FakeLLMServer", "Responder", "echo_responder", "last_user_message", "system_prompt"]

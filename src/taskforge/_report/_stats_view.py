@@ -1,0 +1,179 @@
+"""``filter/stats.json`` and ``eval/results.json`` as page blocks: tiles, bar charts and tables.
+
+Both are rendered generically, so new keys show up without a report change:
+numbers become tiles, ``{name: count}`` maps become bar charts, ``{row: {col: number}}``
+maps (nested any depth) become tables, anything else goes to a collapsed JSON block.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from ._charts import PALETTE, bar_chart
+
+SKIP = {"task", "seconds", "finished_at", "text", "settings"}  # bookkeeping, not statistics
+
+
+def is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def fmt_num(v: Any) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        if v.is_integer() and abs(v) >= 1000:
+            return f"{int(v):,}"
+        return f"{v:.3g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def stat_value(key: str, v: Any) -> str:
+    """A statistic for display: shares and rates in [0, 1] as percentages."""
+    if is_num(v) and any(w in key for w in ("share", "rate", "ratio")) and 0 <= v <= 1:
+        return f"{100 * v:.1f}%"
+    return fmt_num(v)
+
+
+def _label(key: str) -> str:
+    return key.replace("_", " ")
+
+
+def _flat_numbers(v: Any, prefix: str = "") -> dict[str, float] | None:
+    """``{"chars": {"mean": 3}}`` -> ``{"chars mean": 3}``; None when a leaf is not a number."""
+    if is_num(v):
+        return {prefix: v}
+    if not isinstance(v, dict) or not v:
+        return None
+    out: dict[str, float] = {}
+    for k, x in v.items():
+        sub = _flat_numbers(x, f"{prefix} {k}".strip())
+        if sub is None:
+            return None
+        out.update(sub)
+    return out
+
+
+def _matrix(v: Any) -> tuple[list[str], list[tuple[str, list[Any]]]] | None:
+    """``{row: {col...: number}}`` -> (columns, rows), or None."""
+    if not isinstance(v, dict) or not v or not all(isinstance(r, dict) for r in v.values()):
+        return None
+    flat = {str(name): _flat_numbers(r) for name, r in v.items()}
+    if any(f is None for f in flat.values()):
+        return None
+    cols = list(dict.fromkeys(c for f in flat.values() for c in f))  # type: ignore[union-attr]
+    return cols, [(name, [f.get(c) for c in cols]) for name, f in flat.items()]  # type: ignore[union-attr]
+
+
+def blocks(data: dict[str, Any], *, title: str = "") -> list[dict[str, Any]]:
+    """Page blocks for one mapping: ``{"title", "tiles", "chart", "table", "json"}`` each."""
+    out: list[dict[str, Any]] = []
+    tiles = [(_label(k), stat_value(k, v)) for k, v in data.items() if k not in SKIP and is_num(v)]
+    facts = [(_label(k), v) for k, v in data.items() if k not in SKIP and isinstance(v, str)]
+    if tiles or facts:
+        out.append({"title": title, "tiles": tiles, "facts": facts})
+    other: dict[str, Any] = {}
+    for k, v in data.items():
+        if k in SKIP or v is None or is_num(v) or isinstance(v, str):
+            continue
+        if (
+            isinstance(v, dict)
+            and v
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in v.values())
+        ):
+            rows = sorted(v.items(), key=lambda kv: -kv[1])[:40]
+            color = PALETTE[(len(out) + 2) % len(PALETTE)]
+            chart = bar_chart(
+                [(str(a), [b]) for a, b in rows], [_label(k)], title=_label(k), colors=[color], width=520
+            )
+            out.append({"title": _label(k), "chart": chart, "more": max(0, len(v) - 40)})
+        elif isinstance(v, dict) and v and all(is_num(x) or isinstance(x, str) for x in v.values()):
+            out += blocks(v, title=_label(k))
+        elif (m := _matrix(v)) is not None:
+            out.append({"title": _label(k), "table": m})
+        else:
+            other[k] = v
+    if other:
+        out.append({"title": f"other {title}".strip(), "json": other})
+    return out
+
+
+def diversity_view(stats: Any) -> dict[str, Any]:
+    """stats.json: one grid of figures (diversity first), bar charts for count maps, tables for the rest."""
+    if not isinstance(stats, dict) or not stats:
+        return {"present": False, "tiles": [], "charts": [], "blocks": []}
+    ordered = {k: stats[k] for k in ("diversity", *stats) if k in stats}
+    tiles: list[tuple[str, str]] = []
+    charts: list[dict[str, Any]] = []
+    rest: dict[str, Any] = {}
+    for k, v in ordered.items():
+        if k in SKIP or v is None:
+            continue
+        if is_num(v) or isinstance(v, str):
+            tiles.append((_label(k), stat_value(k, v)))
+        elif isinstance(v, dict) and v and all(is_num(x) or isinstance(x, str) for x in v.values()):
+            counts = all(isinstance(x, int) and not isinstance(x, bool) for x in v.values())
+            if counts and len(v) > 1:
+                charts += blocks({k: v})
+            elif counts:
+                tiles += [(f"{_label(k)}: {a}", fmt_num(b)) for a, b in v.items()]
+            else:
+                tiles += [(_label(a), stat_value(a, b)) for a, b in v.items() if a not in SKIP]
+        else:
+            rest[k] = v
+    tiles.sort(key=lambda t: ("threshold" in t[0] or ":" in t[0], t[0] not in ("size", "unique share")))
+    return {"present": True, "tiles": tiles, "charts": charts, "blocks": blocks(rest)}
+
+
+def unique_share(stats: Any) -> float | None:
+    """ReBase's share of unique samples, wherever stats.json keeps it."""
+    if not isinstance(stats, dict):
+        return None
+    for d in (stats.get("diversity"), stats):
+        if isinstance(d, dict) and is_num(d.get("unique_share")):
+            return float(d["unique_share"])
+    return None
+
+
+def eval_view(results: Any) -> dict[str, Any] | None:
+    """eval/results.json: a metrics table (one row per model/system) with a bar chart, plus the rest."""
+    if not isinstance(results, dict):
+        return None
+    metrics = results.get("metrics")
+    rows: list[tuple[str, list[Any]]] = []
+    cols: list[str] = []
+    rest = dict(results)
+    if isinstance(metrics, dict) and metrics and all(is_num(v) for v in metrics.values()):
+        cols = list(metrics)
+        rows = [(str(results.get("model") or "expert"), list(metrics.values()))]
+        rest.pop("metrics")
+    elif (m := _matrix(metrics)) is not None:  # several systems compared: {system: {metric: x}}
+        cols, rows = m
+        rest.pop("metrics")
+    for key in ("baselines", "compare", "systems"):  # optional extra rows in the same metrics
+        m = _matrix(rest.get(key))
+        if m is not None and cols:
+            rows += [(name, [dict(zip(m[0], vals, strict=True)).get(c) for c in cols]) for name, vals in m[1]]
+            rest.pop(key)
+    chart: Markup | None = None
+    if rows and len(rows) > 1:
+        chart = bar_chart(
+            [(n, [v[0] or 0]) for n, v in rows], [cols[0]], title=cols[0], colors=[PALETTE[2]], width=620
+        )
+    headline = (
+        (rows[0][0], cols[0], rows[0][1][0]) if rows and rows[0][1] and rows[0][1][0] is not None else None
+    )
+    return {
+        "columns": cols,
+        "rows": [
+            (n, [stat_value(c, v) if v is not None else "–" for c, v in zip(cols, vals, strict=True)])
+            for n, vals in rows
+        ],
+        "chart": chart,
+        "headline": headline,
+        "blocks": blocks(rest),
+    }

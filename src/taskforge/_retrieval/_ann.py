@@ -1,0 +1,118 @@
+"""Approximate candidates, exact scores: retrieval over an ANN index for very large stores.
+
+The ANN index only proposes rows: the vectors nearest to each of the method's query vectors.
+Every candidate row is then re-scored exactly by the same method (on a small store made of
+the candidates' own vectors), so a row's score never depends on the index. How many
+vectors are fetched adapts to N: it grows 4x until the candidates hold enough allowed rows
+and the N-th best exact score beats the best score an unfetched row could still reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from taskforge._retrieval._methods import Queries, Scored, query_matrix, unseen_bound
+from taskforge._retrieval._scoring import StoreArrays, row_vector_ranges
+
+
+def substore(store: StoreArrays, rows: np.ndarray) -> StoreArrays:
+    """The candidate rows with all their vectors, renumbered 0..len(rows)-1 (rows sorted by id)."""
+    starts, stops = row_vector_ranges(store.vector_row, rows)
+    lengths = stops - starts
+    idx = np.repeat(starts - np.cumsum(np.concatenate(([0], lengths[:-1]))), lengths) + np.arange(
+        lengths.sum()
+    )
+    return StoreArrays(
+        vectors=np.asarray(store.vectors[idx]),
+        vector_row=np.repeat(np.arange(len(rows), dtype=np.int64), lengths),
+        row_source=np.asarray(store.row_source[rows]),
+        description_vectors=store.description_vectors,
+    )
+
+
+def ann_scored(
+    method_name: str,
+    method: Callable[..., Scored],
+    store: StoreArrays,
+    q: Queries,
+    n: int,
+    row_ok: np.ndarray,
+    index: object,
+    *,
+    first_k: int | None = None,
+    slack: float = 2.0,
+) -> tuple[Scored, dict[str, float]]:
+    """Exact scores for ANN-proposed candidate rows (others -inf), and how the search went."""
+    queries = np.ascontiguousarray(query_matrix(method_name, q), dtype=np.float32)
+    n_vec = len(store.vector_row)
+    k = min(n_vec, first_k or max(256, 16 * n))
+    ivf = _ivf(index)
+    nprobe0 = ivf.nprobe if ivf is not None else 0
+    try:
+        return _search_loop(method_name, method, store, q, n, row_ok, index, ivf, queries, k, slack)
+    finally:
+        if ivf is not None:
+            ivf.nprobe = nprobe0
+
+
+def _ivf(index: object) -> object | None:
+    """The IVF layer of a faiss index (its nprobe is widened as N grows), or None."""
+    try:
+        import faiss
+
+        return faiss.extract_index_ivf(index)
+    except Exception:
+        return None
+
+
+def _search_loop(
+    method_name: str,
+    method: Callable[..., Scored],
+    store: StoreArrays,
+    q: Queries,
+    n: int,
+    row_ok: np.ndarray,
+    index: object,
+    ivf: object | None,
+    queries: np.ndarray,
+    k: int,
+    slack: float,
+) -> tuple[Scored, dict[str, float]]:
+    n_vec = len(store.vector_row)
+    if ivf is not None:  # more candidates wanted from an IVF index: probe more lists too
+        ivf.nprobe = min(ivf.nlist, max(ivf.nprobe, int(np.ceil(ivf.nlist * min(1.0, 4 * k / n_vec)))))  # type: ignore[attr-defined]
+    while True:
+        sims, ids = index.search(queries, k)  # type: ignore[attr-defined]
+        valid = ids >= 0
+        rows = np.unique(np.asarray(store.vector_row)[ids[valid]])
+        rows = rows[row_ok[rows]]
+        sub = method(substore(store, rows), q, n)
+        final = sub.components["final"]
+        nth = np.sort(final)[-n] if len(final) >= n else -np.inf
+        kth = np.where(valid, sims, np.inf).min(axis=1)  # per query: the worst fetched similarity
+        bound = unseen_bound(method_name, kth, store, q, row_ok)
+        exhausted = bool((~valid).any())  # the probed lists ran out before k vectors
+        if k >= n_vec or (len(rows) >= slack * n and nth >= bound and not exhausted):
+            break
+        k = min(n_vec, k * 4)
+        if ivf is not None:
+            ivf.nprobe = min(ivf.nlist, ivf.nprobe * 4)  # type: ignore[attr-defined]
+    info = {"fetched_per_query": float(k), "candidate_rows": float(len(rows)), "bound": float(bound)}
+    if ivf is not None:
+        info["nprobe"] = float(ivf.nprobe)  # type: ignore[attr-defined]
+    return _scatter(sub, rows, store.n_rows), info
+
+
+def _scatter(sub: Scored, rows: np.ndarray, n_rows: int) -> Scored:
+    """Map a substore's per-row arrays back to global rows (-inf elsewhere)."""
+
+    def spread(a: np.ndarray) -> np.ndarray:
+        out = np.full(n_rows, -np.inf, dtype=np.float32)
+        out[rows] = a
+        return out
+
+    return Scored(
+        {k: spread(v) for k, v in sub.components.items()}, [(spread(s), quota) for s, quota in sub.lists]
+    )

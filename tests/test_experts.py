@@ -1,0 +1,284 @@
+"""Data mapping, evaluate() with stub / LLM predictors, and the clean errors of train/eval."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from taskforge._experts import ExpertError, evaluate
+from taskforge._experts._data import (
+    chat_messages,
+    classifier_text,
+    completion_text,
+    load_examples,
+    parse_field_map,
+)
+from taskforge._experts._judge import FewShotLLM, judge_win_rate, parse_verdict
+from taskforge._experts._lora import check_lora_ready, resolve_base_model
+from taskforge._task import Task
+
+os.environ["TASKFORGE_QUIET"] = "1"
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TASKFORGE_SHARED", "/work/shared")) / "datastore-sources"
+NLI = Task.load(ROOT / "examples" / "nli.yaml")
+MATH = Task.load(ROOT / "examples" / "math.yaml")
+
+
+class Stub:
+    """A predictor answering from a dict (input text -> answer)."""
+
+    kind = "stub"
+    name = "stub"
+
+    def __init__(self, answers: dict[str, str], default: str = "") -> None:
+        self.answers, self.default = answers, default
+
+    def predict(self, inputs: list[Any]) -> list[str]:
+        return [self.answers.get(Task.text_of(v), self.default) for v in inputs]
+
+
+def _flat(text: str) -> str:
+    """CLI output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+# ---- data mapping ---------------------------------------------------------------------------------
+def test_field_map_parsing() -> None:
+    assert parse_field_map("premise,hypothesis") == {"premise": "premise", "hypothesis": "hypothesis"}
+    assert parse_field_map("premise=sentence1, hypothesis=sentence2") == {
+        "premise": "sentence1",
+        "hypothesis": "sentence2",
+    }
+    assert parse_field_map(None) is None
+
+
+def test_load_raw_rows_with_mapping(tmp_path: Path) -> None:
+    f = _write(
+        tmp_path / "raw.jsonl", [{"s1": "A dog runs.", "s2": "An animal moves.", "gold": "entailment"}]
+    )
+    items = load_examples(f, NLI, input_fields="premise=s1,hypothesis=s2", output_field="gold")
+    assert items == [
+        {
+            "input": {"premise": "A dog runs.", "hypothesis": "An animal moves."},
+            "output": {"label": "entailment"},
+        }
+    ]
+    with pytest.raises(ExpertError, match="--input-fields"):
+        load_examples(f, NLI)
+    with pytest.raises(ExpertError, match="no column"):
+        load_examples(f, NLI, input_fields="premise,hypothesis", output_field="gold")
+
+
+def test_classifier_and_chat_views() -> None:
+    ex = NLI.examples[0]
+    assert classifier_text(ex.input) == (ex.input["premise"], ex.input["hypothesis"])
+    assert classifier_text("plain") == "plain"
+    sample = {"input": "2+2?", "output": "4", "reasoning": "2 plus 2 is 4."}
+    assert completion_text(MATH, sample) == "2 plus 2 is 4.\nThe answer is 4"
+    msgs = chat_messages(NLI, ex.input, shots=[{"input": ex.input, "output": ex.output}])
+    assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
+    assert msgs[1]["content"] == "entailment"
+    assert NLI.instruction.strip() in msgs[0]["content"] and "premise: " in msgs[0]["content"]
+
+
+# ---- evaluate() with a stub ------------------------------------------------------------------------------
+def test_evaluate_drops_examples_and_writes_run_dir(tmp_path: Path) -> None:
+    rows = [{"input": e.input, "output": e.output} for e in NLI.examples]
+    rows += [
+        {
+            "input": {"premise": "Cats are mammals.", "hypothesis": "Cats are animals."},
+            "output": {"label": "entailment"},
+        },
+        {
+            "input": {"premise": "It rained.", "hypothesis": "The sun is a star."},
+            "output": {"label": "not_entailment"},
+        },
+    ]
+    data = _write(tmp_path / "eval.jsonl", rows)
+    stub = Stub({}, default="The answer is entailment")
+    res = evaluate(stub, NLI, data, run_dir=tmp_path / "run", out=tmp_path / "res.json")
+    assert (res.n, res.n_excluded) == (2, 3)
+    assert res.metrics["accuracy"] == 0.5
+    saved = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    assert saved["metrics"]["accuracy"] == 0.5 and saved["n"] == 2 and saved["task"] == NLI.name
+    preds = [
+        json.loads(x) for x in (tmp_path / "run" / "eval" / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert [p["correct"] for p in preds] == [True, False]
+    assert (tmp_path / "res.json").exists()
+
+
+def test_evaluate_not_an_expert_folder(tmp_path: Path) -> None:
+    data = _write(tmp_path / "e.jsonl", [{"input": "x", "output": "1"}])
+    with pytest.raises(ExpertError, match="not a trained expert"):
+        evaluate(tmp_path, MATH, data)
+
+
+@pytest.mark.shared
+def test_scitail_raw_rows(tmp_path: Path) -> None:
+    path = SHARED / "scitail_test" / "test.jsonl"
+    if not path.exists():
+        pytest.skip("shared datastore-sources not available")
+    items = load_examples(path, NLI, input_fields="premise,hypothesis", output_field="label")
+    assert len(items) > 2000 and set(items[0]["input"]) == {"premise", "hypothesis"}
+    res = evaluate(
+        Stub({}, default="not_entailment"),
+        NLI,
+        path,
+        input_fields="premise,hypothesis",
+        output_field="label",
+        limit=200,
+    )
+    labels = [it["output"]["label"] for it in items[:200]]
+    assert res.metrics["accuracy"] == pytest.approx(labels.count("not_entailment") / 200)
+
+
+# ---- the LLM layer: few-shot baseline and judge ----------------------------------------------------------
+def _answer_math(body: dict[str, Any]) -> str:
+    from taskforge.testing import last_user_message
+
+    msg = last_user_message(body)
+    if "Response A:" in msg:  # judge: prefer the response that says 9
+        a = msg.split("Response A:")[1].split("Response B:")[0]
+        return "A" if "9" in a else "B"
+    return "Counting gives 9. The answer is 9." if "apples" in msg else "The answer is 0."
+
+
+def test_few_shot_llm_and_judge(tmp_path: Path) -> None:
+    from taskforge._llm import LLM
+    from taskforge.testing import FakeLLMServer
+
+    rows = [
+        {
+            "input": "Ann has 4 apples and gets 5 more. How many apples?",
+            "output": "4 + 5 = 9. The answer is 9.",
+        },
+        {"input": "What is 3 - 3?", "output": "3 - 3 = 0. The answer is 0."},
+        {"input": "What is 2 * 5?", "output": "2 * 5 = 10. The answer is 10."},
+    ]
+    data = _write(tmp_path / "math.jsonl", rows)
+    with FakeLLMServer(responder=_answer_math, latency=0.0) as server:
+        llm = LLM.from_spec("openai:fake", base_url=server.openai_url, cache_path=None, max_retries=1)
+        res = evaluate(FewShotLLM(llm, shots=2), MATH, data, judge=llm)
+        first = server.requests[0]["messages"]
+        llm.close()
+    assert res.kind == "llm-few-shot"
+    assert res.metrics["accuracy"] == pytest.approx(2 / 3)
+    # 2 shots = 2 user/assistant pairs before the item
+    assert [m["role"] for m in first] == ["user", "assistant", "user", "assistant", "user"]
+    # judge: item 0 both say 9 -> the judge picks A both times -> 0.5; item 1 reference wins (no 9 anywhere -> B)
+    assert res.extra["judge"]["failures"] == 0
+    assert 0.0 <= res.metrics["judge_win_rate"] <= 1.0
+    assert res.predictions[0]["judge"] == 0.5
+
+
+def test_judge_position_swap() -> None:
+    class Always:
+        spec = "fake:always-a"
+
+        def run(self, requests: list[Any]) -> Any:
+            from taskforge._llm import LLMResult
+
+            for r in requests:
+                yield LLMResult(request=r, ok=True, text="A")
+
+    item = {"input": "q", "output": "ref"}
+    res = judge_win_rate(Always(), MATH, [item, item], ["p1", "p2"])
+    assert res.win_rate == 0.5 and res.ties == 2  # a judge that always says A has no preference
+    assert (
+        parse_verdict("I'd say **B**.") == "B" and parse_verdict("Tie") == "tie" and parse_verdict("") is None
+    )
+
+
+# ---- clean errors ---------------------------------------------------------------------------------------
+def test_resolve_base_model_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(ExpertError, match="not in the local Hugging Face cache"):
+        resolve_base_model("some-org/not-a-real-model")
+    empty = tmp_path / "model"
+    empty.mkdir()
+    with pytest.raises(ExpertError, match=r"no config\.json"):
+        resolve_base_model(str(empty))
+    (empty / "config.json").write_text("{}")
+    with pytest.raises(ExpertError, match="no weights"):
+        resolve_base_model(str(empty))
+    with pytest.raises(ExpertError, match="no such folder"):
+        resolve_base_model(str(tmp_path / "missing" / "x"))
+
+
+def test_gpu_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ExpertError, match="no CUDA GPU"):
+        check_lora_ready("whatever")
+    with pytest.raises(ExpertError, match=r"QLoRA .* needs a CUDA GPU"):
+        check_lora_ready("whatever", method="qlora", device="cpu")
+    with pytest.raises(ExpertError, match="no CUDA GPU is available"):
+        check_lora_ready("whatever", device="cuda")
+
+
+def test_cli_clean_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from taskforge._cli import app
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    data = _write(tmp_path / "d.jsonl", [{"input": "x", "output": "1"}])
+    runner = CliRunner()
+    task = str(ROOT / "examples" / "math.yaml")
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "--task",
+            task,
+            "--base-model",
+            "nope/missing-model",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert r.exit_code == 2, r.output
+    assert "not in the local Hugging Face cache" in _flat(r.output)
+    r = runner.invoke(
+        app,
+        [
+            "train",
+            str(data),
+            "--task",
+            task,
+            "--base-model",
+            "nope/missing-model",
+            "--method",
+            "qlora",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert r.exit_code == 2 and "QLoRA" in _flat(r.output)
+    r = runner.invoke(
+        app, ["train", str(data), "--task", task, "--expert", "lora", "--out", str(tmp_path / "o")]
+    )
+    assert r.exit_code == 2 and "--base-model" in _flat(r.output)
+    r = runner.invoke(app, ["eval", str(tmp_path), "--task", task, "--data", str(data)])
+    assert r.exit_code == 2 and "not a trained expert" in _flat(r.output)
+    r = runner.invoke(
+        app, ["eval", "--task", task, "--data", str(tmp_path / "missing.jsonl"), "--llm", "openai:x"]
+    )
+    assert r.exit_code == 2

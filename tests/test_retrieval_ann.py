@@ -1,0 +1,103 @@
+"""ANN retrieval: candidates from an index, scores always exact, fetch size adapts to N."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taskforge._retrieval import METHODS, StoreArrays, retrieve
+from taskforge._retrieval._ann import ann_scored, substore
+from taskforge._retrieval._memstore import HashEmbedder, MemoryStore
+from taskforge._retrieval._methods import Queries
+from taskforge._task import Task
+
+TOPICS = [
+    "planet moon orbit star",
+    "recipe boil egg oven",
+    "football goal match team",
+    "court law judge trial",
+]
+
+
+def _store() -> MemoryStore:
+    rng = np.random.default_rng(0)
+    words = " ".join(TOPICS).split()
+    sources = []
+    for s, topic in enumerate(TOPICS):
+        rows = [
+            {
+                "q": f"{topic.split()[k % 4]} " + " ".join(rng.choice(words, 4)),
+                "a": " ".join(rng.choice(words, 3)),
+            }
+            for k in range(150)
+        ]
+        sources.append((f"src{s}", f"questions about {topic}", rows))
+    return MemoryStore(sources, HashEmbedder(64))
+
+
+def _task() -> Task:
+    return Task.from_dict(
+        {
+            "name": "t",
+            "instruction": "questions about planet orbit",
+            "examples": [
+                {"input": "which planet has a moon", "output": "orbit star"},
+                {"input": "moon orbit of a planet", "output": "star planet"},
+            ],
+            "exclude_sources": ["src3"],
+        }
+    )
+
+
+def test_substore_keeps_each_rows_vectors():
+    ds = _store()
+    store = StoreArrays.from_datastore(ds)
+    rows = np.array([0, 5, 77, 599])
+    sub = substore(store, rows)
+    for i, r in enumerate(rows):
+        np.testing.assert_array_equal(sub.vectors[sub.vector_row == i], store.vectors[store.vector_row == r])
+    assert list(sub.row_source) == list(store.row_source[rows])
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_exact_index_as_candidate_source_gives_exactly_the_exact_result(method):
+    ds, task = _store(), _task()
+    a = retrieve(task, ds, n=40, method=method, index="exact")
+    ds.index = lambda kind="exact": MemoryStore.index(ds, "exact")  # a flat index serves as the "ANN"
+    b = retrieve(task, ds, n=40, method=method, index="ann", check_exact=True)
+    assert [it["global_row"] for it in a.items] == [it["global_row"] for it in b.items]
+    assert [it["scores"] for it in a.items] == [it["scores"] for it in b.items]
+    assert b.search["overlap_exact"] == 1.0
+
+
+def test_ann_reports_overlap_and_rescored_scores_are_exact():
+    ds, task = _store(), _task()
+    exact = retrieve(task, ds, n=50, method="rebase")
+    ann = retrieve(task, ds, n=50, method="rebase", index="ann", check_exact=True)
+    assert ann.search["overlap_exact"] >= 0.9
+    ref = {it["global_row"]: it["scores"] for it in exact.items}
+    for it in ann.items:  # every score is the exact one, whichever rows the index proposed
+        if it["global_row"] in ref:
+            assert it["scores"] == ref[it["global_row"]]
+    assert not any(it["source"] == "src3" for it in ann.items)
+
+
+def test_fetch_size_grows_with_n():
+    ds = _store()
+    store = StoreArrays.from_datastore(ds)
+    rng = np.random.default_rng(1)
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    q = Queries(
+        unit(rng.normal(size=64)),
+        unit(rng.normal(size=(2, 64))),
+        unit(rng.normal(size=(2, 64))),
+        unit(rng.normal(size=(2, 64))),
+    )
+    ok = np.ones(store.n_rows, bool)
+    small = ann_scored("rebase", METHODS["rebase"], store, q, 5, ok, ds.index("exact"), first_k=8)[1]
+    big = ann_scored("rebase", METHODS["rebase"], store, q, 200, ok, ds.index("exact"), first_k=8)[1]
+    assert big["fetched_per_query"] > small["fetched_per_query"]
+    assert big["candidate_rows"] >= 400

@@ -1,0 +1,123 @@
+"""The CPU expert: MiniLM + classification head trained, saved, reloaded and evaluated."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from taskforge._experts import CpuExpert, ExpertError, evaluate, train_cpu_expert
+from taskforge._task import Task
+
+os.environ["TASKFORGE_QUIET"] = "1"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+POS = [
+    "good great lovely",
+    "great fun, I loved it",
+    "wonderful and lovely",
+    "excellent, really good",
+    "I love it, great",
+    "superb and wonderful",
+]
+NEG = [
+    "bad awful terrible",
+    "awful, I hated it",
+    "terrible and boring",
+    "really bad, poor",
+    "I hate it, awful",
+    "dreadful and bad",
+]
+SAMPLES = [{"input": t, "output": {"label": "positive"}} for t in POS] + [
+    {"input": t, "output": {"label": "negative"}} for t in NEG
+]
+TASK = Task.from_dict(
+    {
+        "name": "sentiment",
+        "instruction": "Positive or negative?",
+        "examples": [
+            {"input": "nice", "output": {"label": "positive"}},
+            {"input": "ugly", "output": {"label": "negative"}},
+        ],
+        "output_schema": {"label": {"labels": ["negative", "positive"]}},
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("cpu") / "expert"
+    data = out.parent / "train.jsonl"
+    noisy = [*SAMPLES, {"input": "meh", "output": {"label": "neutral"}}]  # not a task label: skipped
+    data.write_text("".join(json.dumps(s) + "\n" for s in noisy))
+    res = train_cpu_expert(TASK, data, out, epochs=1, batch_size=4, lr=1e-4, max_seq_length=32, min_steps=12)
+    assert res.n_samples == 12 and res.info["train"]["n_skipped"] == 1
+    assert res.losses[-1] < res.losses[0]
+    return out
+
+
+def test_saved_layout_and_settings(trained: Path) -> None:
+    info = json.loads((trained / "expert.json").read_text())
+    assert info["kind"] == "cpu-classifier"
+    assert info["labels"] == ["negative", "positive"]
+    assert info["settings"]["max_seq_length"] == 32 and info["settings"]["epochs"] == 4  # raised by min_steps
+    assert info["train"]["label_counts"] == {"negative": 6, "positive": 6}
+    assert (trained / "model" / "config.json").exists()
+
+
+def test_reload_predict_and_evaluate(trained: Path, tmp_path: Path) -> None:
+    expert = CpuExpert(trained)
+    preds = expert.predict([s["input"] for s in SAMPLES])
+    assert set(preds) <= {"negative", "positive"}
+    acc = sum(p == s["output"]["label"] for p, s in zip(preds, SAMPLES, strict=True)) / len(SAMPLES)
+    assert acc >= 0.75
+    data = tmp_path / "eval.jsonl"
+    data.write_text("".join(json.dumps(s) + "\n" for s in SAMPLES))
+    res = evaluate(trained, TASK, data, run_dir=tmp_path / "run")
+    assert res.kind == "cpu-classifier" and res.metrics["accuracy"] == pytest.approx(acc)
+    assert set(res.metrics) == {"accuracy", "macro_f1"}
+    assert (tmp_path / "run" / "eval" / "results.json").exists()
+
+
+def test_cli_eval_and_inferred_labels(trained: Path, tmp_path: Path) -> None:
+    from taskforge._cli import app
+
+    raw = tmp_path / "raw.jsonl"
+    raw.write_text(
+        "".join(json.dumps({"text": s["input"], "y": s["output"]["label"]}) + "\n" for s in SAMPLES)
+    )
+    task_yaml = tmp_path / "task.yaml"
+    task_yaml.write_text(TASK.to_yaml())
+    r = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            str(trained),
+            "--task",
+            str(task_yaml),
+            "--data",
+            str(raw),
+            "--input-fields",
+            "text",
+            "--output-field",
+            "y",
+            "--out",
+            str(tmp_path / "r.json"),
+        ],
+    )
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "r.json").read_text())["n"] == 12
+
+
+def test_label_errors(tmp_path: Path) -> None:
+    with pytest.raises(ExpertError, match="no sample has one of the labels"):
+        train_cpu_expert(TASK, [{"input": "x", "output": {"label": "other"}}], tmp_path / "o")
+    free = Task.from_dict(
+        {"name": "gen", "instruction": "Write.", "examples": [{"input": "a", "output": "b"}]}
+    )
+    many = [{"input": str(i), "output": f"free text {i}"} for i in range(100)]
+    with pytest.raises(ExpertError, match="classification"):
+        train_cpu_expert(free, many, tmp_path / "o")
