@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import json
 import os
 from pathlib import Path
@@ -463,3 +464,35 @@ def test_judge_through_llm_layer_with_cache(tmp_path: Path, nli_task: Task) -> N
             assert server.request_count == calls + 1
         finally:
             llm.close()
+
+
+SHARED = ROOT.parent / "shared" / "datastore-sources"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(
+    not (SHARED / "gsm8k" / "test.jsonl").exists(), reason="../shared/datastore-sources absent"
+)
+def test_decontamination_against_real_gsm8k_test(tmp_path: Path, math_task: Task) -> None:
+    """Samples made from GSM8K *test* rows are caught by the GSM8K test set; train rows are not."""
+    test_rows = list(itertools.islice(read_jsonl(SHARED / "gsm8k" / "test.jsonl"), 20))
+    leaked = [
+        {
+            "id": f"s-leak-{i}",
+            "input": r["question"],
+            "output": "The answer is 1.",
+            "provenance": _prov("gsm8k", "test.jsonl", i),
+        }
+        for i, r in enumerate(test_rows)
+    ]
+    res = filter_samples(
+        math_task,
+        [*math_samples(200), *leaked],
+        tmp_path,
+        settings=FilterSettings(near_dup=False, fewshot=False),
+        eval_files=[SHARED / "gsm8k" / "test.jsonl"],
+    )
+    dropped = {r["sample"]["id"] for r in res.rejects if r["filter"] == "decontamination"}
+    assert {s["id"] for s in leaked if len(rouge_tokenize(s["input"])) >= 13} <= dropped
+    assert not any(i.startswith("s-gsm-") for i in dropped)
+    assert res.funnel["contamination"]["test"]["n"] == len(dropped)

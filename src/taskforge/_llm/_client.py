@@ -436,14 +436,16 @@ class LLM:
                 t0 = time.perf_counter()
                 attempt = await self._attempt(state, body)
                 latency = time.perf_counter() - t0
+                if attempt.completion is not None:
+                    # Hold the slot until the answer is committed to the cache, so a kill -9
+                    # can lose (and a resumed run repeat) at most max_in_flight answered calls.
+                    state.concurrency.on_success()
+                    c = attempt.completion
+                    if state.tpm is not None:
+                        state.tpm.adjust(reserve - c.input_tokens - c.output_tokens)
+                    return await self._finish(req, key, c, attempt, attempts, latency)
             finally:
                 state.concurrency.release()
-            if attempt.completion is not None:
-                state.concurrency.on_success()
-                c = attempt.completion
-                if state.tpm is not None:
-                    state.tpm.adjust(reserve - c.input_tokens - c.output_tokens)
-                return await self._finish(req, key, c, attempt, attempts, latency)
             if attempt.status == 429:
                 self.stats.throttled += 1
                 state.concurrency.on_throttle()

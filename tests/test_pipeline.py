@@ -1,0 +1,157 @@
+"""`taskforge run`: stage reuse, settings precedence, zero repeated LLM calls, kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from taskforge import Task
+from taskforge._pipeline import SettingsError, resolve_settings, run
+from taskforge._transform._fixtures import task_responder
+from taskforge.testing import FakeLLMServer
+
+REPO = Path(__file__).resolve().parents[1]
+NLI = REPO / "examples" / "nli.yaml"
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def test_settings_precedence_task_then_config_then_flags(tmp_path: Path) -> None:
+    task = Task.load(NLI)
+    task = task.model_copy(update={"defaults": {**task.defaults, "retrieve": {"n": 50, "method": "craft"}}})
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"retrieve": {"n": 70}, "filter": {"ngram": 8}}))
+    s = resolve_settings(task, config_file=cfg, flags={"retrieve": {"n": 90, "method": None}})
+    assert s["retrieve"] == {"n": 90, "method": "craft"}  # flag > config > task; None flags ignored
+    assert s["filter"] == {"ngram": 8}
+    assert s["transform"]["label_map"]["neutral"] == "not_entailment"  # from the task file itself
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("retreive: {n: 3}\n")
+    with pytest.raises(SettingsError, match="retreive"):
+        resolve_settings(task, config_file=bad)
+
+
+def test_mapper_run_reuses_unchanged_stages(demo_datastore: Path, tmp_path: Path) -> None:
+    task = Task.load(NLI)
+    out = tmp_path / "run"
+    settings = resolve_settings(task, flags={"retrieve": {"n": 120}})
+    first = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
+
+    assert [r.reused for r in first.records.values()] == [False] * 4
+    kept = _lines(out / "filter" / "kept.jsonl")
+    assert kept and first.funnel()["kept"] == len(kept)
+    assert {s["provenance"]["method"] for s in kept} == {"mapper"}
+    assert all(s["output"]["label"] in ("entailment", "not_entailment") for s in kept)
+    assert not any(s["provenance"]["source"] == "scitail_test" for s in kept)  # excluded source
+    for stage in ("retrieve", "transform", "filter", "export"):
+        assert (out / stage / "record.json").exists()
+    assert json.loads((out / "settings.json").read_text())["retrieve"]["n"] == 120
+    assert (out / "export" / "data.jsonl").exists() and (out / "export" / "README.md").exists()
+
+    again = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
+    assert all(r.reused for r in again.records.values())
+
+    settings["filter"]["near_dup_threshold"] = 0.95
+    changed = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
+    reused = {name: r.reused for name, r in changed.records.items()}
+    assert reused == {"retrieve": True, "transform": True, "filter": False, "export": False}
+
+
+def test_filter_change_makes_no_llm_calls(demo_datastore: Path, tmp_path: Path) -> None:
+    task = Task.load(NLI)
+    out = tmp_path / "run"
+    with FakeLLMServer(responder=task_responder(task)) as server:
+        settings = resolve_settings(
+            task,
+            flags={"retrieve": {"n": 40}, "transform": {"llm": "openai:fake", "base_url": server.openai_url}},
+        )
+        first = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
+        calls = server.request_count
+        assert calls >= 40  # one per item (plus repairs)
+        assert first.records["transform"].counts["samples"] > 0
+
+        settings["filter"]["fewshot_threshold"] = 99
+        second = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
+        assert server.request_count == calls  # only the filter (and export) ran again
+        assert second.records["transform"].reused and not second.records["filter"].reused
+
+        # even a redone transform costs nothing: every answer is in the run's LLM cache
+        settings["transform"]["max_tokens"] = 1024  # same value, so still the same requests
+        settings["transform"]["seed"] = 0
+        third = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
+        assert not third.records["transform"].reused
+        assert server.request_count == calls
+        assert third.records["transform"].counts["llm"]["cache_hits"] >= 40
+
+
+def test_run_killed_mid_transform_resumes_without_repeated_calls(
+    demo_datastore: Path, tmp_path: Path
+) -> None:
+    task = Task.load(NLI)
+    n_items = 60
+    out = tmp_path / "run"
+    with FakeLLMServer(responder=task_responder(task), latency=0.05) as server:
+        cmd = [
+            sys.executable,
+            "-m",
+            "taskforge",
+            "run",
+            str(NLI),
+            "--datastore",
+            str(demo_datastore),
+            "--out",
+            str(out),
+            "-n",
+            str(n_items),
+            "--llm",
+            "openai:fake",
+            "--base-url",
+            server.openai_url,
+            "--max-in-flight",
+            "2",
+            "--no-report",
+        ]
+        env = {**os.environ, "TASKFORGE_QUIET": "1"}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 300
+        while server.completed_count < n_items // 3:
+            if proc.poll() is not None:
+                pytest.fail(f"run ended before the kill: {proc.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("the run made too few LLM calls in time")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        answered_before_kill = server.completed_count
+        assert not (out / "transform" / "record.json").exists()  # killed mid-stage
+
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+        bodies = [json.dumps(b["messages"], sort_keys=True) for b in server.requests]
+        repeated = len(bodies) - len(set(bodies))
+        # only calls that were in flight when the process died can be asked again
+        assert repeated <= 2 + 2, f"{repeated} repeated calls"
+        assert server.request_count < n_items + answered_before_kill
+
+    samples = _lines(out / "transform" / "samples.jsonl")
+    rejects = _lines(out / "transform" / "rejects.jsonl")
+    ids = [s["id"] for s in samples]
+    assert len(ids) == len(set(ids))  # no duplicated samples
+    items = _lines(out / "retrieve" / "items.jsonl")
+    done_keys = {(s["provenance"]["source"], s["provenance"]["row_id"]) for s in samples}
+    done_keys |= {(r["item"]["source"], r["item"]["row_id"]) for r in rejects}
+    assert done_keys == {(i["source"], i["row_id"]) for i in items}  # none missing
+    assert (out / "export" / "data.jsonl").exists()
