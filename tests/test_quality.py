@@ -474,7 +474,7 @@ SHARED = ROOT.parent / "shared" / "datastore-sources"
     not (SHARED / "gsm8k" / "test.jsonl").exists(), reason="../shared/datastore-sources absent"
 )
 def test_decontamination_against_real_gsm8k_test(tmp_path: Path, math_task: Task) -> None:
-    """Samples made from GSM8K *test* rows are caught by the GSM8K test set; train rows are not."""
+    """Samples made from GSM8K *test* rows are caught by the GSM8K test set; train rows (almost) are not."""
     test_rows = list(itertools.islice(read_jsonl(SHARED / "gsm8k" / "test.jsonl"), 20))
     leaked = [
         {
@@ -494,5 +494,7 @@ def test_decontamination_against_real_gsm8k_test(tmp_path: Path, math_task: Task
     )
     dropped = {r["sample"]["id"] for r in res.rejects if r["filter"] == "decontamination"}
     assert {s["id"] for s in leaked if len(rouge_tokenize(s["input"])) >= 13} <= dropped
-    assert not any(i.startswith("s-gsm-") for i in dropped)
+    # GSM8K train itself shares a few 13-grams with test (train row 20 and a test problem both
+    # "bought stamps at the post office some of the stamps had a snowflake ..."): real, and rare
+    assert len([i for i in dropped if i.startswith("s-gsm-")]) <= 2
     assert res.funnel["contamination"]["test"]["n"] == len(dropped)

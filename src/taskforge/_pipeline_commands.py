@@ -77,7 +77,11 @@ def run_command(
                 "chain_of_thought": cot,
                 "mapper": True if mapper else None,
             },
-            "filter": {"eval_files": [str(p) for p in eval_files] if eval_files else None, "judge": judge},
+            "filter": {
+                "eval_files": [str(p) for p in eval_files] if eval_files else None,
+                "judge": judge,
+                "judge_base_url": base_url if judge else None,
+            },
             "train": {"enabled": True if train else None, "base_model": base_model},
             "eval": {"data": str(eval_files[0]) if (train and eval_files) else None},
         }

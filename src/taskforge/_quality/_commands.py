@@ -105,7 +105,8 @@ def register(app: typer.Typer) -> None:
                 decontaminate=False if report_only else None,
             )
         except ValidationError as e:
-            raise _fail(f"filter settings: {e}") from None
+            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
+            raise _fail(f"filter settings: {problems}") from None
         from taskforge._llm import LLMError
 
         items = _load(samples)
