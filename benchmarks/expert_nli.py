@@ -13,7 +13,14 @@ removed from the eval set):
 This is the "mapped rows" data (ReBase's retrieved baseline, built by hand without retrieval):
 rows of every listed source, shuffled with a fixed seed, labels balanced 50/50, capped at --n.
 
+With ``--pipeline`` the training set is made by taskforge itself instead: a rows datastore of
+PIPELINE_SOURCES (scitail_test included, so exclusion is really exercised; --max-rows per
+source), ReBase retrieval of the top --n rows for the task (scitail_test excluded by the task),
+the no-LLM mapper (label_map neutral/contradiction -> not_entailment), quality filter
+(defaults), then the same expert / eval as above. NLI only.
+
     python benchmarks/expert_nli.py [--task nli|sentiment|all] [--n 3000] [--epochs 2] [--out DIR]
+    python benchmarks/expert_nli.py --task nli --pipeline [--max-rows 300] [--n 1500] [--out DIR]
 
 Prints (and writes DIR/results.json) the accuracy of the expert trained on the mapped rows and
 of the expert trained on the 3 examples alone (same settings, at least 30 steps), plus the
@@ -173,21 +180,108 @@ def sentiment_data(
     return task, _balance(train, n, seed), test, dict(counts)
 
 
+# ---- the taskforge pipeline (datastore -> retrieve -> mapper -> filter) ----------------------------------
+PIPELINE_SOURCES = [
+    "scitail_test",
+    "snli_dev",
+    "anli_test",
+    "superglue_rte",
+    "superglue_cb",
+    "boolq",
+    "openbookqa",
+    "t0_qasc",
+    "t0_sciq",
+    "t0_paws",
+    "t0_glue_mrpc",
+    "ag_news_test",
+]
+
+
+def pipeline_data(
+    task: Task, out: Path, n: int, max_rows: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from taskforge._datastore import build_datastore
+    from taskforge._quality import FilterSettings, filter_samples
+    from taskforge._retrieval import retrieve
+    from taskforge._transform import TransformSettings, transform
+
+    t0 = time.perf_counter()
+    store = out / "store"
+    build_datastore([str(SRC / s) for s in PIPELINE_SOURCES], store, kind="rows", max_rows=max_rows)
+    t1 = time.perf_counter()
+    ret = retrieve(task, store, n=n, method="rebase", out=out / "retrieve" / "items.jsonl")
+    t2 = time.perf_counter()
+    settings = TransformSettings(
+        method="mapper",
+        sources_dir=SRC,
+        label_map={"neutral": "not_entailment", "contradiction": "not_entailment"},
+    )
+    tr = transform(
+        task,
+        out / "retrieve" / "items.jsonl",
+        out / "transform" / "samples.jsonl",
+        settings=settings,
+        progress=False,
+    )
+    t3 = time.perf_counter()
+    fr = filter_samples(task, out / "transform" / "samples.jsonl", out / "filter", settings=FilterSettings())
+    t4 = time.perf_counter()
+    kept = [dict(s) if isinstance(s, dict) else s.model_dump() for s in fr.kept]
+    info = {
+        "sources": PIPELINE_SOURCES,
+        "max_rows": max_rows,
+        "retrieved": len(ret.items),
+        "retrieved_per_source": ret.per_source,
+        "excluded_sources": ret.excluded_sources,
+        "samples": tr.samples,
+        "transform_rejects": tr.rejects_by_reason,
+        "kept": len(kept),
+        "kept_labels": dict(collections.Counter(str(s["output"]) for s in kept)),
+        "seconds": {
+            "datastore": round(t1 - t0, 1),
+            "retrieve": round(t2 - t1, 1),
+            "transform": round(t3 - t2, 1),
+            "filter": round(t4 - t3, 1),
+        },
+    }
+    print(json.dumps({"pipeline": info}), flush=True)
+    return kept, info
+
+
 # ---- run ---------------------------------------------------------------------------------------------
-def run_task(name: str, n: int, epochs: int, seed: int, out: Path, eval_limit: int | None) -> dict[str, Any]:
+def run_task(
+    name: str,
+    n: int,
+    epochs: int,
+    seed: int,
+    out: Path,
+    eval_limit: int | None,
+    threads: int | None,
+    pipeline: bool = False,
+    max_rows: int = 300,
+    lr: float = 5e-5,
+) -> dict[str, Any]:
     task, train, test, counts = {"nli": nli_data, "sentiment": sentiment_data}[name](n, seed)
+    pipeline_info = None
+    if pipeline:
+        train, pipeline_info = pipeline_data(task, out / "pipeline", n, max_rows)
     test_file = out / f"{name}_test.jsonl"
     test_file.write_text("".join(json.dumps(r) + "\n" for r in test), encoding="utf-8")
     examples = [{"input": e.input, "output": e.output} for e in task.examples]
+    main_label = "pipeline" if pipeline else "mapped_rows"
     res: dict[str, Any] = {
         "task": name,
+        "training_data": main_label,
+        "pipeline": pipeline_info,
         "rows_available": counts,
         "n_train": len(train),
         "train_label_counts": dict(collections.Counter(s["output"]["label"] for s in train)),
     }
-    for label, data, kw in [("mapped_rows", train, {}), ("examples_only", examples, {"min_steps": 30})]:
+    for label, data, kw in [(main_label, train, {}), ("examples_only", examples, {"min_steps": 30})]:
         t0 = time.perf_counter()
-        tr = train_cpu_expert(task, data, out / f"{name}_{label}", epochs=epochs, seed=seed, **kw)
+        tr = train_cpu_expert(
+            task, data, out / f"{name}_{label}", epochs=epochs, lr=lr, seed=seed, threads=threads, **kw
+        )
         ev = evaluate(out / f"{name}_{label}", task, test_file, limit=eval_limit)
         res[label] = {
             "accuracy": round(ev.metrics["accuracy"], 4),
@@ -198,6 +292,7 @@ def run_task(name: str, n: int, epochs: int, seed: int, out: Path, eval_limit: i
             "eval_seconds": round(ev.seconds, 1),
             "total_seconds": round(time.perf_counter() - t0, 1),
             "epochs": tr.info["settings"]["epochs"],
+            "lr": lr,
             "losses": [round(x, 4) for x in tr.losses],
         }
         print(json.dumps({label: res[label]}), flush=True)
@@ -214,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-limit", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--pipeline", action="store_true", help="make the NLI training set with taskforge")
+    ap.add_argument("--max-rows", type=int, default=300, help="--pipeline: datastore rows per source")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy machine)")
     args = ap.parse_args(argv)
     if not SRC.exists():
         print(f"{SRC} not found", file=sys.stderr)
@@ -221,15 +320,26 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="expert_bench_"))
     out.mkdir(parents=True, exist_ok=True)
     results = [
-        run_task(t, args.n, args.epochs, args.seed, out, args.eval_limit)
+        run_task(
+            t,
+            args.n,
+            args.epochs,
+            args.seed,
+            out,
+            args.eval_limit,
+            args.threads,
+            args.pipeline,
+            args.max_rows,
+            args.lr,
+        )
         for t in (["nli", "sentiment"] if args.task == "all" else [args.task])
     ]
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     for r in results:
         print(
-            f"{r['task']}: mapped rows ({r['n_train']}) acc {r['mapped_rows']['accuracy']:.3f} | "
+            f"{r['task']}: {r['training_data']} ({r['n_train']}) acc {r[r['training_data']]['accuracy']:.3f} | "
             f"3 examples acc {r['examples_only']['accuracy']:.3f} | majority {r['majority_rate']:.3f} "
-            f"| n_eval {r['mapped_rows']['n_eval']}"
+            f"| n_eval {r[r['training_data']]['n_eval']}"
         )
     print(f"results: {out / 'results.json'}")
     return 0

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_SOURCES = REPO / "demo" / "sources"
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SHARED_SOURCES = SHARED / "datastore-sources"
-DEMO_MAX_ROWS = 50
+DEMO_MAX_ROWS = 30
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def shared_sources() -> Path:
 
 @pytest.fixture(scope="session")
 def demo_datastore(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A rows datastore of every demo source (first 50 rows each), built once per session; its path."""
+    """A rows datastore of every demo source (first 30 rows each), built once per session; its path."""
     from taskforge._datastore import build_datastore
 
     out = tmp_path_factory.mktemp("demo_datastore") / "ds"

@@ -14,8 +14,8 @@ import pytest
 
 from taskforge._datastore import Datastore, build_datastore
 
-CHUNK_ROWS = 8
-MAX_ROWS = 96  # 12 chunks of 8 rows
+CHUNK_ROWS = 4
+MAX_ROWS = 48  # 12 chunks of 4 rows
 
 
 def _done_chunks(out: Path) -> int:

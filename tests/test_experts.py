@@ -276,6 +276,8 @@ def test_cli_clean_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         app, ["train", str(data), "--task", task, "--expert", "lora", "--out", str(tmp_path / "o")]
     )
     assert r.exit_code == 2 and "--base-model" in _flat(r.output)
+    r = runner.invoke(app, ["train", str(data), "--task", task, "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "no output_schema labels" in _flat(r.output)
     r = runner.invoke(app, ["eval", str(tmp_path), "--task", task, "--data", str(data)])
     assert r.exit_code == 2 and "not a trained expert" in _flat(r.output)
     r = runner.invoke(

@@ -113,7 +113,7 @@ def test_math_task_retrieves_math_rows(demo_ds):
 
 def test_output_jsonl_follows_the_contract(demo_ds, nli, tmp_path):
     out = tmp_path / "items.jsonl"
-    res = retrieve(nli, demo_ds, n=5, out=out)
+    res = retrieve(nli, demo_ds, n=5, out=out, method="rebase")
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(lines) == 5 and res.out == out
     for rec in lines:
@@ -235,3 +235,28 @@ def test_result_summary_prints(capsys):
     res = retrieve(_mem_task(), _mem_store(), n=5, method="craft", show=False)
     res.print_summary()  # must not raise; goes to the shared stderr console
     assert len(res) == 5
+
+
+# ---- default method and the low-confidence warning -------------------------------------------
+FAR_TASK = {
+    "name": "chess",
+    "instruction": "Name the chess opening from the first moves in algebraic notation.",
+    "examples": [
+        {"input": "1. e4 e5 2. Nf3 Nc6 3. Bb5", "output": "Ruy Lopez"},
+        {"input": "1. d4 d5 2. c4", "output": "Queen's Gambit"},
+        {"input": "1. e4 c5", "output": "Sicilian Defence"},
+    ],
+}
+
+
+def test_far_task_warns_with_closest_sources_and_good_task_does_not(demo_ds, nli, capsys):
+    far = retrieve(Task.from_dict(FAR_TASK), demo_ds, n=10)
+    assert far.warning and "nothing in this datastore looks like this task" in far.warning
+    assert len(far.closest_sources) == 5 and far.closest_sources[0][0] in far.warning
+    good = retrieve(nli, demo_ds, n=10)
+    assert good.warning is None and good.confidence > far.confidence
+
+
+def test_default_method_is_the_tuned_one_and_paper_formula_stays_available(demo_ds, nli):
+    assert retrieve(nli, demo_ds, n=5).method == "rebase_tuned"
+    assert retrieve(nli, demo_ds, n=5, method="rebase").items[0]["method"] == "rebase"

@@ -53,7 +53,9 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = out.parent / "train.jsonl"
     noisy = [*SAMPLES, {"input": "meh", "output": {"label": "neutral"}}]  # not a task label: skipped
     data.write_text("".join(json.dumps(s) + "\n" for s in noisy))
-    res = train_cpu_expert(TASK, data, out, epochs=1, batch_size=4, lr=1e-4, max_seq_length=32, min_steps=12)
+    res = train_cpu_expert(
+        TASK, data, out, epochs=1, batch_size=4, lr=1e-4, max_seq_length=32, min_steps=9, threads=1
+    )
     assert res.n_samples == 12 and res.info["train"]["n_skipped"] == 1
     assert res.losses[-1] < res.losses[0]
     return out
@@ -63,7 +65,7 @@ def test_saved_layout_and_settings(trained: Path) -> None:
     info = json.loads((trained / "expert.json").read_text())
     assert info["kind"] == "cpu-classifier"
     assert info["labels"] == ["negative", "positive"]
-    assert info["settings"]["max_seq_length"] == 32 and info["settings"]["epochs"] == 4  # raised by min_steps
+    assert info["settings"]["max_seq_length"] == 32 and info["settings"]["epochs"] == 3  # raised by min_steps
     assert info["train"]["label_counts"] == {"negative": 6, "positive": 6}
     assert (trained / "model" / "config.json").exists()
 

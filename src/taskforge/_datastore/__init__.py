@@ -1,4 +1,27 @@
-"""Datastore: sources -> embedded chunks -> one memory-mapped store (ReBase rows, CRAFT documents)."""
+"""Datastore: sources -> embedded chunks -> one memory-mapped store (ReBase rows, CRAFT documents).
+
+Python API::
+
+    report = build_datastore(["data/snli", "corpus.jsonl"], "store/", kind="rows", max_rows=1000)
+    ds = Datastore.open("store/")
+    ds.search("Does the premise entail the hypothesis?", k=10)   # best cell per row, with its row
+
+Folder layout (format version 1)::
+
+    manifest.json                 kind, model {name, dim, precision}, dtype, sources (fingerprints,
+                                  counts, columns, row_start), columns, ann, data folder name
+    data-<id>/vectors.npy         (n_vectors, dim) float32|float16, unit norm     } memory-mapped
+    data-<id>/vector_row.npy      int64 global row per vector                       }
+    data-<id>/vector_column.npy   int32 column id (rows) / passage number (docs)    }
+    data-<id>/row_source.npy      int32 source id per global row                    }
+    data-<id>/description_vectors.npy  (n_sources, dim) float32
+    data-<id>/rows.arrow          Arrow IPC: source, row_id, row (JSON), cells (JSON), text
+    data-<id>/index_ann.faiss     IVF-SQ8 (with --ann)
+    chunks/<source>-<key>/c000000/ ...  per-chunk vectors + rows: the resumable build state
+
+Chunks are independent (a cluster executor could embed them anywhere); ``merge`` only
+concatenates them, and the manifest is written last, atomically.
+"""
 
 from taskforge._datastore._build import BuildReport, StrictModeError, build_datastore
 from taskforge._datastore._sources import Source, SourceError, resolve_source

@@ -161,13 +161,18 @@ def _ordered_sources(previous: dict[str, Any] | None, built: list[dict[str, Any]
 
 
 def _remove_stale(out: Path, manifest: dict[str, Any]) -> None:
-    """Delete merged folders and chunk folders the new manifest no longer uses."""
+    """Delete old merged folders and superseded versions of the manifest's sources.
+
+    Chunk folders of sources the manifest does not name are left alone: they may belong
+    to a build still running (another worker) or one that stopped and will resume.
+    """
     for p in out.glob("data-*"):
         if p.is_dir() and p.name != manifest["data"]:
             shutil.rmtree(p, ignore_errors=True)
     keep = {e["key"] for e in manifest["sources"]}
+    names = {e["key"].rsplit("-", 1)[0] for e in manifest["sources"]}
     chunks = out / "chunks"
     if chunks.exists():
         for p in chunks.iterdir():
-            if p.is_dir() and p.name not in keep and (p / "source.json").exists():
+            if p.is_dir() and p.name not in keep and p.name.rsplit("-", 1)[0] in names:
                 shutil.rmtree(p, ignore_errors=True)

@@ -25,6 +25,7 @@ from taskforge._experts._metrics import (
     token_f1,
 )
 from taskforge._experts._tiny import make_tiny_causal_lm
+from taskforge._experts._train import default_expert, train_expert
 
 __all__ = [
     "PRESETS",
@@ -38,6 +39,7 @@ __all__ = [
     "answers_match",
     "check_lora_ready",
     "chrf_pp",
+    "default_expert",
     "evaluate",
     "exact_match",
     "extract_answer",
@@ -50,5 +52,6 @@ __all__ = [
     "score",
     "token_f1",
     "train_cpu_expert",
+    "train_expert",
     "train_lora",
 ]

@@ -51,51 +51,30 @@ def train_cmd(
     from taskforge._experts._errors import ExpertError
 
     task = _load_task(task_path)
-    kind = expert or ("lora" if base_model else "cpu")
     try:
+        from taskforge._experts._train import default_expert, train_expert
+
+        kind = expert or default_expert(task, base_model)
         if kind == "cpu":
-            if base_model:
-                raise ExpertError(
-                    "--expert cpu trains the bundled MiniLM; drop --base-model (or use --expert lora)"
-                )
             if not task.labels():
                 console.print("[yellow]the task has no output_schema labels: inferring them from the data[/]")
-            from taskforge._experts._cpu import train_cpu_expert
-
-            kw = {
-                k: v
-                for k, v in {
-                    "epochs": int(epochs) if epochs else None,
-                    "lr": lr,
-                    "batch_size": batch_size,
-                }.items()
-                if v is not None
+            kw: dict[str, object] = {
+                "epochs": int(epochs) if epochs else None,
+                "lr": lr,
+                "batch_size": batch_size,
             }
-            res = train_cpu_expert(task, dataset, out, seed=seed, **kw)
-        elif kind == "lora":
-            if not base_model:
-                raise ExpertError(
-                    "LoRA training needs --base-model NAME_OR_PATH (or use --expert cpu for "
-                    "classification tasks)"
-                )
-            from taskforge._experts._lora import train_lora
-
-            res = train_lora(
-                task,
-                dataset,
-                out,
-                base_model=base_model,
-                method=method,
-                preset=preset,
-                device=device,
-                epochs=epochs,
-                lr=lr,
-                batch_size=batch_size,
-                max_steps=max_steps,
-                seed=seed,
-            )
         else:
-            raise ExpertError(f"--expert {kind}: expected cpu or lora")
+            kw = {
+                "method": method,
+                "preset": preset,
+                "device": device,
+                "epochs": epochs,
+                "lr": lr,
+                "batch_size": batch_size,
+                "max_steps": max_steps,
+            }
+        kw = {k: v for k, v in kw.items() if v is not None}
+        res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
     except ExpertError as e:
         raise _fail(str(e)) from None
     console.print(
@@ -130,6 +109,10 @@ def eval_cmd(
     api_key_env: str = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
     limit: int = typer.Option(None, "--limit", help="Evaluate the first N items only."),
     keep_examples: bool = typer.Option(False, "--keep-examples", help="Do not drop items equal to examples."),
+    device: str = typer.Option(
+        None, "--device", help="LoRA expert: cuda or cpu (default: where it trained)."
+    ),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="LoRA expert: generation length."),
 ) -> None:
     """Evaluate a trained expert (or an LLM few-shot) on an eval file."""
     from taskforge._experts._errors import ExpertError
@@ -163,17 +146,16 @@ def eval_cmd(
             judge=judge_llm,
             out=out,
             run_dir=run_dir,
+            model_kwargs={"device": device, "max_new_tokens": max_new_tokens} if model and not llm else None,
         )
     except ExpertError as e:
         raise _fail(str(e)) from None
+    dropped = f", {result.n_excluded} dropped as examples" if result.n_excluded else ""
     console.print(
-        summary_table(
-            f"{task.name}: {result.model} on {result.data} ({result.n:,} items"
-            + (f", {result.n_excluded} dropped as examples" if result.n_excluded else "")
-            + ")",
-            ["metric", "value"],
-            [(k, round(v, 4)) for k, v in result.metrics.items()],
-        )
+        f"[bold]{task.name}[/]: {result.model} ({result.kind}) on {result.data}: {result.n:,} items{dropped}"
+    )
+    console.print(
+        summary_table("eval", ["metric", "value"], [(k, round(v, 4)) for k, v in result.metrics.items()])
     )
     for path in (out, run_dir and run_dir / "eval" / "results.json"):
         if path:

@@ -138,10 +138,12 @@ def train_cpu_expert(
     bf16: bool | None = None,
     labels: Sequence[str] | None = None,
     base_model: str | None = None,
+    threads: int | None = None,
 ) -> TrainResult:
     """Fine-tune MiniLM (or ``base_model``, any local encoder) as a classifier on the samples.
 
     ``min_steps`` raises the epoch count for tiny datasets (e.g. the few-shot examples alone).
+    ``threads`` sets torch's thread count (1 is much faster on an oversubscribed machine).
     Writes ``OUT/model/`` (transformers format) and ``OUT/expert.json`` (labels, settings, losses).
     """
     import torch
@@ -175,6 +177,8 @@ def train_cpu_expert(
 
     model_path = base_model or bundled_encoder_path()
     use_bf16 = cpu_has_bf16() if bf16 is None else bf16
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)
     try:
@@ -241,6 +245,7 @@ def train_cpu_expert(
         "warmup_ratio": warmup_ratio,
         "weight_decay": weight_decay,
         "seed": seed,
+        "threads": torch.get_num_threads(),
         "bf16_autocast": use_bf16,
     }
     info = {

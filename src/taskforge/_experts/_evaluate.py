@@ -142,14 +142,17 @@ def evaluate(
     judge: Any = None,
     out: str | Path | None = None,
     run_dir: str | Path | None = None,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> EvalResult:
     """Score ``model`` on ``data`` (eval JSONL, raw rows + field mapping, or a list of samples).
 
     Items whose input equals one of the task's examples are dropped (``exclude_examples``) so
     the few-shots never count as test items. ``judge`` (an LLM or spec) adds an LLM-judge win
-    rate against the gold outputs. Writes ``out`` and/or ``RUN_DIR/eval/results.json``.
+    rate against the gold outputs. Writes ``out`` and/or ``RUN_DIR/eval/results.json`` (with
+    ``predictions.jsonl`` beside each). ``model_kwargs`` go to the LoRA loader (device,
+    max_new_tokens, batch_size).
     """
-    predictor = load_model(model)
+    predictor = load_model(model, **(model_kwargs or {}))
     if hasattr(predictor, "bind"):
         predictor.bind(task)  # generative predictors format prompts with the task
     if isinstance(data, (str, Path)):

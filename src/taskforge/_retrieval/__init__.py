@@ -1,10 +1,21 @@
 """Retrieval: score every row of a datastore against a task and keep the best N.
 
-Methods: ``rebase`` (the ReBase paper's formula, exact), ``craft`` (CRAFT's per-example
-plus mean-similarity mix), ``mean`` (similarity to the mean example, for document stores).
+Methods: ``rebase_tuned`` (default: ReBase's parts reweighted on the quality suite,
+benchmarks/retrieval_quality.py), ``rebase`` (the ReBase paper's formula, exact), ``craft``
+(CRAFT's per-example plus mean-similarity mix), ``mean`` (similarity to the mean example,
+for document stores). ``rebase_plus`` takes free weights, incl. whole-row and source-fit terms.
 """
 
-from taskforge._retrieval._methods import METHODS, Queries, Scored, craft, mean, rebase
+from taskforge._retrieval._methods import (
+    METHODS,
+    Queries,
+    Scored,
+    craft,
+    mean,
+    rebase,
+    rebase_plus,
+    rebase_tuned,
+)
 from taskforge._retrieval._output import read_items, write_items
 from taskforge._retrieval._retrieve import DEFAULTS, RetrievalResult, embed_task, retrieve
 from taskforge._retrieval._scoring import (
@@ -29,6 +40,8 @@ __all__ = [
     "read_items",
     "rebase",
     "rebase_components",
+    "rebase_plus",
+    "rebase_tuned",
     "retrieve",
     "row_max_scores",
     "top_k",

@@ -43,15 +43,20 @@ def ann_scored(
     *,
     first_k: int | None = None,
     slack: float = 2.0,
+    margin: float = 0.02,
 ) -> tuple[Scored, dict[str, float]]:
-    """Exact scores for ANN-proposed candidate rows (others -inf), and how the search went."""
+    """Exact scores for ANN-proposed candidate rows (others -inf), and how the search went.
+
+    ``margin``: the certificate must hold by this much, since the index's own similarities
+    are approximate (int8 codes in IVF-SQ8 are off by ~0.01).
+    """
     queries = np.ascontiguousarray(query_matrix(method_name, q), dtype=np.float32)
     n_vec = len(store.vector_row)
-    k = min(n_vec, first_k or max(256, 16 * n))
+    k = min(n_vec, first_k or max(1024, 32 * n))
     ivf = _ivf(index)
     nprobe0 = ivf.nprobe if ivf is not None else 0
     try:
-        return _search_loop(method_name, method, store, q, n, row_ok, index, ivf, queries, k, slack)
+        return _search_loop(method_name, method, store, q, n, row_ok, index, ivf, queries, k, slack, margin)
     finally:
         if ivf is not None:
             ivf.nprobe = nprobe0
@@ -79,6 +84,7 @@ def _search_loop(
     queries: np.ndarray,
     k: int,
     slack: float,
+    margin: float,
 ) -> tuple[Scored, dict[str, float]]:
     n_vec = len(store.vector_row)
     if ivf is not None:  # more candidates wanted from an IVF index: probe more lists too
@@ -90,11 +96,12 @@ def _search_loop(
         rows = rows[row_ok[rows]]
         sub = method(substore(store, rows), q, n)
         final = sub.components["final"]
-        nth = np.sort(final)[-n] if len(final) >= n else -np.inf
+        want = int(slack * n)  # certify the top slack*n, so dedup and caps can skip some
+        nth = np.sort(final)[-want] if len(final) >= want else -np.inf
         kth = np.where(valid, sims, np.inf).min(axis=1)  # per query: the worst fetched similarity
         bound = unseen_bound(method_name, kth, store, q, row_ok)
         exhausted = bool((~valid).any())  # the probed lists ran out before k vectors
-        if k >= n_vec or (len(rows) >= slack * n and nth >= bound and not exhausted):
+        if k >= n_vec or (nth >= bound + margin and not exhausted):
             break
         k = min(n_vec, k * 4)
         if ivf is not None:

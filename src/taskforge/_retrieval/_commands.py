@@ -21,7 +21,8 @@ def register(app: typer.Typer) -> None:
             None,
             "--method",
             "-m",
-            help="Scoring method: rebase, craft, mean, ... (default: task defaults, else rebase).",
+            help="Scoring method: rebase_tuned, rebase (the paper's exact formula), craft, mean "
+            "(default: task defaults, else rebase_tuned).",
         ),
         out: Path = typer.Option(
             Path("items.jsonl"), "--out", "-o", help="Output file (.jsonl or .parquet)."
@@ -58,6 +59,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         if "overlap_exact" in res.search:
             console.print(
-                f"ANN top-{len(res.items)} overlap with exact search: {res.search['overlap_exact']:.4f}"
+                f"ANN top-{len(res.items)} overlap with exact search: {res.search['overlap_exact']:.4f} "
+                f"({res.search['overlap_exact_ties']:.4f} counting rows tied with exact's last as right)"
             )
         console.print(f"wrote {len(res.items):,} items to {res.out} in {res.seconds['total']:.1f} s")

@@ -232,10 +232,10 @@ def brute_force_rebase(
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest finite scores, best first (argpartition, then sort k)."""
+    """Indices of the k highest finite scores, best first (argpartition, then sort k; ties by index)."""
     k = min(k, len(scores))
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     part = np.argpartition(-scores, k - 1)[:k]
-    part = part[np.argsort(-scores[part], kind="stable")]
+    part = part[np.lexsort((part, -scores[part]))]  # ties: lower row first, so order is deterministic
     return part[np.isfinite(scores[part])]

@@ -1,0 +1,49 @@
+"""``train_expert()``: pick the CPU classifier or LoRA the same way ``taskforge train`` does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from taskforge._experts._cpu import TrainResult, train_cpu_expert
+from taskforge._experts._errors import ExpertError
+from taskforge._task import Task
+
+
+def default_expert(task: Task, base_model: str | None) -> str:
+    """``lora`` when a base model is given, ``cpu`` for labelled tasks, else an error saying what to pass."""
+    if base_model:
+        return "lora"
+    if task.labels():
+        return "cpu"
+    raise ExpertError(
+        "this task has no output_schema labels, so the CPU classifier does not apply: "
+        "give --base-model for a LoRA expert (or --expert cpu to infer labels from the data)"
+    )
+
+
+def train_expert(
+    task: Task,
+    dataset: str | Path | Sequence[dict[str, Any]],
+    out_dir: str | Path,
+    *,
+    expert: str | None = None,
+    base_model: str | None = None,
+    **kwargs: Any,
+) -> TrainResult:
+    """Train the expert ``expert`` ("cpu" / "lora"; default by :func:`default_expert`); kwargs go through."""
+    kind = expert or default_expert(task, base_model)
+    if kind == "cpu":
+        if base_model:
+            raise ExpertError(
+                "the CPU expert trains the bundled MiniLM; drop base_model (or use expert='lora')"
+            )
+        return train_cpu_expert(task, dataset, out_dir, **kwargs)
+    if kind == "lora":
+        if not base_model:
+            raise ExpertError("LoRA training needs a base model (--base-model NAME_OR_PATH)")
+        from taskforge._experts._lora import train_lora
+
+        return train_lora(task, dataset, out_dir, base_model=base_model, **kwargs)
+    raise ExpertError(f"expert {kind!r}: expected 'cpu' or 'lora'")
