@@ -188,3 +188,13 @@ def test_examples_file_missing_column_names_it(tmp_path):
 def test_missing_file_is_a_spec_error(tmp_path):
     with pytest.raises(TaskSpecError, match="not found"):
         Task.load(tmp_path / "absent.yaml")
+
+
+def test_unquoted_yes_no_labels_get_a_clear_error(tmp_path) -> None:
+    spec = tmp_path / "t.yaml"
+    spec.write_text(
+        "name: t\ninstruction: answer\nexamples:\n  - {input: q, output: {answer: 'yes'}}\n"
+        "output_schema:\n  answer: {labels: [yes, no]}\n"
+    )
+    with pytest.raises(TaskSpecError, match=r'quote the labels'):
+        Task.load(spec)

@@ -36,6 +36,15 @@ class FieldSpec(BaseModel):
     max_length: int | None = Field(default=None, ge=1)
     description: str | None = None
 
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _yaml_booleans(cls, v: Any) -> Any:
+        if isinstance(v, list) and any(isinstance(x, bool) for x in v):
+            raise ValueError(
+                'YAML reads unquoted yes/no/true/false as booleans: quote the labels, e.g. ["yes", "no"]'
+            )
+        return v
+
 
 class Example(BaseModel):
     """One worked example: ``input`` -> ``output``."""
