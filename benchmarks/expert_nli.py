@@ -19,8 +19,8 @@ source), ReBase retrieval of the top --n rows for the task (scitail_test exclude
 the no-LLM mapper (label_map neutral/contradiction -> not_entailment), quality filter
 (defaults), then the same expert / eval as above. NLI only.
 
-    python benchmarks/expert_nli.py [--task nli|sentiment|all] [--n 3000] [--epochs 2] [--out DIR]
-    python benchmarks/expert_nli.py --task nli --pipeline [--max-rows 300] [--n 1500] [--out DIR]
+    python benchmarks/expert_nli.py [--task nli|sentiment|all] [--n 2000] [--epochs 4] [--lr 1e-4] [--threads 1] [--out DIR]
+    python benchmarks/expert_nli.py --task nli --pipeline [--max-rows 500] [--n 1500] [--threads 1] [--out DIR]
 
 Prints (and writes DIR/results.json) the accuracy of the expert trained on the mapped rows and
 of the expert trained on the 3 examples alone (same settings, at least 30 steps), plus the
@@ -259,7 +259,7 @@ def run_task(
     threads: int | None,
     pipeline: bool = False,
     max_rows: int = 300,
-    lr: float = 5e-5,
+    lr: float = 1e-4,
 ) -> dict[str, Any]:
     task, train, test, counts = {"nli": nli_data, "sentiment": sentiment_data}[name](n, seed)
     pipeline_info = None
@@ -304,12 +304,12 @@ def run_task(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--task", choices=["nli", "sentiment", "all"], default="all")
-    ap.add_argument("--n", type=int, default=3000, help="training rows (balanced)")
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--n", type=int, default=2000, help="training rows (balanced)")
+    ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--eval-limit", type=int, default=None)
     ap.add_argument("--out", type=Path, default=None)
-    ap.add_argument("--lr", type=float, default=5e-5)
+    ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--pipeline", action="store_true", help="make the NLI training set with taskforge")
     ap.add_argument("--max-rows", type=int, default=300, help="--pipeline: datastore rows per source")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy machine)")

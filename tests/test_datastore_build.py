@@ -54,6 +54,8 @@ def test_demo_datastore_read_contract(demo_datastore: Path) -> None:
     assert len(hits) == 5 and hits[0]["score"] >= hits[-1]["score"]
     assert any(h["source"].startswith(NLI) for h in hits)
     assert len({h["global_row"] for h in hits}) == 5
+    cells_only = ds.search("Does the premise entail the hypothesis?", 3, description_weight=0.0)
+    assert all(abs(h["score"] - h["cell_score"]) < 1e-6 for h in cells_only)
 
 
 def test_rerun_skips_and_adding_a_source_embeds_only_it(tmp_path: Path, demo_sources: Path) -> None:

@@ -256,7 +256,9 @@ def test_corrupt_parquet_and_ragged_tsv(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFile, match=r"bad\.parquet"):
         list(read_file(bad, bad.name))
     tsv = tmp_path / "t.tsv"
-    tsv.write_text("premise\thypothesis\tlabel\nA dog runs.\tAn animal moves.\tentailment\nonly two\tfields\n")
+    tsv.write_text(
+        "premise\thypothesis\tlabel\nA dog runs.\tAn animal moves.\tentailment\nonly two\tfields\n"
+    )
     good, bad_rows = rows_of(tsv)
     assert good[0].record["label"] == "entailment"
     assert len(bad_rows) == 1 and "t.tsv:3" in bad_rows[0].message

@@ -284,3 +284,17 @@ def test_cli_clean_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
         app, ["eval", "--task", task, "--data", str(tmp_path / "missing.jsonl"), "--llm", "openai:x"]
     )
     assert r.exit_code == 2
+
+
+def test_train_expert_dispatch(tmp_path: Path) -> None:
+    from taskforge._experts import default_expert, train_expert
+
+    assert default_expert(NLI, None) == "cpu" and default_expert(MATH, "some/model") == "lora"
+    with pytest.raises(ExpertError, match="no output_schema labels"):
+        default_expert(MATH, None)
+    with pytest.raises(ExpertError, match="needs a base model"):
+        train_expert(MATH, [], tmp_path, expert="lora", device=None)
+    with pytest.raises(ExpertError, match="drop base_model"):
+        train_expert(NLI, [], tmp_path, expert="cpu", base_model="x")
+    with pytest.raises(ExpertError, match=r"does not take option\(s\) \['preset'\]"):
+        train_expert(NLI, [], tmp_path, preset="craft", method=None)

@@ -217,16 +217,11 @@ def _run_train(
     run_dir = result.run_dir
 
     def do_train(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._experts import train_cpu_expert, train_lora
+        from taskforge._experts import train_expert
 
         opts = {k: v for k, v in settings["train"].items() if k != "enabled"}
         data = run_dir / "filter" / "kept.jsonl"
-        model_dir = stage_dir / "model"
-        if opts.get("base_model"):
-            train_lora(task, data, model_dir, **opts)
-        else:
-            opts.pop("expert", None)
-            train_cpu_expert(task, data, model_dir, **opts)
+        train_expert(task, data, stage_dir / "model", **opts)
         return ["model"], {"samples": sum(1 for _ in data.open(encoding="utf-8"))}
 
     return _stage(result, "train", settings["train"], stable_hash([task_hash, prev.output_hash]), do_train)

@@ -110,10 +110,13 @@ def search_cmd(
     text: str = typer.Argument(..., help="Query text."),
     k: int = typer.Option(10, "-k", "--k", min=1, help="Number of rows."),
     ann: bool = typer.Option(False, "--ann", help="Use the ANN index instead of exact search."),
+    description_weight: float = typer.Option(
+        0.5, "--description-weight", min=0.0, max=1.0, help="Weight of the source-description score."
+    ),
 ) -> None:
-    """The k rows closest to TEXT (best cell per row)."""
+    """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
     ds = _open(path)
-    hits = ds.search(text, k, index="ann" if ann else "exact")
+    hits = ds.search(text, k, index="ann" if ann else "exact", description_weight=description_weight)
     rows = [
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits

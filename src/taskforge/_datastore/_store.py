@@ -152,38 +152,70 @@ class Datastore:
         return emb
 
     def search(
-        self, text: str, k: int = 10, *, embedder: Embedder | None = None, index: str = "exact"
+        self,
+        text: str,
+        k: int = 10,
+        *,
+        embedder: Embedder | None = None,
+        index: str = "exact",
+        description_weight: float = 0.5,
     ) -> list[dict[str, Any]]:
-        """The ``k`` best rows for ``text`` (best cell/passage per row), each with score and row."""
+        """The ``k`` best rows for ``text``, each with its best cell/passage, scores and full row.
+
+        A row's score is its best cell's cosine, mixed with the cosine of its source's
+        description (ReBase's dataset score) by ``description_weight``: a query such as
+        "Does the premise entail the hypothesis?" then finds NLI rows rather than rows that
+        merely mention the word "hypothesis". ``description_weight=0`` is pure cell search.
+        """
         emb = embedder or self.embedder()
         emb.check_same(self.model_name, self.dim)
         query = emb.encode([text])
-        fetch = min(self.n_vectors, max(k * 8, 64))
-        scores, ids = self.index(index).search(query, fetch)
-        vrow, vcol = self.vector_row(), self.vector_column()
+        vrow = self.vector_row()
+        dataset = self.description_vectors() @ query[0]
+        if index == "exact":
+            cell = np.empty(self.n_vectors, dtype=np.float32)
+            vecs = self.vectors()
+            for start in range(0, self.n_vectors, 1 << 18):
+                block = np.asarray(vecs[start : start + (1 << 18)], dtype=np.float32)
+                cell[start : start + len(block)] = block @ query[0]
+            row_cell = np.full(self.n_rows, -np.inf, dtype=np.float32)
+            np.maximum.at(row_cell, vrow, cell)
+        else:
+            fetch = min(self.n_vectors, max(k * 50, 1000))
+            scores, ids = self.index(index).search(query, fetch)
+            row_cell = np.full(self.n_rows, -np.inf, dtype=np.float32)
+            keep = ids[0] >= 0
+            np.maximum.at(row_cell, vrow[ids[0][keep]], scores[0][keep])
+        final = (1 - description_weight) * row_cell + description_weight * dataset[self.row_source()]
+        k = min(k, int(np.isfinite(final).sum()))
+        top = np.argpartition(-final, k - 1)[:k] if k else np.array([], dtype=np.int64)
+        top = top[np.argsort(-final[top], kind="stable")]
+        records = self.get_rows(top)
+        vecs = self.vectors()
         columns = self.column_names()
-        best: dict[int, tuple[float, int]] = {}
-        for s, v in zip(scores[0], ids[0], strict=True):
-            if v < 0:
-                continue
-            r = int(vrow[v])
-            if r not in best:
-                best[r] = (float(s), int(vcol[v]))
-            if len(best) >= k:
-                break
-        rows = list(best)
-        records = self.get_rows(rows)
         hits = []
-        for r, rec in zip(rows, records, strict=True):
-            score, col = best[r]
-            column = columns[col] if self.kind == "rows" else f"passage {col}"
+        for r, rec in zip(top.tolist(), records, strict=True):
+            lo, hi = np.searchsorted(vrow, r, "left"), np.searchsorted(vrow, r, "right")
+            best = lo + int(np.argmax(np.asarray(vecs[lo:hi], dtype=np.float32) @ query[0]))
+            col = int(self.vector_column()[best])
             if self.kind == "rows":
+                column = columns[col]
                 snippet = rec["cells"].get(column, "")
             else:
                 from taskforge._datastore._cells import split_passages
 
-                snippet = split_passages(rec["text"])[col]
-            hits.append({**rec, "global_row": r, "column": column, "score": score, "snippet": snippet})
+                column, snippet = f"passage {col}", split_passages(rec["text"])[col]
+            hits.append(
+                {
+                    **rec,
+                    "global_row": r,
+                    "column": column,
+                    "score": float(final[r]),
+                    "cell_score": float(row_cell[r]),
+                    "dataset_score": float(dataset[self.row_source()[r]]),
+                    "snippet": snippet,
+                }
+            )
         return hits
 
     def disk_bytes(self) -> int:

@@ -127,9 +127,9 @@ def train_cpu_expert(
     dataset: str | Path | Sequence[dict[str, Any]],
     out_dir: str | Path,
     *,
-    epochs: int = 2,
+    epochs: int = 4,
     batch_size: int = 32,
-    lr: float = 5e-5,
+    lr: float = 1e-4,
     max_seq_length: int = 128,
     warmup_ratio: float = 0.1,
     weight_decay: float = 0.01,
@@ -142,6 +142,8 @@ def train_cpu_expert(
 ) -> TrainResult:
     """Fine-tune MiniLM (or ``base_model``, any local encoder) as a classifier on the samples.
 
+    Defaults (lr 1e-4, 4 epochs) come from benchmarks/expert_nli.py: lr 5e-5 x 2 epochs
+    underfit NLI (SciTail accuracy 0.42 vs 0.64 with 2,000 mapped rows).
     ``min_steps`` raises the epoch count for tiny datasets (e.g. the few-shot examples alone).
     ``threads`` sets torch's thread count (1 is much faster on an oversubscribed machine).
     Writes ``OUT/model/`` (transformers format) and ``OUT/expert.json`` (labels, settings, losses).

@@ -32,18 +32,34 @@ def train_expert(
     base_model: str | None = None,
     **kwargs: Any,
 ) -> TrainResult:
-    """Train the expert ``expert`` ("cpu" / "lora"; default by :func:`default_expert`); kwargs go through."""
+    """Train the expert ``expert`` ("cpu" / "lora"; default by :func:`default_expert`).
+
+    Keyword arguments go to :func:`train_cpu_expert` / :func:`train_lora`; ``None`` values are
+    dropped, so a settings dict with unset options can be passed as it is.
+    """
     kind = expert or default_expert(task, base_model)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if kind == "cpu":
         if base_model:
             raise ExpertError(
                 "the CPU expert trains the bundled MiniLM; drop base_model (or use expert='lora')"
             )
+        _check_options(train_cpu_expert, kwargs, "the CPU expert")
         return train_cpu_expert(task, dataset, out_dir, **kwargs)
     if kind == "lora":
         if not base_model:
             raise ExpertError("LoRA training needs a base model (--base-model NAME_OR_PATH)")
         from taskforge._experts._lora import train_lora
 
+        _check_options(train_lora, kwargs, "LoRA training")
         return train_lora(task, dataset, out_dir, base_model=base_model, **kwargs)
     raise ExpertError(f"expert {kind!r}: expected 'cpu' or 'lora'")
+
+
+def _check_options(fn: Any, kwargs: dict[str, Any], what: str) -> None:
+    """A clear error (not a TypeError) for options the chosen expert does not take."""
+    import inspect
+
+    unknown = sorted(set(kwargs) - set(inspect.signature(fn).parameters))
+    if unknown:
+        raise ExpertError(f"{what} does not take option(s) {unknown}")
