@@ -166,45 +166,53 @@ class Datastore:
         description (ReBase's dataset score) by ``description_weight``: a query such as
         "Does the premise entail the hypothesis?" then finds NLI rows rather than rows that
         merely mention the word "hypothesis". ``description_weight=0`` is pure cell search.
+        A quick look should show k different things, so a row whose best cell repeats the
+        text of a better hit (a label such as "entailment" in every row) is skipped.
         """
+        from taskforge._retrieval._scoring import row_max_scores
+
         emb = embedder or self.embedder()
         emb.check_same(self.model_name, self.dim)
         query = emb.encode([text])
         vrow = self.vector_row()
         dataset = self.description_vectors() @ query[0]
         if index == "exact":
-            cell = np.empty(self.n_vectors, dtype=np.float32)
-            vecs = self.vectors()
-            for start in range(0, self.n_vectors, 1 << 18):
-                block = np.asarray(vecs[start : start + (1 << 18)], dtype=np.float32)
-                cell[start : start + len(block)] = block @ query[0]
-            row_cell = np.full(self.n_rows, -np.inf, dtype=np.float32)
-            np.maximum.at(row_cell, vrow, cell)
+            row_cell = row_max_scores(self.vectors(), vrow, self.n_rows, query)[:, 0]
         else:
             fetch = min(self.n_vectors, max(k * 50, 1000))
             scores, ids = self.index(index).search(query, fetch)
-            row_cell = np.full(self.n_rows, -np.inf, dtype=np.float32)
             keep = ids[0] >= 0
-            np.maximum.at(row_cell, vrow[ids[0][keep]], scores[0][keep])
+            row_cell = row_max_scores(scores[0][keep][:, None], vrow[ids[0][keep]], self.n_rows, np.ones(1))[
+                :, 0
+            ]
         final = (1 - description_weight) * row_cell + description_weight * dataset[self.row_source()]
-        k = min(k, int(np.isfinite(final).sum()))
-        top = np.argpartition(-final, k - 1)[:k] if k else np.array([], dtype=np.int64)
+        # identical texts embed identically: one row per (source, best-cell score) stands for its twins
+        key = self.row_source().astype(np.int64) << 32 | row_cell.astype(np.float32).view(np.uint32)
+        _, first = np.unique(key, return_index=True)
+        first = first[np.isfinite(final[first])]
+        n_candidates = min(max(k * 4, 50), len(first))
+        if n_candidates == 0:
+            return []
+        top = first[np.argpartition(-final[first], n_candidates - 1)[:n_candidates]]
         top = top[np.argsort(-final[top], kind="stable")]
-        records = self.get_rows(top)
-        vecs = self.vectors()
-        columns = self.column_names()
-        hits = []
-        for r, rec in zip(top.tolist(), records, strict=True):
+        vecs, vcol, columns = self.vectors(), self.vector_column(), self.column_names()
+        hits: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for r in top.tolist():
             lo, hi = np.searchsorted(vrow, r, "left"), np.searchsorted(vrow, r, "right")
             best = lo + int(np.argmax(np.asarray(vecs[lo:hi], dtype=np.float32) @ query[0]))
-            col = int(self.vector_column()[best])
+            rec = self.get_rows([r])[0]
             if self.kind == "rows":
-                column = columns[col]
+                column = columns[int(vcol[best])]
                 snippet = rec["cells"].get(column, "")
             else:
                 from taskforge._datastore._cells import split_passages
 
-                column, snippet = f"passage {col}", split_passages(rec["text"])[col]
+                column, snippet = f"passage {int(vcol[best])}", split_passages(rec["text"])[int(vcol[best])]
+            key = " ".join(snippet.lower().split())
+            if key in seen:
+                continue
+            seen.add(key)
             hits.append(
                 {
                     **rec,
@@ -216,6 +224,8 @@ class Datastore:
                     "snippet": snippet,
                 }
             )
+            if len(hits) == k:
+                break
         return hits
 
     def disk_bytes(self) -> int:
