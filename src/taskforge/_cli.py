@@ -51,7 +51,15 @@ def _register_all() -> None:
     from taskforge._retrieval import _commands as retrieval_cmds
     from taskforge._transform import _commands as transform_cmds
 
-    modules = (datastore_cmds, retrieval_cmds, transform_cmds, quality_cmds, pipeline_cmds, expert_cmds, report_cmds)
+    modules = (
+        datastore_cmds,
+        retrieval_cmds,
+        transform_cmds,
+        quality_cmds,
+        pipeline_cmds,
+        expert_cmds,
+        report_cmds,
+    )
     for module in modules:
         module.register(app)
 

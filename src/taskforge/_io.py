@@ -161,6 +161,35 @@ def _truncate_torn_tail(path: Path) -> None:
         f.truncate(0)
 
 
+def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Records of a small JSONL / JSON (list, or dict keyed by id) / CSV / TSV file.
+
+    For user-supplied example and eval files; datastore sources stream through their own readers.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        return list(read_jsonl(path))
+    if suffix == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, list) else list(data.values())
+    if suffix in (".csv", ".tsv"):
+        import csv
+
+        with path.open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+    raise ValueError(f"{path}: expected a .jsonl, .json, .csv or .tsv file")
+
+
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """fsync a file or a folder by path (a folder's fsync makes a rename inside it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_fingerprint(path: str | os.PathLike[str], *, chunk: int = 1 << 20) -> str:
     """sha256 of a file's bytes, streamed."""
     h = hashlib.sha256()
@@ -200,8 +229,10 @@ __all__ = [
     "atomic_write_text",
     "dumps_line",
     "file_fingerprint",
+    "fsync_path",
     "read_jsonl",
     "read_jsonl_tolerant",
+    "read_table",
     "stable_hash",
     "write_jsonl",
 ]

@@ -82,7 +82,6 @@ def resolve_settings(
             settings[stage].update(values)
     for stage, values in (flags or {}).items():
         settings[stage].update({k: v for k, v in values.items() if v is not None})
-    settings["retrieve"].setdefault("n", 1000)
     return settings
 
 
@@ -290,10 +289,9 @@ def _make_llm(opts: dict[str, Any], run_dir: Path) -> Any:
         "prices",
     )
     client = {k: opts.pop(k) for k in client_keys if k in opts}
-    if not spec or opts.get("mapper"):
-        opts.pop("mapper", None)
+    mapper = opts.pop("mapper", None)
+    if not spec or mapper:
         return None
-    opts.pop("mapper", None)
     from taskforge._llm import LLM
 
     return LLM.from_spec(spec, cache_path=run_dir / LLM_CACHE, **client)

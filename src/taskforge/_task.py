@@ -7,14 +7,14 @@ shape, so a sample and an example are interchangeable everywhere downstream.
 
 from __future__ import annotations
 
-import csv
 import fnmatch
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from taskforge._io import read_table
 
 FieldValue = str | dict[str, Any]
 SINGLE_INPUT = "input"
@@ -248,29 +248,8 @@ def _format_errors(origin: str, err: ValidationError, prefix: str = "") -> str:
 
 
 # ---- examples from files ----------------------------------------------------------------------
-def _read_table(path: Path) -> list[dict[str, Any]]:
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        rows = []
-        with path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                if line.strip():
-                    try:
-                        rows.append(json.loads(line))
-                    except json.JSONDecodeError as e:
-                        raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-        return rows
-    if suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, list) else list(data.values())
-    if suffix in (".csv", ".tsv"):
-        with path.open(encoding="utf-8", newline="") as f:
-            return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
-    raise ValueError(f"{path}: examples must be .jsonl, .json, .csv or .tsv")
-
-
 def load_examples_file(spec: ExamplesFile) -> list[dict[str, Any]]:
-    rows = _read_table(spec.path)[spec.skip :]
+    rows = read_table(spec.path)[spec.skip :]
     if spec.limit:
         rows = rows[: spec.limit]
     if spec.format == "craft" or (

@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from taskforge._datastore._cells import document_text, split_passages
 from taskforge._embed import Embedder
+from taskforge._io import fsync_path
 
 ROWS_SCHEMA = pa.schema(
     [("row_id", pa.string()), ("row", pa.string()), ("cells", pa.string()), ("text", pa.string())]
@@ -117,15 +118,15 @@ def write_chunk(source_dir: Path, chunk: ChunkInput, result: dict[str, Any]) -> 
     }
     (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     for p in tmp.iterdir():
-        _fsync(p)
-    _fsync(tmp)
+        fsync_path(p)
+    fsync_path(tmp)
     try:
         os.rename(tmp, final)
     except OSError:
         if not (final / "meta.json").exists():
             raise
         shutil.rmtree(tmp, ignore_errors=True)  # another worker wrote the same chunk first
-    _fsync(source_dir)
+    fsync_path(source_dir)
 
 
 def read_chunk_meta(source_dir: Path, index: int) -> dict[str, Any]:
@@ -142,11 +143,3 @@ def clean_partial(source_dir: Path) -> None:
     if source_dir.exists():
         for p in source_dir.glob(".c*.tmp-*"):
             shutil.rmtree(p, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -8,7 +8,6 @@ bounded: vectors stream chunk by chunk into a memory-mapped ``.npy``.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -21,7 +20,7 @@ import pyarrow as pa
 from taskforge._console import console
 from taskforge._datastore._chunks import ROWS_SCHEMA, chunk_dir, read_chunk_meta, read_chunk_rows
 from taskforge._embed import Embedder
-from taskforge._io import atomic_write_json
+from taskforge._io import atomic_write_json, fsync_path
 
 MANIFEST = "manifest.json"
 FORMAT = "taskforge-datastore"
@@ -129,18 +128,10 @@ def merge(
 
         manifest["ann"] = build_ann(data, np.load(data / "vectors.npy", mmap_mode="r"))
     for p in data.iterdir():
-        _fsync(p)
+        fsync_path(p)
     atomic_write_json(out / MANIFEST, manifest)
     _remove_stale(out, manifest)
     return manifest
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _col_id(name: str, columns: list[str], ids: dict[str, int]) -> int:

@@ -6,14 +6,13 @@ prompt and a completion, so training and evaluation always agree.
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from taskforge._experts._errors import ExpertError
-from taskforge._io import read_jsonl
+from taskforge._io import read_table
 from taskforge._task import Task
 
 FieldValue = str | dict[str, Any]
@@ -25,19 +24,10 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise ExpertError(f"{path}: file not found")
-    suffix = path.suffix.lower()
     try:
-        if suffix in (".jsonl", ".ndjson"):
-            return list(read_jsonl(path))
-        if suffix == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return data if isinstance(data, list) else list(data.values())
-        if suffix in (".csv", ".tsv"):
-            with path.open(encoding="utf-8", newline="") as f:
-                return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
+        return read_table(path)
     except (ValueError, OSError) as e:
         raise ExpertError(str(e)) from None
-    raise ExpertError(f"{path}: expected .jsonl, .json, .csv or .tsv")
 
 
 def parse_field_map(spec: str | Sequence[str] | None) -> dict[str, str] | None:
