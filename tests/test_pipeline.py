@@ -155,3 +155,18 @@ def test_run_killed_mid_transform_resumes_without_repeated_calls(
     done_keys |= {(r["item"]["source"], r["item"]["row_id"]) for r in rejects}
     assert done_keys == {(i["source"], i["row_id"]) for i in items}  # none missing
     assert (out / "export" / "data.jsonl").exists()
+
+
+def test_bad_llm_spec_is_one_clear_line(demo_datastore: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from taskforge._cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["run", str(NLI), "--datastore", str(demo_datastore), "--llm", "gpt4", "--out", str(tmp_path / "r")],
+    )
+    assert res.exit_code == 2
+    assert "must look like 'openai:MODEL'" in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "r").exists()  # rejected before any stage ran

@@ -196,5 +196,5 @@ def test_unquoted_yes_no_labels_get_a_clear_error(tmp_path) -> None:
         "name: t\ninstruction: answer\nexamples:\n  - {input: q, output: {answer: 'yes'}}\n"
         "output_schema:\n  answer: {labels: [yes, no]}\n"
     )
-    with pytest.raises(TaskSpecError, match=r'quote the labels'):
+    with pytest.raises(TaskSpecError, match=r"quote the labels"):
         Task.load(spec)

@@ -61,12 +61,18 @@ def run_command(
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
 ) -> None:
     """Retrieve -> transform -> filter -> export (-> train -> eval) for TASK_FILE, into a run directory."""
+    from taskforge._llm._types import LLMError
     from taskforge._pipeline import SettingsError, print_summary, resolve_settings, run
     from taskforge._task import Task, TaskSpecError
 
     if llm and mapper:
         raise typer.BadParameter("give either --llm or --mapper, not both")
     try:
+        from taskforge._llm import parse_llm_spec
+
+        for spec in (llm, judge):
+            if spec:
+                parse_llm_spec(spec)  # a bad spec fails now, not after retrieval
         task = Task.load(task_file)
         flags = {
             "retrieve": {"n": n, "method": method, "per_source_cap": per_source_cap},
@@ -87,7 +93,7 @@ def run_command(
         }
         settings = resolve_settings(task, config_file=config, flags=flags)
         result = run(task, datastore=datastore, out=out, settings=settings, report=not no_report)
-    except (TaskSpecError, SettingsError) as e:
+    except (TaskSpecError, SettingsError, LLMError) as e:
         console.print(f"[red bold]error:[/] {e}")
         raise typer.Exit(2) from None
     print_summary(result)

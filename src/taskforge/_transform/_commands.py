@@ -81,6 +81,7 @@ def register(app: typer.Typer) -> None:
         import jinja2
 
         from taskforge._console import console
+        from taskforge._llm._types import LLMError
         from taskforge._task import Task, TaskSpecError
         from taskforge._transform._settings import TransformSettings
         from taskforge._transform._stage import transform
@@ -124,7 +125,7 @@ def register(app: typer.Typer) -> None:
             finally:
                 if client is not None:
                     client.close()
-        except (TaskSpecError, ValueError, FileNotFoundError, jinja2.TemplateError) as e:
+        except (TaskSpecError, LLMError, ValueError, FileNotFoundError, jinja2.TemplateError) as e:
             where = f"{template}: " if isinstance(e, jinja2.TemplateError) else ""
             console.print(
                 f"[bold red]error:[/] {where}{type(e).__name__ if where else ''} {e}".replace("  ", " ")
