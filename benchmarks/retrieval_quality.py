@@ -1,14 +1,20 @@
 """Retrieval quality: does each method find the right sources? A suite of tasks on the shared sources.
 
 Each task has 3 examples (written here, not copied from any source), excludes its own
-source, and lists the sources whose rows are relevant material for it: rows an LLM could
-turn into a sample of the task with light effort (labelled data of the same task, or the
-raw material it works on, e.g. news articles for news topic classification). For each method
-the script prints the share of the top N (default 1,000) that comes from relevant sources
-("relevant-source precision"), per task and on average, side by side, plus the confidence
-that the low-confidence warning is calibrated on (two far tasks that no source covers).
+source, and lists the sources a careful person would call relevant: sources whose rows an LLM
+could turn into a sample of the task with light effort. That is labelled data of the same task
+or a direct recast of it (NLI for NLI; passage + question rows for reading comprehension), or,
+for tasks that work on a kind of text, that text (news articles for news topics, long texts for
+summarisation, everyday situations between people for dialogue writing). For each method the
+script prints the share of the top N (default 1,000) that comes from relevant sources
+("relevant-source precision"), per task, their mean and the worst task, side by side, plus
+the confidence the low-confidence warning uses (two far tasks that no source covers).
 
-    python benchmarks/retrieval_quality.py --datastore /tmp/ds_all_1k [-n 1000] [--methods rebase,...]
+The store it was tuned on: every shared source, at most 1,000 rows each (73 sources, 40,049
+rows, 144,515 vectors; about 30 minutes on 2 cores):
+
+    taskforge datastore build ../shared/datastore-sources/* --out /tmp/ds_all_1k --max-rows 1000
+    python benchmarks/retrieval_quality.py --datastore /tmp/ds_all_1k [-n 1000] [--markdown]
 """
 
 from __future__ import annotations
@@ -157,22 +163,22 @@ SUITE: list[SuiteTask] = [
         [
             _ex(
                 {
-                    "context": "The Amazon River flows through Brazil, Peru and Colombia and empties into the Atlantic Ocean.",
+                    "context": "The Amazon River in South America is the largest river in the world by discharge volume. It flows through Peru, Colombia and Brazil before emptying into the Atlantic Ocean. Its basin covers about seven million square kilometres, most of it rainforest.",
                     "question": "Into which ocean does the Amazon River empty?",
                 },
                 "the Atlantic Ocean",
             ),
             _ex(
                 {
-                    "context": "Marie Curie was the first woman to win a Nobel Prize, awarded in physics in 1903.",
+                    "context": "Marie Curie was a Polish-born physicist and chemist who did pioneering research on radioactivity. She was the first woman to win a Nobel Prize, sharing the 1903 prize in physics with Pierre Curie and Henri Becquerel. In 1911 she won a second Nobel Prize, in chemistry.",
                     "question": "In what year did Marie Curie win her first Nobel Prize?",
                 },
                 "1903",
             ),
             _ex(
                 {
-                    "context": "The Eiffel Tower was designed by the engineering company of Gustave Eiffel and completed in 1889.",
-                    "question": "Whose company designed the Eiffel Tower?",
+                    "context": "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris. It is named after the engineer Gustave Eiffel, whose company designed and built it for the 1889 World's Fair. Artists first criticised its design, but it has become a cultural icon of France.",
+                    "question": "Whose company designed and built the Eiffel Tower?",
                 },
                 "Gustave Eiffel",
             ),
@@ -193,6 +199,7 @@ SUITE: list[SuiteTask] = [
             "t0_dream",
             "fetaqa",
             "t0_wiki_bio",
+            "t0_wiki_qa",  # a question with a Wikipedia sentence that may hold the answer
         },
     ),
     SuiteTask(
@@ -309,7 +316,13 @@ SUITE: list[SuiteTask] = [
             ),
         ],
         ["t0_dream"],
-        {"t0_samsum", "hh_rlhf_harmless_test", "t0_dream"},
+        {  # dialogues, and everyday situations between people (the task's input)
+            "t0_samsum",
+            "hh_rlhf_harmless_test",
+            "t0_social_i_qa",
+            "t0_cosmos_qa",
+            "clutrr",
+        },
     ),
     # far tasks: nothing in the shared sources covers them; used to calibrate the warning
     SuiteTask(
@@ -350,17 +363,32 @@ def precision(items: list[dict[str, Any]], relevant: set[str]) -> float:
     return sum(it["source"] in relevant for it in items) / max(1, len(items))
 
 
+def register_ablations() -> None:
+    """Variants shown next to the shipped methods (registered for this script only)."""
+    from functools import partial
+
+    from taskforge._retrieval import METHODS, rebase_plus
+
+    # the previous default: raw description cosines, answer 0.5, dataset 1.5
+    METHODS.setdefault("rebase_weighted", partial(rebase_plus, w_answer=0.5, w_dataset=1.5))
+    # the paper's equal weights with centred descriptions: what centring alone does
+    METHODS.setdefault("rebase_centred", partial(rebase_plus, centre_descriptions=True))
+
+
 def main() -> None:
     from taskforge._console import console, summary_table
     from taskforge._datastore import Datastore
-    from taskforge._retrieval import METHODS, retrieve
+    from taskforge._retrieval import retrieve
+
+    register_ablations()
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datastore", required=True)
     ap.add_argument("-n", type=int, default=1000)
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default="rebase,rebase_centred,rebase_weighted,rebase_tuned,craft,mean")
     ap.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
     ap.add_argument("--show-sources", action="store_true", help="print each run's top sources")
+    ap.add_argument("--markdown", action="store_true", help="also print the precision table as markdown")
     args = ap.parse_args()
     ds = Datastore.open(args.datastore)
     methods = [m for m in args.methods.split(",") if m]
@@ -397,6 +425,24 @@ def main() -> None:
             "Confidence: best instruction-description cosine (warning)", ["task", *methods], best_rows
         )
     )
+    if args.markdown:
+        print(markdown_table(["task", *methods], table_rows, {t.name: t.kind for t in tasks}))
+
+
+def markdown_table(header: list[str], rows: list[list[Any]], kinds: dict[str, str]) -> str:
+    """The precision table as markdown (tasks by their kind), for the README."""
+
+    def cell(v: Any) -> str:
+        return f"{v:.2f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if row[0] in kinds and kinds[row[0]].startswith("far:"):
+            continue
+        lines.append(
+            "| " + " | ".join([kinds.get(row[0], f"**{row[0]}**")] + [cell(v) for v in row[1:]]) + " |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

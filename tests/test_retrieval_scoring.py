@@ -189,3 +189,59 @@ def test_rebase_plus_with_paper_weights_is_the_paper_formula():
     s, q = _store(), _queries()
     plus = rebase_plus(s, q, 10, w_row=0.0, w_source=0.0).components["final"]
     np.testing.assert_allclose(plus, rebase(s, q, 10).components["final"], atol=1e-6)
+
+
+# ---- the default's source-description part ---------------------------------------------------
+def _cards(n: int, d: int = 16, seed: int = 5) -> np.ndarray:
+    """n source descriptions sharing one dominant direction (what all dataset cards say)."""
+    rng = np.random.default_rng(seed)
+    shared = np.zeros(d, dtype=np.float32)
+    shared[0] = 1.0
+    return _unit(3.0 * shared + 0.5 * rng.normal(size=(n, d)))
+
+
+def test_centred_description_scores_are_cosines_after_removing_the_mean_card():
+    from taskforge._retrieval._methods import description_scores
+
+    cards = _cards(10)
+    inst = _unit(np.random.default_rng(6).normal(size=16))
+    got = description_scores(cards, inst, centre=True)
+    mu = cards.mean(0)
+    want = [float(_unit(c - mu) @ _unit(inst - mu)) for c in cards]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    np.testing.assert_allclose(description_scores(cards, inst, centre=False), cards @ inst, atol=1e-6)
+
+
+def test_centring_ranks_by_what_sets_a_card_apart_not_by_the_shared_boilerplate():
+    from taskforge._retrieval._methods import description_scores
+
+    # card k: boilerplate (axis 0) + its own topic (axis k+1); card 3 has less boilerplate
+    eye = np.eye(16, dtype=np.float32)
+    weight = np.full(10, 1.0, dtype=np.float32)
+    weight[3] = 0.6
+    cards = _unit(np.stack([weight[k] * eye[0] + 0.5 * eye[k + 1] for k in range(10)]))
+    inst = _unit(eye[0] + 0.15 * eye[4])  # boilerplate + a little of card 3's topic
+    assert int(np.argmax(cards @ inst)) != 3  # raw cosine: the boilerplate decides
+    assert int(np.argmax(description_scores(cards, inst, centre=True))) == 3
+
+
+def test_small_stores_are_not_centred():
+    from taskforge._retrieval._methods import MIN_SOURCES_TO_CENTRE, description_scores
+
+    cards = _cards(MIN_SOURCES_TO_CENTRE - 1)
+    inst = _unit(np.random.default_rng(7).normal(size=16))
+    np.testing.assert_allclose(description_scores(cards, inst, centre=True), cards @ inst, atol=1e-6)
+
+
+def test_rebase_tuned_is_its_weighted_parts_with_centred_descriptions():
+    from taskforge._retrieval._methods import TUNED, description_scores, rebase_tuned
+
+    s = _store(n_sources=9, d=32)
+    q = _queries(d=32)
+    got = rebase_tuned(s, q, 10).components
+    paper = rebase(s, q, 10).components
+    desc = description_scores(s.description_vectors, q.instruction, centre=True)[s.row_source]
+    np.testing.assert_allclose(got["dataset"], desc, atol=1e-6)
+    wq, wa, wd = (float(TUNED[k]) for k in ("w_query", "w_answer", "w_dataset"))
+    want = (wq * paper["query"] + wa * paper["answer"] + wd * desc) / (wq + wa + wd)
+    np.testing.assert_allclose(got["final"], want, atol=1e-6)

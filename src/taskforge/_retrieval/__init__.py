@@ -1,9 +1,9 @@
 """Retrieval: score every row of a datastore against a task and keep the best N.
 
-Methods: ``rebase_tuned`` (default: ReBase's parts reweighted on the quality suite,
-benchmarks/retrieval_quality.py), ``rebase`` (the ReBase paper's formula, exact), ``craft``
+Methods: ``rebase_tuned`` (default: ReBase's parts reweighted, with centred source
+descriptions, chosen on the quality suite benchmarks/retrieval_quality.py), ``rebase`` (the ReBase paper's formula, exact), ``craft``
 (CRAFT's per-example plus mean-similarity mix), ``mean`` (similarity to the mean example,
-for document stores). ``rebase_plus`` takes free weights, incl. whole-row and source-fit terms.
+for document stores). ``rebase_plus`` takes free weights, incl. whole-row and source-fit terms and centring.
 """
 
 from taskforge._retrieval._methods import (
