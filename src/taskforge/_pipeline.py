@@ -301,12 +301,19 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, (int, float, str, bool))
 
 
+def _fmt(v: Any) -> str:
+    """Counts with thousands separators, scores to 3 decimals (bools as they are)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    return f"{v:,}" if isinstance(v, int) else f"{v:.3f}"
+
+
 def print_summary(result: RunResult) -> None:
     """The funnel table and where the outputs are."""
     rows = []
     for name, rec in result.records.items():
         main = {k: v for k, v in rec.counts.items() if _scalar(v)}
-        what = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in main.items())
+        what = ", ".join(f"{k} {_fmt(v)}" for k, v in main.items())
         rows.append([name, what, "reused" if rec.reused else f"{rec.seconds:.1f}s"])
     console.print(summary_table("Run summary", ["stage", "counts", "time"], rows))
     funnel = result.funnel()
