@@ -56,7 +56,7 @@ def summary_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[An
     for i, col in enumerate(columns):
         table.add_column(col, justify="left" if i == 0 else "right")
     for row in rows:
-        table.add_row(*[_fmt(v) for v in row])
+        table.add_row(*[format_value(v) for v in row])
     return table
 
 
@@ -64,7 +64,10 @@ def kv_table(title: str, items: Mapping[str, Any]) -> Table:
     return summary_table(title, ["", ""], items.items())
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """A table cell: ints with thousands separators, floats to 4 significant digits, bools as words."""
+    if isinstance(v, bool):
+        return str(v)
     if isinstance(v, float):
         return f"{v:,.4g}" if abs(v) < 1000 else f"{v:,.0f}"
     if isinstance(v, int):

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from taskforge._console import console, summary_table
+from taskforge._console import console, format_value, summary_table
 from taskforge._io import atomic_write_json, atomic_write_text, stable_hash
 from taskforge._runstate import StageRecord, fingerprint, finish, reusable
 from taskforge._task import Task
@@ -301,19 +301,12 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, (int, float, str, bool))
 
 
-def _fmt(v: Any) -> str:
-    """Counts with thousands separators, scores to 3 decimals (bools as they are)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return str(v)
-    return f"{v:,}" if isinstance(v, int) else f"{v:.3f}"
-
-
 def print_summary(result: RunResult) -> None:
     """The funnel table and where the outputs are."""
     rows = []
     for name, rec in result.records.items():
         main = {k: v for k, v in rec.counts.items() if _scalar(v)}
-        what = ", ".join(f"{k} {_fmt(v)}" for k, v in main.items())
+        what = ", ".join(f"{k} {format_value(v)}" for k, v in main.items())
         rows.append([name, what, "reused" if rec.reused else f"{rec.seconds:.1f}s"])
     console.print(summary_table("Run summary", ["stage", "counts", "time"], rows))
     funnel = result.funnel()

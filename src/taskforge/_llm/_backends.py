@@ -57,6 +57,10 @@ class _Secret:
     def get(self) -> str | None:
         return self._value
 
+    def secrets(self) -> list[str]:
+        """The values a log must mask (none without a key)."""
+        return [self._value] if self._value else []
+
     def __repr__(self) -> str:
         return "<secret>" if self._value else "<no key>"
 
@@ -106,8 +110,7 @@ class OpenAIBackend:
         return h
 
     def secrets(self) -> list[str]:
-        key = self._key.get()
-        return [key] if key else []
+        return self._key.secrets()
 
     def payload(
         self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int
@@ -170,8 +173,7 @@ class AnthropicBackend:
         return h
 
     def secrets(self) -> list[str]:
-        key = self._key.get()
-        return [key] if key else []
+        return self._key.secrets()
 
     def payload(
         self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int

@@ -210,12 +210,7 @@ class LLM:
         self, messages: list[dict[str, str]], options: GenerationOptions | None = None, sample_index: int = 0
     ) -> LLMResult:
         """One request, synchronously (through the same cache, retries and limits)."""
-        request = LLMRequest(
-            key="complete",
-            messages=messages,
-            options=options or GenerationOptions(),
-            sample_index=sample_index,
-        )
+        request = _one_request(messages, options, sample_index)
         (result,) = list(self.run([request]))
         return result
 
@@ -305,12 +300,7 @@ class LLM:
     async def acomplete(
         self, messages: list[dict[str, str]], options: GenerationOptions | None = None, sample_index: int = 0
     ) -> LLMResult:
-        request = LLMRequest(
-            key="complete",
-            messages=messages,
-            options=options or GenerationOptions(),
-            sample_index=sample_index,
-        )
+        request = _one_request(messages, options, sample_index)
         async with contextlib.aclosing(self.arun([request])) as stream:
             async for result in stream:
                 return result
@@ -568,6 +558,15 @@ async def _aiter(requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]) -> 
     else:
         for r in requests:
             yield r
+
+
+def _one_request(
+    messages: list[dict[str, str]], options: GenerationOptions | None, sample_index: int
+) -> LLMRequest:
+    """The request behind ``complete`` / ``acomplete``: one prompt through the same machinery."""
+    return LLMRequest(
+        key="complete", messages=messages, options=options or GenerationOptions(), sample_index=sample_index
+    )
 
 
 def _is_local(url: str) -> bool:
