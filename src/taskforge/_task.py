@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from taskforge._io import read_table
+from taskforge._parts import PartLayout, detect_parts
 
 FieldValue = str | dict[str, Any]
 SINGLE_INPUT = "input"
@@ -143,6 +144,12 @@ class Task(BaseModel):
     @property
     def named_outputs(self) -> bool:
         return isinstance(self.examples[0].output, dict)
+
+    def input_parts(self) -> PartLayout | None:
+        """The labelled parts plain-string inputs share ("Premise: ... Hypothesis: ..."), else None."""
+        if self.named_inputs:
+            return None
+        return detect_parts([str(e.input) for e in self.examples])
 
     def output_value(self, output: FieldValue, field: str) -> Any:
         return output.get(field) if isinstance(output, dict) else output
