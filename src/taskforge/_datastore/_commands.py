@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from taskforge._console import console, kv_table, summary_table
+from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES
 
 if TYPE_CHECKING:
     from taskforge._datastore._store import Datastore
@@ -34,12 +35,25 @@ def build_cmd(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     text_unit: str = typer.Option("line", "--text-unit", help="Plain text: one document per line | file."),
     precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 embedding compute."),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="Encoding of text files (latin-1, cp1252, ...; auto: detect per file). "
+        "Default UTF-8: rows that are not valid UTF-8 are counted as malformed, never altered.",
+    ),
+    max_row_mb: float = typer.Option(
+        DEFAULT_MAX_ROW_BYTES / 2**20, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
+    ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Stop at once if another build is writing to --out (default: wait for it)."
+    ),
 ) -> None:
     """Embed SOURCE... into the datastore at --out (skips sources already embedded)."""
     from taskforge._datastore._build import build_datastore
     from taskforge._datastore._sources import SourceError
     from taskforge._datastore._store import Datastore
     from taskforge._embed import ModelMismatchError
+    from taskforge._io import LockedError
 
     try:
         report = build_datastore(
@@ -56,8 +70,11 @@ def build_cmd(
             batch_size=batch_size,
             text_unit=text_unit,
             precision=precision,
+            encoding=encoding,
+            max_row_bytes=int(max_row_mb * 2**20),
+            wait=not no_wait,
         )
-    except (SourceError, ModelMismatchError, ValueError) as e:
+    except (SourceError, ModelMismatchError, ValueError, LockedError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from None
     rows = [
@@ -67,11 +84,14 @@ def build_cmd(
             s["n_rows"],
             s["n_vectors"],
             s["n_malformed"],
+            s.get("n_cut", 0),
         )
         for s in report.sources
     ]
     console.print(
-        summary_table("datastore build", ["source", "status", "rows", "vectors", "malformed"], rows)
+        summary_table(
+            "datastore build", ["source", "status", "rows", "vectors", "malformed", "cells cut"], rows
+        )
     )
     ds = Datastore.open(out)
     console.print(
@@ -113,10 +133,21 @@ def search_cmd(
     description_weight: float = typer.Option(
         0.5, "--description-weight", min=0.0, max=1.0, help="Weight of the source-description score."
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="The store's embedding model, when its manifest names a path you must vouch for.",
+    ),
 ) -> None:
     """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
-    ds = _open(path)
-    hits = ds.search(text, k, index="ann" if ann else "exact", description_weight=description_weight)
+    from taskforge._embed import ModelMismatchError
+
+    ds = _open(path, model=model)
+    try:
+        hits = ds.search(text, k, index="ann" if ann else "exact", description_weight=description_weight)
+    except (ValueError, ModelMismatchError) as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
     rows = [
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits
@@ -124,11 +155,11 @@ def search_cmd(
     console.print(summary_table(f"top {k} for {text!r}", ["source", "row", "column", "score", "text"], rows))
 
 
-def _open(path: Path) -> Datastore:
+def _open(path: Path, model: str | None = None) -> Datastore:
     from taskforge._datastore._store import Datastore
 
     try:
-        return Datastore.open(path)
+        return Datastore.open(path, model=model)
     except (FileNotFoundError, ValueError) as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from None
