@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 import taskforge._datastore._store as store_module
 from taskforge._cli import app
 from taskforge._datastore import Datastore, build_datastore
-from taskforge._io import LockedError, writer_lock
 
 ENV = {**os.environ, "TASKFORGE_QUIET": "1"}
 
@@ -55,6 +54,8 @@ def test_two_builds_at_once_keep_both_sources(tmp_path: Path, demo_sources: Path
 
 
 def test_second_writer_stops_with_no_wait(tmp_path: Path, demo_sources: Path) -> None:
+    from taskforge._io import LockedError, writer_lock
+
     out = tmp_path / "ds"
     with writer_lock(out, what="datastore build"):  # another build is writing here
         res = CliRunner().invoke(
@@ -69,6 +70,8 @@ def test_second_writer_stops_with_no_wait(tmp_path: Path, demo_sources: Path) ->
 
 
 def test_second_writer_waits_then_adds_its_source(tmp_path: Path, demo_sources: Path) -> None:
+    from taskforge._io import writer_lock
+
     out = tmp_path / "ds"
     build_datastore([demo_sources / "snli_dev"], out, max_rows=10)
     log = tmp_path / "second.log"

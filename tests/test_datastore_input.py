@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from taskforge._datastore import Datastore, build_datastore
-from taskforge._datastore._readers import BadRow, Notice, ReadOptions, Row, read_file
+from taskforge._datastore._readers import BadRow, Row, read_file
 
 HUGE_ROW_MB = 50
 
@@ -89,6 +89,8 @@ def test_json_keyed_object_with_a_bad_member_keeps_the_rest(tmp_path: Path) -> N
 def test_json_element_over_the_row_limit_is_skipped_and_reported(tmp_path: Path) -> None:
     p = tmp_path / "big.json"
     p.write_text(json.dumps([{"a": "x0"}, {"a": "y" * 5000}, {"a": "x2"}]), encoding="utf-8")
+    from taskforge._datastore._readers import ReadOptions
+
     good, bad = rows_of(p, options=ReadOptions(max_row_bytes=1000))
     assert [r.record["a"] for r in good] == ["x0", "x2"]
     assert len(bad) == 1 and "element 1" in bad[0].message and "--max-row-mb" in bad[0].message
@@ -141,6 +143,8 @@ def test_detected_encoding_is_announced(tmp_path: Path) -> None:
         for i in range(200)
     )
     p.write_bytes(text.encode("latin-1"))
+    from taskforge._datastore._readers import Notice, ReadOptions
+
     items = list(read_file(p, p.name, options=ReadOptions(encoding="auto")))
     notices = [i for i in items if isinstance(i, Notice)]
     assert notices and "detected" in notices[0].message and str(p) in notices[0].message
@@ -176,6 +180,8 @@ def test_row_over_the_limit_is_skipped_and_reported(tmp_path: Path) -> None:
         json.dumps({"a": "x"}) + "\n" + json.dumps({"a": "y" * 3000}) + "\n" + json.dumps({"a": "z"}) + "\n",
         encoding="utf-8",
     )
+    from taskforge._datastore._readers import ReadOptions
+
     good, bad = rows_of(p, options=ReadOptions(max_row_bytes=1000))
     assert [r.record["a"] for r in good] == ["x", "z"]
     assert len(bad) == 1 and "d.jsonl:2" in bad[0].message and "--max-row-mb" in bad[0].message

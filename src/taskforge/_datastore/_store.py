@@ -183,7 +183,7 @@ class Datastore:
             mapped = pa.memory_map(str(file))
             rows = pa.ipc.open_file(mapped)
         except FileNotFoundError:
-            raise
+            raise FileNotFoundError(2, "missing", str(file)) from None  # pyarrow leaves filename unset
         except (OSError, pa.ArrowInvalid) as e:
             raise DatastoreError(f"{file}: truncated or unreadable ({e}); rebuild the store") from None
         n = sum(rows.get_batch(i).num_rows for i in range(rows.num_record_batches))
