@@ -19,8 +19,8 @@ from pathlib import Path
 os.environ.setdefault("TASKFORGE_QUIET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from taskforge._cells import text_cells
 from taskforge._datastore import build_datastore
-from taskforge._datastore._cells import text_cells
 from taskforge._datastore._readers import Row
 from taskforge._datastore._sources import resolve_source
 from taskforge._embed import Embedder, _threads, compute_threads

@@ -44,8 +44,8 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from taskforge import Task
 from taskforge._experts import evaluate, train_cpu_expert
-from taskforge._task import Task
 
 SRC = Path(os.environ.get("TASKFORGE_SHARED", "/work/shared")) / "datastore-sources"
 NLI_INSTRUCTION = (

@@ -27,7 +27,7 @@ from typing import Any
 
 os.environ.setdefault("TASKFORGE_QUIET", "1")
 
-from taskforge._task import Task
+from taskforge import Task
 
 
 @dataclass
