@@ -200,10 +200,14 @@ PIPELINE_SOURCES = [
 def pipeline_data(
     task: Task, out: Path, n: int, max_rows: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from taskforge._datastore import build_datastore
-    from taskforge._quality import FilterSettings, filter_samples
-    from taskforge._retrieval import retrieve
-    from taskforge._transform import TransformSettings, transform
+    from taskforge import (
+        FilterSettings,
+        TransformSettings,
+        build_datastore,
+        filter_samples,
+        retrieve,
+        transform,
+    )
 
     t0 = time.perf_counter()
     store = out / "store"

@@ -11,7 +11,14 @@ import pytest
 from typer.testing import CliRunner
 
 from taskforge import Task
-from taskforge._experts import ExpertError, evaluate
+from taskforge._experts import (
+    ExpertError,
+    FewShotLLM,
+    check_lora_ready,
+    evaluate,
+    judge_win_rate,
+    resolve_base_model,
+)
 from taskforge._experts._data import (
     chat_messages,
     classifier_text,
@@ -19,8 +26,7 @@ from taskforge._experts._data import (
     load_examples,
     parse_field_map,
 )
-from taskforge._experts._judge import FewShotLLM, judge_choice, judge_win_rate
-from taskforge._experts._lora import check_lora_ready, resolve_base_model
+from taskforge._experts._judge import judge_choice
 
 os.environ["TASKFORGE_QUIET"] = "1"
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,7 @@ import pytest
 
 from taskforge import Task
 from taskforge._experts import _metrics as M
-from taskforge._experts._evaluate import score
+from taskforge._experts import score
 
 
 # ---- SQuAD EM / F1 (hand-computed with the official definitions) -------------------------------------

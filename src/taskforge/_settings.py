@@ -49,10 +49,6 @@ class StageSettings(BaseModel):
         check_keys(cls, defaults, origin="task defaults")
         return cls.build(defaults, *layers)
 
-    def given(self) -> dict[str, Any]:
-        """The values set explicitly (not left at their default), JSON-ready."""
-        return self.model_dump(mode="json", exclude_unset=True)
-
 
 def merge_layers(*layers: Layer) -> dict[str, Any]:
     """The one precedence rule: later layers win; a ``None`` value is "not given"."""
