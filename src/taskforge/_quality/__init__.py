@@ -2,7 +2,7 @@
 
 ``filter_samples`` runs the filter steps (format, exact and near duplicates, few-shot
 similarity, decontamination, optional LLM judge, optional label cap) and writes
-``kept.jsonl``, ``rejects.jsonl`` and ``funnel.json``; ``dataset_stats`` gives sizes,
+``kept.jsonl``, ``rejects.jsonl``, ``funnel.json`` and ``stats.json``; ``dataset_stats`` gives sizes,
 provenance, labels, lengths and ReBase's diversity metrics; ``export_dataset`` writes
 JSONL, Parquet, HF ``save_to_disk``, chat SFT records and a dataset card.
 """

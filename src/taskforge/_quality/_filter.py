@@ -1,4 +1,4 @@
-"""``filter_samples``: run the quality-control steps in order and write kept/rejects/funnel.
+"""``filter_samples``: run the quality-control steps in order and write kept/rejects/funnel/stats.
 
 Order: format -> exact_duplicate -> near_duplicate -> fewshot_similarity -> decontamination
 -> judge -> label_balance. Cheap, certain checks run first so the (paid) judge sees only
