@@ -158,9 +158,15 @@ def main() -> None:
     for i, r in enumerate(runs):
         injected = ", ".join(f"{k} {v}" for k, v in sorted(r["faults"].items())) or "none"
         shown = ", ".join(f"{k} {v}" for k, v in r["console"].items()) or "(killed: no summary)"
-        print(f"{i:<4d} {r['killed at']:>14s} {r['exit']:>5d} {r['seconds']:8.1f}  {injected}\n{'':35s}-> {shown}")
-    print(f"samples {len(samples)}, rejects {len(rejects)} (llm_error {llm_errors}), answers paid {paid.count.total()}")
-    print(f"lost {lost} | duplicated {duplicated} | re-paid {repaid} (bound: {kills} kills x {args.max_in_flight} in flight = {bound})")
+        print(
+            f"{i:<4d} {r['killed at']:>14s} {r['exit']:>5d} {r['seconds']:8.1f}  {injected}\n{'':35s}-> {shown}"
+        )
+    print(
+        f"samples {len(samples)}, rejects {len(rejects)} (llm_error {llm_errors}), answers paid {paid.count.total()}"
+    )
+    print(
+        f"lost {lost} | duplicated {duplicated} | re-paid {repaid} (bound: {kills} kills x {args.max_in_flight} in flight = {bound})"
+    )
     ok = lost == 0 and duplicated == 0 and repaid <= bound
     print("PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)

@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 import taskforge._datastore._store as store_module
+from taskforge import search
 from taskforge._cli import app
 from taskforge._datastore import Datastore, build_datastore
 
@@ -108,7 +109,7 @@ def test_an_open_store_keeps_reading_while_a_build_replaces_it(tmp_path: Path, d
     assert [s.name for s in ds.sources] == ["snli_dev"]  # the last complete store it opened
     np.testing.assert_array_equal(np.asarray(ds.vectors()), vectors)
     assert ds.get_rows([0])[0] == first and len(ds.get_rows(np.arange(20))) == 20
-    assert ds.search("a man is outside", 3)
+    assert search(ds, "a man is outside", 3)
     assert [s.name for s in Datastore.open(out).sources] == ["snli_dev", "svamp"]
 
 

@@ -10,13 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskforge._datastore import (
-    Datastore,
-    DatastoreError,
-    ModelMismatchError,
-    UntrustedModelError,
-    build_datastore,
-)
+from taskforge import ModelMismatchError, search
+from taskforge._datastore import Datastore, DatastoreError, UntrustedModelError, build_datastore
 from taskforge._embed import resolve_model
 
 
@@ -68,9 +63,9 @@ def test_model_path_outside_known_locations_needs_the_user(
     with pytest.raises(UntrustedModelError, match=r"manifest\.json.*outside the store"):
         ds.embedder()
     with pytest.raises(UntrustedModelError):
-        ds.search("a man is outside", 3)
+        search(ds, "a man is outside", 3)
     # the user vouches for it by naming it, or by listing its folder
-    assert Datastore.open(store, model=str(outside)).search("a man is outside", 3)
+    assert search(Datastore.open(store, model=str(outside)), "a man is outside", 3)
     monkeypatch.setenv("TASKFORGE_MODEL_DIRS", str(tmp_path / "somewhere"))
     assert Datastore.open(store).embedder().name == str(outside)
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from taskforge._errors import BadDataError, LockedError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -90,7 +92,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+                raise BadDataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
 
 
 def read_jsonl_tolerant(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -105,7 +107,7 @@ def read_jsonl_tolerant(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]
         except json.JSONDecodeError as e:
             if lineno == len(lines) and not line.endswith("\n"):
                 return  # torn tail from an interrupted append
-            raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            raise BadDataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
 
 
 class AppendLog:
@@ -182,15 +184,11 @@ def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
         with path.open(encoding="utf-8", newline="") as f:
             return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
-    raise ValueError(f"{path}: expected a .jsonl, .json, .csv or .tsv file")
+    raise BadDataError(f"{path}: expected a .jsonl, .json, .csv or .tsv file")
 
 
 LOCK_FILE = ".taskforge.lock"
 _OWNER_FILE = ".taskforge.lock.owner"
-
-
-class LockedError(RuntimeError):
-    """Another process is writing to the same folder (and the caller chose not to wait)."""
 
 
 def _stderr_line(message: str) -> None:

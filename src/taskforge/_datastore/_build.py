@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from taskforge._cells import text_cells
 from taskforge._console import console, make_progress
-from taskforge._datastore._cells import text_cells
 from taskforge._datastore._chunks import (
     ChunkInput,
     clean_partial,
@@ -43,7 +43,9 @@ from taskforge._datastore._merge import MANIFEST, load_manifest, merge
 from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES, BadRow, Notice, ReadOptions, UnreadableFile
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._embed import Embedder, ModelMismatchError
+from taskforge._errors import UsageError
 from taskforge._io import atomic_write_json, stable_hash, writer_lock
+from taskforge._settings import BuildSettings
 
 DEFAULT_CHUNK_ROWS = 512
 MAX_ERROR_LINES = 5
@@ -68,47 +70,31 @@ class BuildReport:
 def build_datastore(
     sources: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
-    *,
-    kind: str = "rows",
-    model: str | None = None,
-    description: str | None = None,
-    strict: bool = False,
-    max_rows: int | None = None,
-    ann: bool = False,
-    float16: bool = False,
-    chunk_rows: int | None = None,
-    batch_size: int = 64,
-    text_unit: str = "line",
-    precision: str = "auto",
-    encoding: str | None = None,
-    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
-    wait: bool = True,
+    settings: BuildSettings | None = None,
+    **overrides: Any,
 ) -> BuildReport:
     """Build (or extend, or resume) the datastore at ``out`` from ``sources``; returns a report.
 
-    Sources already in the store with the same content are kept as they are; new ones are
-    embedded and appended. ``description`` applies to every source given in this call.
-    ``encoding``: None reads UTF-8 and counts undecodable rows as malformed; ``"auto"`` detects
-    each file's charset; else a codec name. ``max_row_bytes``: longer rows are skipped and counted.
-    ``wait``: when another build holds the folder, wait for it (True) or raise ``LockedError``.
+    ``settings`` (or keyword ``overrides`` of :class:`~taskforge.BuildSettings`: ``kind``,
+    ``max_rows``, ``model``, ...) say how. Sources already in the store with the same content
+    are kept as they are; new ones are embedded and appended. ``description`` applies to every
+    source given in this call. ``encoding``: None reads UTF-8 and counts undecodable rows as
+    malformed; ``"auto"`` detects each file's charset; else a codec name. Rows over
+    ``max_row_mb`` are skipped and counted. ``wait``: when another build holds the folder, wait
+    for it (True) or raise ``LockedError``.
     """
-    if kind not in ("rows", "documents"):
-        raise ValueError(f"kind must be 'rows' or 'documents', not {kind!r}")
+    s = BuildSettings.build(settings, overrides)
     t0 = time.perf_counter()
     out = Path(out)
-    chunk_rows = chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
-    options = ReadOptions(encoding=encoding, max_row_bytes=max_row_bytes)
+    options = ReadOptions(encoding=s.encoding, max_row_bytes=int(s.max_row_mb * 2**20))
     resolved = [
-        resolve_source(str(s), description=description, text_unit=text_unit, options=options) for s in sources
+        resolve_source(str(src), description=s.description, text_unit=s.text_unit, options=options)
+        for src in sources
     ]
     _check_unique(resolved)
-    embedder = Embedder.load(model, precision=precision)
-    with writer_lock(out, what="datastore build", wait=wait, notify=_notify):
-        report = _build_locked(
-            resolved, out, embedder, kind=kind, max_rows=max_rows, chunk_rows=chunk_rows,
-            text_unit=text_unit, options=options, strict=strict, batch_size=batch_size,
-            float16=float16, ann=ann,
-        )  # fmt: skip
+    embedder = Embedder.load(s.model, precision=s.precision)
+    with writer_lock(out, what="datastore build", wait=s.wait, notify=_notify):
+        report = _build_locked(resolved, out, embedder, s, options)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -118,25 +104,15 @@ def _notify(message: str) -> None:
 
 
 def _build_locked(
-    resolved: list[Source],
-    out: Path,
-    embedder: Embedder,
-    *,
-    kind: str,
-    max_rows: int | None,
-    chunk_rows: int,
-    text_unit: str,
-    options: ReadOptions,
-    strict: bool,
-    batch_size: int,
-    float16: bool,
-    ann: bool,
+    resolved: list[Source], out: Path, embedder: Embedder, s: BuildSettings, options: ReadOptions
 ) -> BuildReport:
     """The build proper, under the writer lock: the previous manifest is read only now."""
+    kind = s.kind
+    chunk_rows = s.chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
     previous = load_manifest(out) if (out / MANIFEST).exists() else None
     if previous is not None:
         if previous["kind"] != kind:
-            raise ValueError(
+            raise UsageError(
                 f"{out / MANIFEST}: a {previous['kind']!r} store; cannot add {kind!r} sources to it"
             )
         try:
@@ -150,9 +126,9 @@ def _build_locked(
     settings: dict[str, Any] = {
         "kind": kind,
         "model": embedder.name,
-        "max_rows": max_rows,
+        "max_rows": s.max_rows,
         "chunk_rows": chunk_rows,
-        "text_unit": text_unit,
+        "text_unit": s.text_unit,
         "passage": [200, 50],
     }
     # recorded only when set, so stores built before these options keep their source keys
@@ -168,7 +144,7 @@ def _build_locked(
         overall = progress.add_task("sources", total=len(resolved))
         for src in resolved:
             try:
-                entry = _build_source(src, out, embedder, settings, strict, batch_size, progress)
+                entry = _build_source(src, out, embedder, settings, s.strict, s.batch_size, progress)
             except (SourceError, UnreadableFile, OSError, ValueError) as e:
                 failure = e if isinstance(e, SourceError) else SourceError(f"source {src.name!r}: {e}")
                 break
@@ -176,7 +152,7 @@ def _build_locked(
             report.sources.append(entry)
             progress.advance(overall)
     if done or previous is None:
-        manifest = merge(out, previous, done, embedder, kind=kind, float16=float16, ann=ann)
+        manifest = merge(out, previous, done, embedder, kind=kind, float16=s.float16, ann=s.ann)
         report.ann_recall = (manifest.get("ann") or {}).get("recall")
     if failure is not None:
         raise failure

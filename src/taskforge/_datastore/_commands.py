@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from taskforge._console import console, kv_table, summary_table
-from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES
-
-if TYPE_CHECKING:
-    from taskforge._datastore._store import Datastore
+from taskforge._datastore import Datastore
 
 datastore_app = typer.Typer(help="Build, inspect and search a datastore of embedded rows or documents.")
 
@@ -42,41 +38,33 @@ def build_cmd(
         "Default UTF-8: rows that are not valid UTF-8 are counted as malformed, never altered.",
     ),
     max_row_mb: float = typer.Option(
-        DEFAULT_MAX_ROW_BYTES / 2**20, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
+        64.0, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
     ),
     no_wait: bool = typer.Option(
         False, "--no-wait", help="Stop at once if another build is writing to --out (default: wait for it)."
     ),
 ) -> None:
     """Embed SOURCE... into the datastore at --out (skips sources already embedded)."""
-    from taskforge._datastore._build import build_datastore
-    from taskforge._datastore._sources import SourceError
-    from taskforge._datastore._store import Datastore
-    from taskforge._embed import ModelMismatchError
-    from taskforge._io import LockedError
+    from taskforge._datastore import Datastore, build_datastore
 
-    try:
-        report = build_datastore(
-            sources,
-            out,
-            kind=kind,
-            model=model,
-            description=description,
-            strict=strict,
-            max_rows=max_rows,
-            ann=ann,
-            float16=float16,
-            chunk_rows=chunk_rows,
-            batch_size=batch_size,
-            text_unit=text_unit,
-            precision=precision,
-            encoding=encoding,
-            max_row_bytes=int(max_row_mb * 2**20),
-            wait=not no_wait,
-        )
-    except (SourceError, ModelMismatchError, ValueError, LockedError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from None
+    report = build_datastore(
+        sources,
+        out,
+        kind=kind,
+        model=model,
+        description=description,
+        strict=strict,
+        max_rows=max_rows,
+        ann=ann,
+        float16=float16,
+        chunk_rows=chunk_rows,
+        batch_size=batch_size,
+        text_unit=text_unit,
+        precision=precision,
+        encoding=encoding,
+        max_row_mb=max_row_mb,
+        wait=not no_wait,
+    )
     rows = [
         (
             s["name"],
@@ -103,7 +91,7 @@ def build_cmd(
 @datastore_app.command("info")
 def info_cmd(path: Path = typer.Argument(..., help="Datastore folder.")) -> None:
     """Sources, rows, vectors, model and disk size of a datastore."""
-    ds = _open(path)
+    ds = Datastore.open(path)
     rows = [(s.name, s.n_rows, s.n_vectors, len(s.columns), s.description[:60]) for s in ds.sources]
     console.print(summary_table("sources", ["source", "rows", "vectors", "columns", "description"], rows))
     ann = ds.manifest.get("ann")
@@ -140,29 +128,15 @@ def search_cmd(
     ),
 ) -> None:
     """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
-    from taskforge._embed import ModelMismatchError
+    from taskforge._retrieval import search
 
-    ds = _open(path, model=model)
-    try:
-        hits = ds.search(text, k, index="ann" if ann else "exact", description_weight=description_weight)
-    except (ValueError, ModelMismatchError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from None
+    ds = Datastore.open(path, model=model)
+    hits = search(ds, text, k, index="ann" if ann else "exact", description_weight=description_weight)
     rows = [
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits
     ]
     console.print(summary_table(f"top {k} for {text!r}", ["source", "row", "column", "score", "text"], rows))
-
-
-def _open(path: Path, model: str | None = None) -> Datastore:
-    from taskforge._datastore._store import Datastore
-
-    try:
-        return Datastore.open(path, model=model)
-    except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from None
 
 
 def _size(n: int) -> str:

@@ -26,6 +26,7 @@ import pyarrow as pa
 from taskforge._console import console
 from taskforge._datastore._chunks import ROWS_SCHEMA, chunk_dir, read_chunk_meta, read_chunk_rows
 from taskforge._embed import Embedder
+from taskforge._errors import BadDataError
 from taskforge._io import atomic_write_json, fsync_path
 
 MANIFEST = "manifest.json"
@@ -36,8 +37,8 @@ _DATA_NAME = re.compile(r"data-[0-9a-f]{1,32}")
 _SAFE_NAME = re.compile(r"[\w.-]{1,200}")
 
 
-class DatastoreError(ValueError):
-    """A datastore folder that cannot be used as it is; the message names the file."""
+class DatastoreError(BadDataError):
+    """A datastore folder that cannot be used as it is (damaged, unsafe); the message names the file."""
 
 
 def load_manifest(path: Path) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from taskforge._errors import InputError, SettingsError
+
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 FORMATS = {
     ".jsonl": "jsonl",
@@ -82,12 +84,12 @@ class ReadOptions:
             try:
                 codecs.lookup(self.encoding)
             except LookupError:
-                raise ValueError(f"unknown encoding {self.encoding!r}") from None
+                raise SettingsError(f"unknown encoding {self.encoding!r}") from None
         if self.max_row_bytes < 1:
-            raise ValueError(f"max_row_bytes must be >= 1, got {self.max_row_bytes}")
+            raise SettingsError(f"max_row_bytes must be >= 1, got {self.max_row_bytes}")
 
 
-class UnreadableFile(OSError):
+class UnreadableFile(InputError, OSError):
     """A file that cannot be read at all (not one bad row)."""
 
 
@@ -266,7 +268,7 @@ def _csv(path: Path, label: str, delimiter: str, codec: str, max_bytes: int) -> 
 
 def looks_like_header(cells: list[str]) -> bool:
     """A header row has short, non-numeric names (sst5's TSV has none: ``__label__4 \\t sentence``)."""
-    from taskforge._datastore._cells import _NUMBER
+    from taskforge._cells import _NUMBER
 
     filled = [c.strip() for c in cells if c.strip()]
     if not filled:

@@ -23,13 +23,14 @@ from taskforge._datastore._readers import (
     iter_hf_dataset,
     read_file,
 )
+from taskforge._errors import InputError
 
 CARD_NAMES = ("README.md", "README.rst", "README.txt", "README")
 SKIP_NAMES = {"SOURCE.txt", "LICENSE", "LICENSE.txt", "CITATION.cff", "dataset_info.json", "state.json"}
 SKIP_SUFFIXES = {".md", ".rst", ".lst", ".py", ".sh", ".yaml", ".yml", ".cff"}
 
 
-class SourceError(RuntimeError):
+class SourceError(InputError):
     """A source that cannot be read; the message names it."""
 
 
