@@ -39,11 +39,13 @@ from pathlib import Path
 from typing import Any
 
 from taskforge import Task
+from taskforge._records import write_items
 from taskforge.testing import FakeLLMServer, demo_items, task_responder
 from taskforge.testing._fake_llm import FAULTS, MORE_FAULTS
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = ROOT / "examples" / "nli.yaml"
+DEMO = ROOT / "demo" / "sources"
 SOURCES = ("snli_dev", "scitail_test", "boolq", "openbookqa", "gsm8k", "svamp")
 
 
@@ -51,13 +53,12 @@ def items_file(n: int, path: Path) -> Path:
     """``n`` retrieved items from the demo sources, ranked 1..n."""
     items: list[dict[str, Any]] = []
     for source in SOURCES:
-        items += demo_items(source)
+        items += [dict(it) for it in demo_items(DEMO, source)]
     if len(items) < n:
         sys.exit(f"the demo sources hold {len(items)} rows; ask for at most that many items")
-    with path.open("w", encoding="utf-8") as f:
-        for rank, item in enumerate(items[:n], 1):
-            f.write(json.dumps({**item, "rank": rank}, ensure_ascii=False) + "\n")
-    return path
+    for rank, item in enumerate(items, 1):
+        item["rank"] = rank
+    return write_items(path, items[:n])
 
 
 class PaidAnswers:
