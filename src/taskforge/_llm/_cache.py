@@ -54,23 +54,40 @@ CREATE TABLE IF NOT EXISTS log (
     cost REAL
 );
 CREATE INDEX IF NOT EXISTS log_cache_key ON log (cache_key);
+CREATE TABLE IF NOT EXISTS batches (
+    id TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created REAL NOT NULL,
+    ended REAL
+);
 """
 
 
 def cache_key(
-    backend: str, model: str, messages: list[dict[str, str]], options: dict[str, Any], sample_index: int
+    backend: str,
+    model: str,
+    messages: list[dict[str, str]],
+    options: dict[str, Any],
+    sample_index: int,
+    schema: dict[str, Any] | None = None,
 ) -> str:
-    """Canonical hash of everything that determines a response (not the base URL, not the caller's key)."""
-    return stable_hash(
-        {
-            "backend": backend,
-            "model": model,
-            "messages": messages,
-            "options": options,
-            "sample_index": sample_index,
-        },
-        length=32,
-    )
+    """Canonical hash of everything that determines a response (not the base URL, not the caller's key).
+
+    ``schema`` (a structured-output request) is part of it only when given, so keys made
+    before structured outputs existed stay valid.
+    """
+    parts: dict[str, Any] = {
+        "backend": backend,
+        "model": model,
+        "messages": messages,
+        "options": options,
+        "sample_index": sample_index,
+    }
+    if schema is not None:
+        parts["schema"] = schema
+    return stable_hash(parts, length=32)
 
 
 class ResponseCache:
@@ -123,6 +140,51 @@ class ResponseCache:
         fut: asyncio.Future[None] = loop.create_future()
         self._queue.put(_Pending(entry, loop, fut))
         await fut
+
+    # -- batch journal: which provider batches hold which keys (see _batch.py) -----------------
+    def batch_submitted(self, batch_id: str, spec: str, keys: list[str]) -> None:
+        """Record a batch the provider accepted (committed before anything else happens)."""
+        with self._read_lock:
+            self._read.execute(
+                "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, 'submitted', ?, NULL)",
+                (batch_id, spec, json.dumps(keys), time.time()),
+            )
+
+    def batch_renamed(self, old: str, new: str) -> None:
+        with self._read_lock:
+            self._read.execute("UPDATE batches SET id = ? WHERE id = ?", (new, old))
+
+    def batch_ended(self, batch_id: str, status: str) -> None:
+        with self._read_lock:
+            self._read.execute(
+                "UPDATE batches SET status = ?, ended = ? WHERE id = ?", (status, time.time(), batch_id)
+            )
+
+    def open_batches(self, spec: str) -> list[tuple[str, list[str]]]:
+        """(batch id, cache keys) of this model's batches not yet collected, oldest first."""
+        with self._read_lock:
+            rows = self._read.execute(
+                "SELECT id, keys FROM batches WHERE spec = ? AND ended IS NULL ORDER BY created", (spec,)
+            ).fetchall()
+        return [(r[0], json.loads(r[1])) for r in rows]
+
+    def batches(self) -> list[dict[str, Any]]:
+        """Every recorded batch (for summaries and tests)."""
+        with self._read_lock:
+            rows = self._read.execute(
+                "SELECT id, spec, keys, status, created, ended FROM batches ORDER BY created"
+            ).fetchall()
+        return [
+            {
+                "id": r[0],
+                "spec": r[1],
+                "n": len(json.loads(r[2])),
+                "status": r[3],
+                "created": r[4],
+                "ended": r[5],
+            }
+            for r in rows
+        ]
 
     def count(self) -> int:
         with self._read_lock:
