@@ -54,14 +54,15 @@ class _BatchAPI:
         self.base = llm.base_urls[0]
         self.secrets = llm.backend.secrets()
 
-    async def _json(self, method: str, url: str, **kw: Any) -> Any:
+    async def _json(self, method: str, url: str, *, raw: bool = False, **kw: Any) -> Any:
+        """One API call with retries on 429/5xx/connection errors; the JSON body (or bytes if ``raw``)."""
         for attempt in range(1, self.llm.max_retries + 2):
             try:
                 async with self.session.request(method, url, **kw) as resp:
-                    raw = await resp.read()
+                    data = await resp.read()
                     if 200 <= resp.status < 300:
-                        return json.loads(raw) if raw.strip().startswith((b"{", b"[")) else raw
-                    detail = redact(error_detail(raw), self.secrets)
+                        return data if raw else json.loads(data)
+                    detail = redact(error_detail(data), self.secrets)
                     if resp.status < 500 and resp.status != 429:
                         raise LLMError(f"batch API {method} {url}: HTTP {resp.status}: {detail}")
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
@@ -92,7 +93,8 @@ class OpenAIBatchAPI(_BatchAPI):
         form = aiohttp.FormData()
         form.add_field("purpose", "batch")
         form.add_field("file", data, filename="taskforge-batch.jsonl", content_type="application/jsonl")
-        up = await self._json("POST", self.base + "/files", data=form, headers={"Content-Type": None})
+        body = form()  # multipart; its content type replaces the session's application/json
+        up = await self._json("POST", self.base + "/files", data=body, headers={"Content-Type": body.content_type})
         file_id = up["id"]
         journal = self.llm.cache
         assert journal is not None
@@ -126,9 +128,8 @@ class OpenAIBatchAPI(_BatchAPI):
         for fid in (b.get("output_file_id"), b.get("error_file_id")):
             if not fid:
                 continue
-            raw = await self._json("GET", f"{self.base}/files/{fid}/content")
-            text = raw.decode() if isinstance(raw, bytes) else json.dumps(raw)
-            for ln in text.splitlines():
+            content = await self._json("GET", f"{self.base}/files/{fid}/content", raw=True)
+            for ln in content.decode("utf-8").splitlines():
                 if ln.strip():
                     self._read_line(json.loads(ln), out)
         if status == "failed" and not out.completions and not out.errors:
@@ -168,9 +169,8 @@ class AnthropicBatchAPI(_BatchAPI):
         if b.get("processing_status") != "ended":
             return None
         out = BatchOutcome("ended", {}, {})
-        raw = await self._json("GET", b["results_url"])
-        text = raw.decode() if isinstance(raw, bytes) else json.dumps(raw)
-        for ln in text.splitlines():
+        content = await self._json("GET", b["results_url"], raw=True)
+        for ln in content.decode("utf-8").splitlines():
             if not ln.strip():
                 continue
             rec = json.loads(ln)

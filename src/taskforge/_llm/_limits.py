@@ -15,11 +15,12 @@ class Endpoint:
     successes while saturated). Multiplicative decrease: halve on a 429, 5xx, timeout or
     connection error, and cut by a fifth when the service time (latency per output token) runs
     at more than twice its recent low, i.e. requests queue in the server. One decrease per
-    ``cooldown`` (about one round trip), so a burst of errors from requests already in flight
+    round trip (the smoothed latency of successes), so a burst of errors from requests already in flight
     counts once. ``limit`` only grows while the endpoint is saturated: no evidence, no growth.
     """
 
     LATENCY_TOLERANCE = 2.0
+    QUEUE_DELAY = 0.1  # seconds
     WINDOW = 30.0  # seconds of history behind the latency low-water mark
 
     def __init__(
@@ -40,7 +41,8 @@ class Endpoint:
         self.decreases = 0
         self.schema_ok: bool | None = None  # None: untried; False: the server rejected a JSON schema
         self._ewma: float | None = None
-        self._lows: deque[tuple[float, float]] = deque()  # (bucket start, lowest service time in it)
+        self._rtt: float | None = None  # smoothed latency of successful requests (the cooldown)
+        self._buckets: deque[list[float]] = deque()  # [start, lowest service time], 5 s each
         self._last_decrease = -1e9
 
     def __repr__(self) -> str:
@@ -54,9 +56,11 @@ class Endpoint:
         return self._ewma
 
     def _baseline(self, now: float) -> float | None:
-        while self._lows and self._lows[0][0] < now - self.WINDOW:
-            self._lows.popleft()
-        return min((v for _, v in self._lows), default=None)
+        """The lowest service time of the last 30 s (at least 20 round trips): the no-queue time."""
+        window = max(self.WINDOW, 20 * (self._rtt or 0.0))
+        while self._buckets and self._buckets[0][0] < now - window:
+            self._buckets.popleft()
+        return min((b[1] for b in self._buckets), default=None)
 
     def on_success(self, latency: float, output_tokens: int, saturated: bool) -> None:
         """A response arrived; ``saturated``: the endpoint was at its limit when it was sent."""
@@ -65,13 +69,16 @@ class Endpoint:
             return
         now = time.monotonic()
         service = latency / (output_tokens + 8)  # per token: long answers are not congestion
-        if not self._lows or now - self._lows[-1][0] >= self.WINDOW / 6:
-            self._lows.append((now, service))
-        elif service < self._lows[-1][1]:
-            self._lows[-1] = (self._lows[-1][0], service)
+        if not self._buckets or now - self._buckets[-1][0] >= self.WINDOW / 6:
+            self._buckets.append([now, service])
+        self._buckets[-1][1] = min(self._buckets[-1][1], service)
         self._ewma = service if self._ewma is None else 0.8 * self._ewma + 0.2 * service
+        self._rtt = latency if self._rtt is None else 0.8 * self._rtt + 0.2 * latency
         base = self._baseline(now)
-        if base and self._ewma > self.LATENCY_TOLERANCE * base and self.limit > 1 and self.successes > 8:
+        # latency / no-queue latency estimates in-flight / server slots (Little's law): above 2,
+        # and at least QUEUE_DELAY seconds of queueing (so client jitter on fast servers is no signal)
+        queued = base is not None and self._ewma > self.LATENCY_TOLERANCE * base
+        if queued and saturated and self.limit > 1 and self._rtt - base * (output_tokens + 8) > self.QUEUE_DELAY:
             self._decrease(0.8, latency)
         elif saturated and self.limit < self.max_limit:
             step = 1.0 if self.slow_start else 1.0 / self.limit
@@ -85,7 +92,7 @@ class Endpoint:
 
     def _decrease(self, factor: float, latency: float) -> None:
         now = time.monotonic()
-        cooldown = max(0.2, latency)
+        cooldown = max(0.005, self._rtt if self._rtt is not None else latency)  # one round trip
         if now - self._last_decrease < cooldown:
             return
         self._last_decrease = now
