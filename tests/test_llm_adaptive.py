@@ -15,7 +15,10 @@ os.environ["TASKFORGE_QUIET"] = "1"
 
 
 def reqs(n: int, prefix: str = "a") -> list[LLMRequest]:
-    return [LLMRequest(key=f"{prefix}{i}", messages=[{"role": "user", "content": f"{prefix} {i}"}]) for i in range(n)]
+    return [
+        LLMRequest(key=f"{prefix}{i}", messages=[{"role": "user", "content": f"{prefix} {i}"}])
+        for i in range(n)
+    ]
 
 
 def test_endpoint_slow_start_then_halves_on_overload_and_grows_only_when_saturated() -> None:
@@ -104,7 +107,11 @@ def test_two_endpoints_share_by_capacity_and_a_429_storm_loses_nothing(tmp_path:
 def test_capacity_halving_mid_run_fails_no_request(tmp_path: Path) -> None:
     with FakeLLMServer(latency=0.02, capacity=16, overload="429", retry_after=0.02) as s:
         llm = LLM.from_spec(
-            "openai:fake", base_url=s.openai_url, cache_path=tmp_path / "c.sqlite", max_in_flight=32, backoff_base=0.01
+            "openai:fake",
+            base_url=s.openai_url,
+            cache_path=tmp_path / "c.sqlite",
+            max_in_flight=32,
+            backoff_base=0.01,
         )
         results = []
         for i, r in enumerate(llm.run(reqs(600))):

@@ -51,7 +51,9 @@ def test_batch_answers_every_request_at_half_price(backend: str, tmp_path: Path)
         llm.close()
 
         # the same requests online: every answer comes from the cache, nothing is paid twice
-        online_llm = LLM.from_spec(f"{backend}:fake", base_url=url_of(s, backend), cache_path=tmp_path / "c.sqlite")
+        online_llm = LLM.from_spec(
+            f"{backend}:fake", base_url=url_of(s, backend), cache_path=tmp_path / "c.sqlite"
+        )
         again = list(online_llm.run(reqs(40)))
         assert all(r.cached for r in again) and s.request_count == 0
         online_llm.close()
@@ -134,7 +136,9 @@ def test_openai_upload_recorded_but_batch_not_created_is_recovered(tmp_path: Pat
 
         async def upload_only() -> str:
             api = OpenAIBatchAPI(llm, llm._state().session)
-            lines = [api.line(k, llm.backend.payload(r.messages, r.options, 0)) for k, r in zip(keys, reqs(5))]
+            lines = [
+                api.line(k, llm.backend.payload(r.messages, r.options, 0)) for k, r in zip(keys, reqs(5))
+            ]
             api._create = _no_create  # type: ignore[method-assign]
             return await api.submit(lines, keys)
 

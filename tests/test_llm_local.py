@@ -88,7 +88,9 @@ def test_transform_with_a_json_schema_then_resume_from_the_cache(llm: LLM, tmp_p
 def test_close_stops_the_server(cache_dir: Path) -> None:
     if find_runtime() is None or _model() is None:
         pytest.skip("no runtime or model")
-    client = LLM.from_spec(f"local:{_model()}", cache_path=None, local=LocalOptions(slots=1, ctx_per_slot=512))
+    client = LLM.from_spec(
+        f"local:{_model()}", cache_path=None, local=LocalOptions(slots=1, ctx_per_slot=512)
+    )
     url = client.base_urls[0].removesuffix("/v1") + "/health"
     with urllib.request.urlopen(url, timeout=5) as r:
         assert r.status == 200

@@ -45,7 +45,9 @@ def test_schema_has_the_task_fields_label_enum_and_reasoning_first() -> None:
 
 
 @pytest.mark.parametrize("backend", ["openai", "anthropic"])
-def test_schema_is_sent_in_the_protocols_own_way(backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_schema_is_sent_in_the_protocols_own_way(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "k")
     task = nli()
     with FakeLLMServer(responder=task_responder(task, bad_share=0.3)) as s:

@@ -44,7 +44,9 @@ def answer_schema(task: Task, *, chain_of_thought: bool = False) -> dict[str, An
         props.update(outputs)
     else:
         props["input"] = _object(inputs) if task.named_inputs else {"type": "string"}
-        props["output"] = _object(outputs) if task.named_outputs else outputs.get("output", {"type": "string"})
+        props["output"] = (
+            _object(outputs) if task.named_outputs else outputs.get("output", {"type": "string"})
+        )
     return _object(props)
 
 

@@ -22,7 +22,7 @@ In-process (a background thread with its own event loop)::
         server.max_concurrent                  # most requests it was handling at once
 
 As a subprocess (prints its URL on stdout once it is listening; ``--port 0`` picks a free port;
-``GET /_fake/stats`` returns the counters as JSON)::
+``GET /_fake/stats`` returns the counters as JSON, ``POST /_fake/capacity`` changes the capacity)::
 
     python -m taskforge.testing.fake_llm --port 0 --latency 0.2 --fault-rate 0.1 --faults 429,500
 
@@ -223,6 +223,7 @@ class FakeLLMServer:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_get("/_fake/stats", self._stats)
+        app.router.add_post("/_fake/capacity", self._capacity)
         self.batches.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -299,6 +300,12 @@ class FakeLLMServer:
 
     # -- handlers -------------------------------------------------------------------------
     async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _capacity(self, request: web.Request) -> web.Response:
+        """``POST /_fake/capacity {"capacity": N}``: change capacity from another process (benchmarks)."""
+        body = await request.json()
+        self._set_capacity(body.get("capacity"))
         return web.json_response(self.stats())
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
