@@ -353,3 +353,17 @@ def test_invalid_request_is_a_recorded_failure(tmp_path: Path, monkeypatch: pyte
         res = llm.complete([{"role": "user", "content": "x"}], GenerationOptions(n=2))
         assert not res.ok and "n > 1" in res.error and s.request_count == 0
         llm.close()
+
+
+def test_budget_stops_new_calls_and_a_larger_budget_pays_only_the_rest(tmp_path: Path) -> None:
+    with FakeLLMServer() as s:
+        llm = client(s, tmp_path, max_in_flight=1, max_calls=10)
+        first = list(llm.run(requests(30)))
+        assert sum(r.ok for r in first) == 10 and s.request_count == 10
+        assert {r.error for r in first if not r.ok} == {"budget spent"} and llm.budget_spent() == "max_calls"
+        llm.close()
+        llm = client(s, tmp_path, max_in_flight=4, max_cost=1.0, prices=(1e5, 1e5))  # $0.1+ per call
+        second = list(llm.run(requests(30)))
+        assert sum(r.cached for r in second) == 10 and s.request_count - 10 <= 10 + 4
+        assert llm.budget_spent() == "max_cost" and 1.0 <= llm.stats.cost
+        llm.close()

@@ -215,7 +215,7 @@ async def run_batches(
     llm: LLM, requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]
 ) -> AsyncIterator[LLMResult]:
     """Answer ``requests`` from the cache, from batches already submitted, or from new batches."""
-    from taskforge._llm._client import _aiter, _Attempt
+    from taskforge._llm._client import BUDGET_SPENT, _aiter, _Attempt
 
     if llm.cache is None:
         raise LLMError("batch mode needs the response cache (it records the batch ids)")
@@ -245,7 +245,14 @@ async def run_batches(
             r = reqs[0]
             payload = llm.backend.payload(r.messages, r.options, r.sample_index, llm.schema_of(r))
             lines[key] = api.line(key, payload)
-    for chunk in _chunks(list(lines), lines, MAX_REQUESTS[llm.backend.name]):
+    keys = list(lines)
+    if llm.max_calls is not None:  # a batch's cost is known only at the end: max_calls bounds it up front
+        allowed = max(0, llm.max_calls - llm.stats.calls)
+        for key in keys[allowed:]:
+            for req in by_key[key]:
+                yield await llm._finish(req, key, None, _Attempt(head=BUDGET_SPENT), 0, 0.0)
+        keys = keys[:allowed]
+    for chunk in _chunks(keys, lines, MAX_REQUESTS[llm.backend.name]):
         batch_id = await api.submit([lines[k] for k in chunk], chunk)
         waiting[batch_id] = set(chunk)
         llm.stats.calls += len(chunk)

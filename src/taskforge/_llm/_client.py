@@ -37,6 +37,7 @@ log = logging.getLogger("taskforge.llm")
 
 Prices = tuple[float, float] | Mapping[str, float]
 Structured = Literal["auto", "on", "off"]
+BUDGET_SPENT = "budget spent"  # the error of requests not sent because max_cost/max_calls was reached
 SLOW_START = 8  # first in-flight limit per endpoint when adaptive; it doubles per round trip
 
 
@@ -104,6 +105,8 @@ class LLM:
         batch: bool = False,
         batch_poll: float = 30.0,
         batch_discount: float = 0.5,
+        max_cost: float | None = None,
+        max_calls: int | None = None,
         closers: list[Any] | None = None,
     ) -> None:
         if max_in_flight < 1:
@@ -125,6 +128,9 @@ class LLM:
         self.structured = structured
         self.batch, self.batch_poll, self.batch_discount = batch, batch_poll, batch_discount
         self._closers = list(closers or [])  # e.g. a local llama-server to stop on close()
+        # a budget over this client's life: once spent, requests fail with BUDGET_SPENT (not cached,
+        # so a later run with a larger budget makes them); calls already in flight still finish
+        self.max_cost, self.max_calls = max_cost, max_calls
         self.spec = f"{backend.name}:{backend.model}"
         self.max_in_flight = max_in_flight
         self.rpm, self.tpm = rpm, tpm
@@ -390,6 +396,14 @@ class LLM:
         await self.aclose()
 
     # -- internals --------------------------------------------------------------------------
+    def budget_spent(self) -> str | None:
+        """Which limit stops new calls ("max_cost" / "max_calls"), or None."""
+        if self.max_calls is not None and self.stats.calls >= self.max_calls:
+            return "max_calls"
+        if self.max_cost is not None and self.stats.cost >= self.max_cost:
+            return "max_cost"
+        return None
+
     def schema_of(self, request: LLMRequest) -> dict[str, Any] | None:
         """The JSON schema to send with a request (``structured`` off: none)."""
         return request.json_schema if self.structured != "off" else None
@@ -510,6 +524,8 @@ class LLM:
                     await state.rpm.take(1)
                 if state.tpm is not None:
                     await state.tpm.take(reserve)
+                if self.budget_spent():
+                    return await self._finish(req, key, None, _Attempt(head=BUDGET_SPENT), 0, 0.0)
                 self.stats.calls += 1
                 t0 = time.perf_counter()
                 attempt = await self._attempt(state, ep, body)
@@ -605,9 +621,8 @@ class LLM:
             in_tok = out_tok = 0
             cost = 0.0
             plural = "attempt" if attempts == 1 else "attempts"
-            error = f"{attempt.head} after {attempts} {plural}" + (
-                f": {attempt.detail}" if attempt.detail else ""
-            )
+            tried = f" after {attempts} {plural}" if attempts else ""
+            error = f"{attempt.head}{tried}" + (f": {attempt.detail}" if attempt.detail else "")
             error = redact(error, self._secrets)
         if self.cache is not None:
             await self.cache.record(
@@ -720,4 +735,4 @@ def _shutdown(
         closer.stop()
 
 
-__all__ = ["LLM", "Prices"]
+__all__ = ["BUDGET_SPENT", "LLM", "Prices"]
