@@ -130,14 +130,13 @@ def test_openai_upload_recorded_but_batch_not_created_is_recovered(tmp_path: Pat
         llm = batch_llm(s, "openai", tmp_path / "c.sqlite")
         keys = [llm.key_of(r) for r in reqs(5)]
         # simulate: the upload happened and was recorded, then the process died
-        import aiohttp  # noqa: F401  (the form upload below uses the client's own code path)
-
         from taskforge._llm._batch import OpenAIBatchAPI
 
         async def upload_only() -> str:
             api = OpenAIBatchAPI(llm, llm._state().session)
             lines = [
-                api.line(k, llm.backend.payload(r.messages, r.options, 0)) for k, r in zip(keys, reqs(5))
+                api.line(k, llm.backend.payload(r.messages, r.options, 0))
+                for k, r in zip(keys, reqs(5), strict=True)
             ]
             api._create = _no_create  # type: ignore[method-assign]
             return await api.submit(lines, keys)

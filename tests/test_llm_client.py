@@ -365,5 +365,5 @@ def test_budget_stops_new_calls_and_a_larger_budget_pays_only_the_rest(tmp_path:
         llm = client(s, tmp_path, max_in_flight=4, max_cost=1.0, prices=(1e5, 1e5))  # $0.1+ per call
         second = list(llm.run(requests(30)))
         assert sum(r.cached for r in second) == 10 and s.request_count - 10 <= 10 + 4
-        assert llm.budget_spent() == "max_cost" and 1.0 <= llm.stats.cost
+        assert llm.budget_spent() == "max_cost" and llm.stats.cost >= 1.0
         llm.close()

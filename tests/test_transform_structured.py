@@ -12,7 +12,7 @@ import pytest
 
 from taskforge._llm import LLM
 from taskforge._task import Task
-from taskforge._transform import TransformSettings, transform
+from taskforge._transform import transform
 from taskforge._transform._fixtures import demo_items, task_responder
 from taskforge._transform._schema import answer_schema
 from taskforge.testing import FakeLLMServer

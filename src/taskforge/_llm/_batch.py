@@ -94,7 +94,9 @@ class OpenAIBatchAPI(_BatchAPI):
         form.add_field("purpose", "batch")
         form.add_field("file", data, filename="taskforge-batch.jsonl", content_type="application/jsonl")
         body = form()  # multipart; its content type replaces the session's application/json
-        up = await self._json("POST", self.base + "/files", data=body, headers={"Content-Type": body.content_type})
+        up = await self._json(
+            "POST", self.base + "/files", data=body, headers={"Content-Type": body.content_type}
+        )
         file_id = up["id"]
         journal = self.llm.cache
         assert journal is not None

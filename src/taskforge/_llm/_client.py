@@ -544,11 +544,18 @@ class LLM:
                     ep.on_overload(latency)
             finally:
                 state.pool.release(ep)
-            if attempt.status == 400 and structured and self.structured == "auto" and ep.schema_ok is not True:
+            if (
+                attempt.status == 400
+                and structured
+                and self.structured == "auto"
+                and ep.schema_ok is not True
+            ):
                 # the server does not take this schema: ask it without one from now on (parse + repair)
                 if ep.schema_ok is None:
                     self.stats.schema_fallbacks += 1
-                    log.info("%s rejected the JSON schema (%s); parsing answers instead", ep.url, attempt.detail)
+                    log.info(
+                        "%s rejected the JSON schema (%s); parsing answers instead", ep.url, attempt.detail
+                    )
                 ep.schema_ok = False
                 attempts -= 1
                 continue

@@ -78,7 +78,12 @@ class Endpoint:
         # latency / no-queue latency estimates in-flight / server slots (Little's law): above 2,
         # and at least QUEUE_DELAY seconds of queueing (so client jitter on fast servers is no signal)
         queued = base is not None and self._ewma > self.LATENCY_TOLERANCE * base
-        if queued and saturated and self.limit > 1 and self._rtt - base * (output_tokens + 8) > self.QUEUE_DELAY:
+        if (
+            queued
+            and saturated
+            and self.limit > 1
+            and self._rtt - base * (output_tokens + 8) > self.QUEUE_DELAY
+        ):
             self._decrease(0.8, latency)
         elif saturated and self.limit < self.max_limit:
             step = 1.0 if self.slow_start else 1.0 / self.limit
