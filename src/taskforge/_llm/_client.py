@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import queue
@@ -414,7 +415,7 @@ class LLM:
             self.backend.name,
             self.backend.model,
             request.messages,
-            request.options.model_dump(),
+            _options_dict(request.options),
             request.sample_index,
             self.schema_of(request),
         )
@@ -639,7 +640,7 @@ class LLM:
                     backend=self.backend.name,
                     model=self.backend.model,
                     messages=json.dumps(req.messages, ensure_ascii=False),
-                    options=req.options.model_dump_json(),
+                    options=_options_json(req.options),
                     sample_index=req.sample_index,
                     ok=c is not None,
                     response=json.dumps(c.texts, ensure_ascii=False) if c is not None else None,
@@ -696,6 +697,21 @@ def _one_request(
     return LLMRequest(
         key="complete", messages=messages, options=options or GenerationOptions(), sample_index=sample_index
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _options_json(options: GenerationOptions) -> str:
+    """Options are frozen and shared by most requests of a run: dump each once, not per request."""
+    return options.model_dump_json()
+
+
+@functools.lru_cache(maxsize=256)
+def _options_items(options: GenerationOptions) -> tuple[tuple[str, Any], ...]:
+    return tuple(options.model_dump().items())
+
+
+def _options_dict(options: GenerationOptions) -> dict[str, Any]:
+    return dict(_options_items(options))
 
 
 def _is_local(url: str) -> bool:
