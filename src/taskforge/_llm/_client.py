@@ -542,7 +542,7 @@ class LLM:
                         state.tpm.adjust(reserve - c.input_tokens - c.output_tokens)
                     return await self._finish(req, key, c, attempt, attempts, latency, ep.url, structured)
                 if attempt.retryable:
-                    ep.on_overload(latency)
+                    ep.on_overload(latency, throttled=attempt.status == 429)
             finally:
                 state.pool.release(ep)
             if (

@@ -89,11 +89,12 @@ class Endpoint:
             step = 1.0 if self.slow_start else 1.0 / self.limit
             self.limit = min(float(self.max_limit), self.limit + step)
 
-    def on_overload(self, latency: float) -> None:
-        """A 429, 5xx, timeout or dropped connection: halve (once per round trip)."""
+    def on_overload(self, latency: float, *, throttled: bool = False) -> None:
+        """A 5xx, timeout or dropped connection: halve; a 429: cut by 30% (the server said exactly
+        "too many", a milder signal; CUBIC's factor). Once per round trip."""
         self.failures += 1
         if self.adaptive:
-            self._decrease(0.5, latency)
+            self._decrease(0.7 if throttled else 0.5, latency)
 
     def _decrease(self, factor: float, latency: float) -> None:
         now = time.monotonic()
