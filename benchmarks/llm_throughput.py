@@ -37,8 +37,8 @@ import aiohttp
 
 os.environ.setdefault("TASKFORGE_QUIET", "1")
 
+from taskforge import LLM, LLMRequest
 from taskforge._console import console, summary_table
-from taskforge._llm import LLM, LLMRequest
 
 
 def start_server(latency: float, *extra: str) -> tuple[subprocess.Popen[str], str]:

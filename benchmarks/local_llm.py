@@ -34,7 +34,7 @@ from taskforge._llm._local import LocalOptions
 from taskforge._quality._filters import FewShotSimilarityFilter
 from taskforge._task import Task
 from taskforge._transform import transform
-from taskforge._transform._fixtures import demo_items
+from taskforge.testing import demo_items
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

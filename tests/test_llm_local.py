@@ -17,7 +17,7 @@ from taskforge._llm import LLM, GenerationOptions
 from taskforge._llm._local import MODELS, LocalOptions, find_model, find_runtime
 from taskforge._task import Task
 from taskforge._transform import transform
-from taskforge._transform._fixtures import demo_items
+from taskforge.testing import demo_items
 
 pytestmark = pytest.mark.llm
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

@@ -13,9 +13,8 @@ import pytest
 from taskforge._llm import LLM
 from taskforge._task import Task
 from taskforge._transform import transform
-from taskforge._transform._fixtures import demo_items, task_responder
 from taskforge._transform._schema import answer_schema
-from taskforge.testing import FakeLLMServer
+from taskforge.testing import FakeLLMServer, demo_items, task_responder
 
 os.environ["TASKFORGE_QUIET"] = "1"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

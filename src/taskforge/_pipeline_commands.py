@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from taskforge._console import console
-
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_command)
@@ -61,39 +59,26 @@ def run_command(
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
 ) -> None:
     """Retrieve -> transform -> filter -> export (-> train -> eval) for TASK_FILE, into a run directory."""
-    from taskforge._llm._types import LLMError
-    from taskforge._pipeline import SettingsError, print_summary, resolve_settings, run
-    from taskforge._task import Task, TaskSpecError
+    from taskforge._pipeline import print_summary, run
+    from taskforge._settings import RunSettings
+    from taskforge._task import Task
 
     if llm and mapper:
         raise typer.BadParameter("give either --llm or --mapper, not both")
-    try:
-        from taskforge._llm import parse_llm_spec
-
-        for spec in (llm, judge):
-            if spec:
-                parse_llm_spec(spec)  # a bad spec fails now, not after retrieval
-        task = Task.load(task_file)
-        flags = {
-            "retrieve": {"n": n, "method": method, "per_source_cap": per_source_cap},
-            "transform": {
-                "llm": llm,
-                "base_url": base_url,
-                "max_in_flight": max_in_flight,
-                "chain_of_thought": cot,
-                "mapper": True if mapper else None,
-            },
-            "filter": {
-                "eval_files": [str(p) for p in eval_files] if eval_files else None,
-                "judge": judge,
-                "judge_base_url": base_url if judge else None,
-            },
-            "train": {"enabled": True if train else None, "base_model": base_model},
-            "eval": {"data": str(eval_files[0]) if (train and eval_files) else None},
-        }
-        settings = resolve_settings(task, config_file=config, flags=flags)
-        result = run(task, datastore=datastore, out=out, settings=settings, report=not no_report)
-    except (TaskSpecError, SettingsError, LLMError) as e:
-        console.print(f"[red bold]error:[/] {e}")
-        raise typer.Exit(2) from None
+    task = Task.load(task_file)
+    flags = {
+        "retrieve": {"n": n, "method": method, "per_source_cap": per_source_cap},
+        "llm": {"spec": llm, "base_url": base_url, "max_in_flight": max_in_flight},
+        "transform": {"chain_of_thought": cot, "method": "mapper" if mapper else None},
+        "filter": {
+            "eval_files": [str(p) for p in eval_files] if eval_files else None,
+            "judge": judge,
+            "judge_base_url": base_url if judge else None,
+        },
+        "train": {"enabled": True if train else None, "base_model": base_model},
+        "eval": {"data": eval_files[0] if (train and eval_files) else None},
+    }
+    # every setting is validated here, before any stage runs (a typo in --config stops the run now)
+    settings = RunSettings.resolve(task, config_file=config, flags=flags)
+    result = run(task, datastore=datastore, out=out, settings=settings, report=not no_report)
     print_summary(result)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from taskforge._errors import StageError
 from taskforge._llm._types import GenerationOptions, LLMError
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -28,7 +29,7 @@ class Completion:
     finish_reason: str | None
 
 
-class ProtocolError(ValueError):
+class ProtocolError(StageError, ValueError):
     """The server answered 200 with a body that does not follow the protocol (retryable)."""
 
 

@@ -7,10 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from taskforge._errors import UsageError
+
 ROLES = ("system", "user", "assistant")
 
 
-class LLMError(Exception):
+class LLMError(UsageError):
     """A configuration or usage error of the LLM layer (bad spec, bad options, missing key)."""
 
 

@@ -18,15 +18,17 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import yaml
 
-from taskforge._datastore._cells import flatten, text_cells
+from taskforge._cells import flatten, text_cells
+from taskforge._embed import Encoder
+from taskforge._errors import SettingsError
+from taskforge._settings import TransformSettings
 from taskforge._task import Task
 from taskforge._transform._parsing import SampleError, canonical_label, normalise_label, validate_sample
-from taskforge._transform._settings import TransformSettings
 
 # Generic field names say little on their own; compare column names with what they usually mean.
 _NAME_HINTS = {
@@ -48,10 +50,6 @@ _VECTORS: dict[tuple[Any, str], np.ndarray] = {}  # per-process memo: plans of a
 _VECTORS_MAX = 50_000
 
 
-class Encoder(Protocol):
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
-
-
 @dataclass
 class SourcePlan:
     """How the rows of one source map onto the task: field -> column, label value -> task label."""
@@ -63,13 +61,6 @@ class SourcePlan:
     label_values: dict[str, str | None] = field(default_factory=dict)  # normalised raw value -> label
     label_names: list[str] | None = None
     problem: str | None = None  # why no row of this source can be mapped
-
-    def describe(self) -> str:
-        if self.problem:
-            return f"{self.source}: {self.problem}"
-        return f"{self.source}: " + ", ".join(
-            f"{f}<-{c} ({self.scores.get(f, 0):.2f})" for f, c in self.columns.items()
-        )
 
 
 def item_columns(item: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -140,7 +131,9 @@ class Mapper:
             if self.labels and canonical_label(v, self.labels) is None
         }
         if unknown:
-            raise ValueError(f"label_map: {sorted(unknown)} not among the task's labels {self.labels}")
+            raise SettingsError(
+                f"transform.label_map: {sorted(unknown)} not among the task's labels {self.labels}"
+            )
         self._label_map = {normalise_label(k): v for k, v in self.settings.label_map.items()}
         self._field_vecs: dict[str, np.ndarray] | None = None
         self._field_lens: dict[str, float] = {}
@@ -158,7 +151,7 @@ class Mapper:
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in one batch, reusing vectors this process has already computed."""
         emb = self.embedder
-        tag = getattr(emb, "name", None) or id(emb)
+        tag = emb.name
         missing = list(dict.fromkeys(t for t in texts if (tag, t) not in _VECTORS))
         if missing:
             if len(_VECTORS) + len(missing) > _VECTORS_MAX:
