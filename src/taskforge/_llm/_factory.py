@@ -36,6 +36,8 @@ def make_llm(settings: LLMSettings, *, cache_dir: str | Path | None = None) -> L
     cache = settings.cache
     if cache is None and cache_dir is not None:
         cache = Path(cache_dir) / DEFAULT_CACHE
+    from taskforge._llm._local import LocalOptions
+
     return LLM.from_spec(
         settings.spec,
         base_url=settings.base_url,
@@ -47,6 +49,16 @@ def make_llm(settings: LLMSettings, *, cache_dir: str | Path | None = None) -> L
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         prices=settings.prices,
+        structured=settings.structured,
+        batch=settings.batch,
+        batch_poll=settings.batch_poll,
+        batch_discount=settings.batch_discount,
+        adaptive=settings.adaptive,
+        max_cost=settings.max_cost,
+        max_calls=settings.max_calls,
+        local=LocalOptions(
+            slots=settings.local_slots, threads=settings.local_threads, ctx_per_slot=settings.local_ctx
+        ),
     )
 
 
