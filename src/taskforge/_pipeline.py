@@ -88,7 +88,9 @@ class RunResult:
     records: dict[str, StageRecord] = field(default_factory=dict)
     report: Path | None = None
     warning: str | None = None
-    target: dict[str, Any] | None = None  # --target-samples: rounds, kept, what stopped them (RUN/target.json)
+    target: dict[str, Any] | None = (
+        None  # --target-samples: rounds, kept, what stopped them (RUN/target.json)
+    )
 
     @property
     def dataset(self) -> Path:
@@ -347,7 +349,9 @@ def _run_rounds(ctx: RunContext, result: RunResult, task_hash: str, upstream: st
             up = rec.output_hash
             kept = int(rec.counts.get("out", 0)) if stage.name == "filter" else kept
         last["upstream"] = up
-        spent = {} if result.records["transform"].reused else result.records["transform"].counts.get("llm", {})
+        spent = (
+            {} if result.records["transform"].reused else result.records["transform"].counts.get("llm", {})
+        )
         calls, cost = int(spent.get("calls", 0)), float(spent.get("cost", 0.0))
         stop = None
         if calls_left is not None and calls >= calls_left:
@@ -355,7 +359,9 @@ def _run_rounds(ctx: RunContext, result: RunResult, task_hash: str, upstream: st
         elif cost_left is not None and cost >= cost_left:
             stop = "max_cost"
         items = int(result.records["retrieve"].counts.get("items", 0))
-        console.print(f"[bold]round:[/] {rows:,} rows -> {items:,} items -> {kept:,} kept (target {target:,})")
+        console.print(
+            f"[bold]round:[/] {rows:,} rows -> {items:,} items -> {kept:,} kept (target {target:,})"
+        )
         return RoundResult(rows, items, kept, cost=cost, calls=calls, budget_stop=stop)
 
     target = int(base.retrieve.target_samples or 0)

@@ -19,16 +19,17 @@ import json
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
 from taskforge._llm._backends import Completion, ProtocolError
+from taskforge._llm._retry import Attempt as _Attempt
 from taskforge._llm._retry import error_detail, redact
-from taskforge._llm._types import LLMError, LLMRequest, LLMResult
+from taskforge._llm._types import BUDGET_SPENT, LLMError, LLMRequest, LLMResult
+from taskforge._llm._types import aiter_requests as _aiter
 
-if TYPE_CHECKING:
-    from taskforge._llm._client import LLM
+LLM = Any  # taskforge._llm._client.LLM (not imported: the client imports this module)
 
 log = logging.getLogger("taskforge.llm")
 
@@ -217,7 +218,6 @@ async def run_batches(
     llm: LLM, requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]
 ) -> AsyncIterator[LLMResult]:
     """Answer ``requests`` from the cache, from batches already submitted, or from new batches."""
-    from taskforge._llm._client import BUDGET_SPENT, _aiter, _Attempt
 
     if llm.cache is None:
         raise LLMError("batch mode needs the response cache (it records the batch ids)")

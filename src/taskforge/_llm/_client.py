@@ -31,27 +31,33 @@ import aiohttp
 from taskforge._llm._backends import Backend, Completion, ProtocolError, make_backend
 from taskforge._llm._cache import LogEntry, ResponseCache, cache_key
 from taskforge._llm._limits import Endpoint, EndpointPool, TokenBucket, per_minute
-from taskforge._llm._retry import backoff, error_detail, is_retryable_status, redact, retry_after_seconds
-from taskforge._llm._types import GenerationOptions, LLMError, LLMRequest, LLMResult, LLMStats
+from taskforge._llm._retry import (
+    Attempt as _Attempt,
+)
+from taskforge._llm._retry import (
+    backoff,
+    error_detail,
+    is_retryable_status,
+    redact,
+    retry_after_seconds,
+)
+from taskforge._llm._types import (
+    BUDGET_SPENT,
+    GenerationOptions,
+    LLMError,
+    LLMRequest,
+    LLMResult,
+    LLMStats,
+)
+from taskforge._llm._types import (
+    aiter_requests as _aiter,
+)
 
 log = logging.getLogger("taskforge.llm")
 
 Prices = tuple[float, float] | Mapping[str, float]
 Structured = Literal["auto", "on", "off"]
-BUDGET_SPENT = "budget spent"  # the error of requests not sent because max_cost/max_calls was reached
 SLOW_START = 8  # first in-flight limit per endpoint when adaptive; it doubles per round trip
-
-
-@dataclasses.dataclass(slots=True)
-class _Attempt:
-    """The outcome of one HTTP attempt."""
-
-    completion: Completion | None = None
-    status: int | None = None
-    head: str = ""  # "HTTP 500", "timeout (60s)", "connection error", "invalid JSON response"
-    detail: str = ""
-    retryable: bool = False
-    retry_after: float | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -679,15 +685,6 @@ class _Raise:
 
 
 _END = object()
-
-
-async def _aiter(requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]) -> AsyncIterator[LLMRequest]:
-    if isinstance(requests, AsyncIterable):
-        async for r in requests:
-            yield r
-    else:
-        for r in requests:
-            yield r
 
 
 def _one_request(

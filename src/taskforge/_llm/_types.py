@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from taskforge._errors import UsageError
 
 ROLES = ("system", "user", "assistant")
+BUDGET_SPENT = "budget spent"  # the error of requests not sent because max_cost/max_calls was reached
 
 
 class LLMError(UsageError):
@@ -149,4 +151,23 @@ class LLMStats:
         return kv_table(title, d)
 
 
-__all__ = ["ROLES", "GenerationOptions", "LLMError", "LLMRequest", "LLMResult", "LLMStats"]
+async def aiter_requests(requests: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """One async iteration over a plain or an async iterable of requests."""
+    if isinstance(requests, AsyncIterable):
+        async for r in requests:
+            yield r
+    else:
+        for r in requests:
+            yield r
+
+
+__all__ = [
+    "BUDGET_SPENT",
+    "ROLES",
+    "GenerationOptions",
+    "LLMError",
+    "LLMRequest",
+    "LLMResult",
+    "LLMStats",
+    "aiter_requests",
+]

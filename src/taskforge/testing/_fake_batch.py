@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
-if TYPE_CHECKING:
-    from taskforge.testing._fake_llm import FakeLLMServer
+Answer = Callable[[Any, dict[str, Any]], dict[str, Any]]  # (server, request body) -> response body
 
 
 @dataclass
@@ -44,8 +44,11 @@ class FakeBatch:
 class BatchState:
     """Files and batches of one fake server, created through its HTTP routes."""
 
-    def __init__(self, server: FakeLLMServer, *, delay: float, fail_rate: float, expire: bool) -> None:
+    def __init__(
+        self, server: Any, answers: dict[str, Answer], *, delay: float, fail_rate: float, expire: bool
+    ) -> None:
         self.server = server
+        self.answers = answers  # protocol -> the server's own answer builder
         self.delay = delay
         self.fail_rate = fail_rate
         self.expire = expire
@@ -73,8 +76,6 @@ class BatchState:
         """Finish a batch whose time has come: answer (or fail, or expire) each request once."""
         if batch.status != "in_progress" or time.time() < batch.created + self.delay:
             return
-        from taskforge.testing._fake_llm import _anthropic_answer, _openai_answer
-
         half = len(batch.lines) // 2
         for i, line in enumerate(batch.lines):
             cid = line.get("custom_id")
@@ -85,11 +86,7 @@ class BatchState:
                 batch.results.append({"custom_id": cid, "ok": False, "error": "internal error (fake batch)"})
                 continue
             body = line["body"] if batch.protocol == "openai" else line["params"]
-            answer = (
-                _openai_answer(self.server, body)
-                if batch.protocol == "openai"
-                else _anthropic_answer(self.server, body)
-            )
+            answer = self.answers[batch.protocol](self.server, body)
             self.processed += 1
             batch.results.append({"custom_id": cid, "ok": True, "body": answer})
         batch.status = "cancelled" if batch.cancelled else ("expired" if self.expire else "completed")

@@ -68,6 +68,8 @@ from typing import Any
 
 from aiohttp import web
 
+from taskforge.testing._fake_batch import BatchState
+
 FAULTS = ("429", "500", "timeout", "drop", "broken_json")
 Responder = Callable[[dict[str, Any]], str]
 
@@ -153,9 +155,13 @@ class FakeLLMServer:
         self._slot_waiters: list[asyncio.Future[None]] = []
         self.schema_support = schema_support
         self.structured_requests = 0
-        from taskforge.testing._fake_batch import BatchState
-
-        self.batches = BatchState(self, delay=batch_delay, fail_rate=batch_fail_rate, expire=batch_expire)
+        self.batches = BatchState(
+            self,
+            {"openai": _openai_answer, "anthropic": _anthropic_answer},
+            delay=batch_delay,
+            fail_rate=batch_fail_rate,
+            expire=batch_expire,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
