@@ -21,6 +21,7 @@ from taskforge.testing import demo_items
 
 pytestmark = pytest.mark.llm
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"
 
 
 def _model() -> str | None:
@@ -72,7 +73,7 @@ def test_chat_template_usage_and_cost(llm: LLM) -> None:
 
 def test_transform_with_a_json_schema_then_resume_from_the_cache(llm: LLM, tmp_path: Path) -> None:
     task = Task.load(EXAMPLES / "nli.yaml")
-    items = demo_items("snli_dev", 4)
+    items = demo_items(DEMO, "snli_dev", 4)
     before = llm.stats.calls
     res = transform(task, items, tmp_path / "s.jsonl", llm=llm, progress=False)
     samples = [json.loads(x) for x in (tmp_path / "s.jsonl").read_text().splitlines()]

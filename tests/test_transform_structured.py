@@ -18,6 +18,7 @@ from taskforge.testing import FakeLLMServer, demo_items, task_responder
 
 os.environ["TASKFORGE_QUIET"] = "1"
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"
 
 
 def nli() -> Task:
@@ -25,7 +26,7 @@ def nli() -> Task:
 
 
 def items(n: int = 40) -> list[dict[str, Any]]:
-    return demo_items("snli_dev", n)
+    return demo_items(DEMO, "snli_dev", n)
 
 
 def llm_for(server: FakeLLMServer, tmp: Path, backend: str = "openai", **kw: Any) -> LLM:
