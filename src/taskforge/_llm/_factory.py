@@ -65,7 +65,11 @@ def make_llm(settings: LLMSettings, *, cache_dir: str | Path | None = None) -> L
 def check_llm(settings: LLMSettings | None) -> None:
     """Fail now (a :class:`LLMError`) on a spec that cannot work, before any stage runs."""
     if settings is not None and settings.spec:
-        parse_llm_spec(settings.spec)
+        backend, model = parse_llm_spec(settings.spec)
+        if backend == "local":  # a missing runtime or model fails before retrieval, not after
+            from taskforge._llm._local import check_local
+
+            check_local(model)
 
 
 __all__ = ["DEFAULT_CACHE", "LLMClient", "check_llm", "make_llm"]

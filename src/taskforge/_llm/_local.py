@@ -189,9 +189,8 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def start_local(spec_model: str, options: LocalOptions | None = None) -> tuple[Any, LocalServer]:
-    """(backend, server) for ``local:PATH.gguf`` / ``local:NAME``: the server is started and healthy."""
-    from taskforge._llm._backends import OpenAIBackend
+def check_local(spec_model: str) -> Path:
+    """The model file of ``local:spec_model``; a clear LLMError when it or the runtime is missing."""
     from taskforge._llm._types import LLMError
 
     model = find_model(spec_model)
@@ -202,6 +201,19 @@ def start_local(spec_model: str, options: LocalOptions | None = None) -> tuple[A
             else f"give a GGUF file path or one of {sorted(MODELS)}"
         )
         raise LLMError(f"local model {spec_model!r} not found ({hint})")
+    if find_runtime() is None:
+        raise LLMError(
+            "no llama.cpp runtime: run `python scripts/setup_local_llm.py runtime`, "
+            f"or set {RUNTIME_ENV} to a llama-server binary, or put llama-server on PATH"
+        )
+    return model
+
+
+def start_local(spec_model: str, options: LocalOptions | None = None) -> tuple[Any, LocalServer]:
+    """(backend, server) for ``local:PATH.gguf`` / ``local:NAME``: the server is started and healthy."""
+    from taskforge._llm._backends import OpenAIBackend
+
+    model = check_local(spec_model)
     server = LocalServer(model, options)
     base_url = server.start()
     backend = OpenAIBackend(model.name, base_url=base_url)
