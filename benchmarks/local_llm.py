@@ -43,7 +43,9 @@ DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"
 def items_for(n: int) -> list[dict[str, Any]]:
     third = max(1, n // 3)
     items = (
-        demo_items(DEMO, "snli_dev", n - 2 * third) + demo_items(DEMO, "boolq", third) + demo_items(DEMO, "openbookqa", third)
+        demo_items(DEMO, "snli_dev", n - 2 * third)
+        + demo_items(DEMO, "boolq", third)
+        + demo_items(DEMO, "openbookqa", third)
     )
     for rank, it in enumerate(items, 1):
         it["rank"] = rank
