@@ -100,6 +100,38 @@ def test_transform_fails_when_the_error_rate_passes_the_bound(tmp_path: Path) ->
     again.check(0.1)
 
 
+def test_requests_held_back_by_the_budget_are_not_failures(tmp_path: Path) -> None:
+    """max_calls is a stop the user asked for: the units it never sent do not count as failed."""
+    from taskforge import LLM, transform
+
+    task = Task.load(NLI)
+    with FakeLLMServer(responder=task_responder(task)) as server:
+        llm = LLM.from_spec(
+            "openai:fake",
+            base_url=server.openai_url,
+            cache_path=tmp_path / "c.sqlite",
+            max_in_flight=1,
+            max_calls=4,
+        )
+        res = transform(task, demo_items(DEMO, "snli_dev", 10), tmp_path / "s.jsonl", llm=llm)
+        llm.close()
+    assert server.request_count == 4 and res.samples == 4
+    assert (res.units, res.budget_stopped, res.llm_failed) == (10, 6, 0)
+    res.check(0.1)  # 60% of the units were not made, but nothing failed
+    rows = _render(res.table()).replace(" ", "").replace("│", "")
+    assert (
+        "budgetspent(notsent)6" in rows and "LLMfailures6" in rows
+    )  # the client counts them; the row says why
+
+
+def _render(table: object) -> str:
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(table)
+    return console.export_text()
+
+
 def test_base_url_without_a_host_fails_at_once(tmp_path: Path, demo_datastore: Path) -> None:
     started = time.monotonic()
     res = CliRunner().invoke(

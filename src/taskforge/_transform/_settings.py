@@ -27,6 +27,7 @@ class TransformResult:
     units: int = 0  # samples asked for: items x samples per item
     llm_failed: int = 0  # units whose request still failed after every retry (retried on the next run)
     first_llm_error: str | None = None
+    budget_stopped: int = 0  # units not sent because max_calls / max_cost was reached (not failures)
     repairs: int = 0  # repair requests sent (one per answer that failed parsing or validation)
     repaired: int = 0  # samples that came from a repair
 
@@ -69,6 +70,7 @@ class TransformResult:
                 ("LLM retries", s.get("retries", 0)),
                 ("LLM throttled (429)", s.get("throttled", 0)),
                 ("LLM failures", s.get("failures", 0)),
+                *([("  budget spent (not sent)", self.budget_stopped)] if self.budget_stopped else []),
                 ("repair requests", self.repairs),
                 ("repaired samples", self.repaired),
                 ("tokens", s.get("tokens", 0)),

@@ -23,6 +23,7 @@ import jinja2
 
 from taskforge._errors import SettingsError, UsageError
 from taskforge._io import AppendLog, read_jsonl_tolerant, stable_hash, writer_lock
+from taskforge._llm._types import BUDGET_SPENT
 from taskforge._records import Item, read_items, sample_id, write_rejects, write_samples
 from taskforge._records import make_reject as _reject
 from taskforge._settings import TransformSettings
@@ -159,7 +160,11 @@ def transform(
     result.samples, result.rejects = len(samples), len(rejects)
     result.rejects_by_reason = dict(Counter(r["reason"].split(":", 1)[0] for r in rejects).most_common())
     result.units = len(units)
-    failed = [r for r in rejects if r["filter"] == _slug(LLM_ERROR)]
+    errors = [r for r in rejects if r["filter"] == _slug(LLM_ERROR)]
+    # requests the run's budget (max_calls / max_cost) held back were never sent: a stop the user
+    # asked for, not a failing server, so they do not count towards max_error_rate
+    failed = [r for r in errors if BUDGET_SPENT not in r["reason"]]
+    result.budget_stopped = len(errors) - len(failed)
     result.llm_failed = len(failed)
     result.first_llm_error = failed[0]["reason"] if failed else None
     result.repaired = sum(1 for s in samples if (s.get("provenance") or {}).get("repaired"))
