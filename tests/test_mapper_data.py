@@ -133,9 +133,13 @@ def test_free_text_and_label_columns_are_not_wrappers() -> None:
     assert learn_wrapper("question", questions) is None
     assert learn_wrapper("premise", [it["row"]["premise"] for it in demo_items("snli_dev", 40)]) is None
     assert learn_wrapper("label", ["equivalent", "not equivalent"] * 10) is None
+    # few rows tell a template from a coincidence only when it is long (5+ words)
+    prompts = [T0_PROMPT.format(title=t, review=r) for t, r, _ in REVIEWS]
+    assert learn_wrapper("prompt", prompts[:2]) is None and learn_wrapper("prompt", prompts[:3]) is not None
+    asked = [f"{r} Is it good?" for _, r, _ in REVIEWS]
     assert (
-        learn_wrapper("prompt", [T0_PROMPT.format(title=t, review=r) for t, r, _ in REVIEWS[:3]]) is None
-    )  # too few rows
+        learn_wrapper("prompt", asked[:4]) is None and learn_wrapper("prompt", asked).suffix == " Is it good?"
+    )
     dialogues = [f"Human: {r}\n\nAssistant: {t}" for t, r, _ in REVIEWS]
     assert learn_wrapper("chosen", dialogues) is None  # speaker labels are a format, not a wrapper
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from taskforge._io import read_table
 from taskforge._parts import PartLayout, detect_parts
@@ -96,6 +103,7 @@ class Task(BaseModel):
     output_schema: dict[str, FieldSpec] | None = None
     exclude_sources: list[str] = Field(default_factory=list)
     defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    _label_cache: tuple[tuple[Any, ...], Any] | None = PrivateAttr(default=None)
 
     @field_validator("exclude_sources", mode="before")
     @classmethod
@@ -178,9 +186,21 @@ class Task(BaseModel):
         """True when :meth:`labels` come from the examples' outputs, not from an output_schema."""
         return self._inferred is not None and not any(s.labels for s in (self.output_schema or {}).values())
 
-    @cached_property
+    @property
     def _inferred(self) -> tuple[str, tuple[str, ...]] | None:
-        """(field, labels) inferred from the examples when no schema field has labels; else None."""
+        """(field, labels) inferred from the examples when no schema field has labels; else None.
+
+        Cached while the examples, schema and instruction are the same objects (a copy with new
+        examples infers again)."""
+        key = (self.examples, self.output_schema, self.instruction)
+        cached = self._label_cache
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return cached[1]
+        found = self._infer_labels()
+        self._label_cache = (key, found)
+        return found
+
+    def _infer_labels(self) -> tuple[str, tuple[str, ...]] | None:
         if any(spec.labels for spec in (self.output_schema or {}).values()):
             return None
         for name in self.output_fields:

@@ -145,6 +145,8 @@ def summary(res: Any) -> Any:
     rows += [(f"  {reason}", n) for reason, n in res.rejects_by_reason.items()]
     if res.resumed:
         rows.append(("resumed (already done)", res.resumed))
+    if getattr(res, "label_report_path", None) is not None:
+        rows.append(("label report", str(res.label_report_path)))
     if res.llm_stats:
         s = res.llm_stats
         rows += [
