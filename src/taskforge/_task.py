@@ -23,16 +23,14 @@ from pydantic import (
     model_validator,
 )
 
+from taskforge._errors import TaskSpecError
 from taskforge._io import read_table
 from taskforge._parts import PartLayout, detect_parts
+from taskforge._records import text_of
 
 FieldValue = str | dict[str, Any]
 SINGLE_INPUT = "input"
 SINGLE_OUTPUT = "output"
-
-
-class TaskSpecError(ValueError):
-    """A task spec that cannot be used; the message names the field and what is wrong."""
 
 
 class FieldSpec(BaseModel):
@@ -214,16 +212,7 @@ class Task(BaseModel):
         return None
 
     # ---- text views used for embedding, dedup and prompts -------------------------------------
-    @staticmethod
-    def text_of(value: Any) -> str:
-        """Flatten an input/output value to one text (named fields as ``name: value`` lines)."""
-        if value is None:
-            return ""
-        if isinstance(value, dict):
-            return "\n".join(f"{k}: {Task.text_of(v)}" for k, v in value.items())
-        if isinstance(value, list):
-            return "\n".join(Task.text_of(v) for v in value)
-        return str(value)
+    text_of = staticmethod(text_of)  # the one flattener, from taskforge._records
 
     def input_texts(self) -> list[str]:
         return [self.text_of(e.input) for e in self.examples]

@@ -24,16 +24,18 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import yaml
 
-from taskforge._datastore._cells import flatten, text_cells
+from taskforge._cells import flatten, text_cells
+from taskforge._embed import Encoder
+from taskforge._errors import SettingsError
+from taskforge._settings import TransformSettings
 from taskforge._task import Task
 from taskforge._transform._labels import ColumnLabels, LabelSet, report
 from taskforge._transform._parsing import SampleError, canonical_label, normalise_label, validate_sample
-from taskforge._transform._settings import TransformSettings
 from taskforge._transform._wrappers import Wrapper, learn_wrappers, strip_special
 
 # Generic field names say little on their own; compare column names with what they usually mean.
@@ -66,10 +68,6 @@ _SUGGEST_ROWS = 16  # rows per unmapped label value whose inputs suggest which l
 
 _VECTORS: dict[tuple[Any, str], np.ndarray] = {}  # per-process memo: plans of a run re-embed the same texts
 _VECTORS_MAX = 50_000
-
-
-class Encoder(Protocol):
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
 
 
 @dataclass
@@ -181,7 +179,9 @@ class Mapper:
             if self.labels and canonical_label(v, self.labels) is None
         }
         if unknown:
-            raise ValueError(f"label_map: {sorted(unknown)} not among the task's labels {self.labels}")
+            raise SettingsError(
+                f"transform.label_map: {sorted(unknown)} not among the task's labels {self.labels}"
+            )
         self.label_set = LabelSet(self.labels, self.settings.label_map) if self.labels else None
         self._field_vecs: dict[str, np.ndarray] | None = None
         self._field_lens: dict[str, float] = {}
@@ -199,7 +199,7 @@ class Mapper:
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in one batch, reusing vectors this process has already computed."""
         emb = self.embedder
-        tag = getattr(emb, "name", None) or id(emb)
+        tag = emb.name
         missing = list(dict.fromkeys(t for t in texts if (tag, t) not in _VECTORS))
         if missing:
             if len(_VECTORS) + len(missing) > _VECTORS_MAX:
