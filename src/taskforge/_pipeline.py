@@ -140,12 +140,15 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
             llm.close()
     if not res.samples:
         reasons = ", ".join(f"{k} {v}" for k, v in res.rejects_by_reason.items()) or "none"
+        labels = f" and {res.label_report_path} (a suggested label_map)" if res.label_report_path else ""
         raise StageError(
-            f"transform: no sample from {res.items} items (rejects: {reasons}); see {res.rejects_path}"
+            f"transform: no sample from {res.items} items (rejects: {reasons}); see {res.rejects_path}{labels}"
         )
     counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
     if res.rejects_by_reason:
         counts["rejects_by_reason"] = dict(res.rejects_by_reason)
+    if res.label_report:
+        counts["unmapped_label_rows"] = res.label_report["unmapped_rows"]
     if llm is not None:
         counts["llm"] = res.llm_stats
     return StageOutput(counts, res)
