@@ -235,6 +235,24 @@ def test_three_way_sources_fill_a_three_way_task_and_two_way_sources_never_guess
     ]
 
 
+def test_a_label_column_whose_first_rows_are_all_ambiguous_is_still_the_label_column(embedder) -> None:
+    items = sorted(
+        demo_items(DEMO, "scitail_test", 60), key=lambda it: it["row"]["label"] != "not_entailment"
+    )
+    assert all(
+        it["row"]["label"] == "not_entailment" for it in items[:20]
+    )  # the planning sample sees no other
+    mapper = Mapper(NLI3, TransformSettings(), embedder)
+    res = list(mapper.map_items(items))
+    assert mapper.plans["scitail_test"].columns["output"] == "label"
+    for it, out, err in res:
+        if it["row"]["label"] == "entailment":
+            assert out["output"] == "entailment"
+        else:
+            assert err.category == "unmappable label"
+    assert set(mapper.label_report()["ambiguous"]) == {"not_entailment"}
+
+
 def test_two_way_task_absorbs_only_when_the_source_has_the_positive_label(embedder) -> None:
     nli2 = Task.load(Path(__file__).resolve().parents[1] / "examples" / "nli.yaml")
     items = [it for it in demo_items(DEMO, "snli_dev", 60) if it["row"]["label"] != "entailment"]

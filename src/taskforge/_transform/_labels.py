@@ -133,10 +133,15 @@ class ColumnLabels:
             if lab is None and self.rules.get(key) != "ambiguous" and label_like(self.shown[key]):
                 self.values[key], self.rules[key] = not_x, "absorbed"
 
-    def mapped_share(self, raw: list[Any], key_of: Any) -> float:
+    def recognised_share(self, raw: list[Any], key_of: Any) -> float:
+        """Share of values that map, or that name the task's labels ambiguously ("not_entailment" in
+        a 3-way task): either way this is the label column, and its unmapped rows are counted."""
         if not raw:
             return 0.0
-        return sum(1 for v in raw if self.values.get(key_of(v)) is not None) / len(raw)
+        keys = [key_of(v) for v in raw]
+        return sum(
+            1 for k in keys if self.values.get(k) is not None or self.rules.get(k) == "ambiguous"
+        ) / len(raw)
 
 
 def report(

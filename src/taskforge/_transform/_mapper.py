@@ -63,6 +63,7 @@ _PLAN_CHARS = 300  # the model reads ~256 tokens; longer cells only slow plannin
 _MAX_CATEGORIES = 20
 _MAX_LABEL_CHARS = 40  # longer values are text, not class labels
 _WRAPPER_ROWS = 64  # rows per source a wrapper is learnt from (string work only: cheap)
+_LABEL_ROWS = 2000  # rows per source whose label values choose the label column (dict work only)
 _SUGGEST_ROWS = 16  # rows per unmapped label value whose inputs suggest which label it means
 
 
@@ -293,8 +294,11 @@ class Mapper:
         self._score_text(score, cols, cells, text_cols, name_sim)
         candidates: dict[str, ColumnLabels] = {}
         if self.label_field:
+            # label values are judged on every row at hand (no embedding needed): the first rows of a
+            # source may all carry the one value that does not map
+            label_rows = [self._unwrap(it, plan.wrappers)[1] for it in items[:_LABEL_ROWS]]
             for j, col in enumerate(cols):
-                raw = [sc[col] for _, sc in cells if col in sc]
+                raw = [sc[col] for sc in label_rows if col in sc]
                 found = self._label_rate(plan, col, raw)
                 if found is None:
                     continue
@@ -367,6 +371,8 @@ class Mapper:
         sim = np.zeros((len(names), len(cols)), dtype=np.float32)
         for i, n in enumerate(names):
             words = [norm(n), *_NAME_HINTS.get(norm(n), ())]
+            if n == self.label_field and n != "label":
+                words += ["label", *_NAME_HINTS["label"]]
             sim[i] = (self._encode(words) @ cvec.T).max(axis=0)
             for j, c in enumerate(cols):
                 if norm(c) in words:
@@ -385,7 +391,9 @@ class Mapper:
         return None
 
     def _label_rate(self, plan: SourcePlan, col: str, raw: list[Any]) -> tuple[float, ColumnLabels] | None:
-        """(share of a column's values that map onto a label, the mapping); None for free text."""
+        """(share of a column's values that map onto a label or are ambiguous between labels, the
+        mapping); None for free text and empty columns."""
+        raw = [v for v in raw if v is not None and str(v).strip()]
         if not raw:
             return None
         distinct = {self._raw_key(v) for v in raw}
@@ -397,7 +405,7 @@ class Mapper:
             return None
         mapping = ColumnLabels(col)
         self.resolve_labels(plan, raw, mapping)
-        return mapping.mapped_share(raw, self._raw_key), mapping
+        return mapping.recognised_share(raw, self._raw_key), mapping
 
     # ---- labels -----------------------------------------------------------------------------------
     @staticmethod
