@@ -29,6 +29,7 @@ _BOOLEAN_ALIASES = {"true": ("yes",), "false": ("no",), "yes": ("true",), "no": 
 _YES = frozenset({"yes", "true"})
 _NO = frozenset({"no", "false"})
 _NEGATION = re.compile(r"^(?:not|non|no)_(.+)$")
+_NAME_ONLY_MIN = 0.5  # cosine a value's name needs to a label to be suggested without rows behind it
 _LABEL_LIKE = re.compile(r"^(?=.*[A-Za-z]{2})\w[\w /&'-]{0,39}$")  # "neutral", "5 stars", "__label__4"
 
 
@@ -178,7 +179,9 @@ def report(
     for text, (label, why) in zip(
         plain, suggest(plain, list(sources.values())) if plain else [], strict=True
     ):
-        suggested[text], basis[text] = label, why
+        basis[text] = why
+        if "rows" in why or why["name"] >= _NAME_ONLY_MIN:
+            suggested[text] = label  # a name alone, far from every label, suggests nothing
     return {
         "labels": labels.labels,
         "sources": per_source,
