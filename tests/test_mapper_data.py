@@ -200,6 +200,16 @@ def test_task_labels_inferred_and_schema_wins() -> None:
         validate_sample(NLI3, {"input": "Premise: a\nHypothesis: b", "output": "not_entailment"})
 
 
+def test_an_llm_is_held_to_the_inferred_label_set_too() -> None:
+    from taskforge._transform._schema import answer_schema
+
+    schema = answer_schema(NLI3)
+    assert schema["properties"]["output"] == {
+        "type": "string",
+        "enum": ["entailment", "contradiction", "neutral"],
+    }
+
+
 def test_the_cpu_expert_accepts_an_inferred_label_set() -> None:
     from taskforge._experts._train import default_expert
 
