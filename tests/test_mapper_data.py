@@ -263,6 +263,17 @@ def test_a_label_column_whose_first_rows_are_all_ambiguous_is_still_the_label_co
     assert set(mapper.label_report()["ambiguous"]) == {"not_entailment"}
 
 
+def test_row_labels_batch_by_batch_plan_again_until_enough_rows(embedder) -> None:
+    """Selection asks for labels a few rows at a time: the wrapper's question is found once enough rows came."""
+    items = t0_items()
+    mapper = Mapper(SENTIMENT, TransformSettings(plan_rows=8), embedder)
+    first = mapper.row_labels(items[:2])  # two rows: no wrapper yet, so "Yes" answers nothing
+    assert first == [None, None] and mapper.plans["t0_amazon_polarity"].rows_seen == 2
+    labels = [lab for k in range(2, len(items), 3) for lab in mapper.row_labels(items[k : k + 3])]
+    assert mapper.plans["t0_amazon_polarity"].question_label == "positive"
+    assert labels[-4:] == ["positive" if c == "Yes" else "negative" for _, _, c in REVIEWS[-4:]]
+
+
 def test_two_way_task_absorbs_only_when_the_source_has_the_positive_label(embedder) -> None:
     nli2 = Task.load(Path(__file__).resolve().parents[1] / "examples" / "nli.yaml")
     items = [it for it in demo_items(DEMO, "snli_dev", 60) if it["row"]["label"] != "entailment"]
