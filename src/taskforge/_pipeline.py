@@ -85,6 +85,22 @@ def resolve_settings(
     return settings
 
 
+MAPPER_LABEL_SETTINGS = ("label_map", "label_names", "sources_dir", "label_threshold", "plan_rows")
+
+
+def label_resolver(task: Task, datastore: Any, transform: Mapping[str, Any] | None = None) -> Any:
+    """The transform stage's mapper, as retrieval's label resolver (per-label quotas), or None
+    when the task has no labels. ``transform``: transform settings; only the mapper's label
+    settings (``label_map`` ...) matter here. Retrieval sits below transform, so it is injected."""
+    if not task.labels():
+        return None
+    from taskforge._transform import Mapper, TransformSettings
+
+    given = {**task.stage_defaults("transform"), **(transform or {})}
+    opts = {k: v for k, v in given.items() if k in MAPPER_LABEL_SETTINGS and v is not None}
+    return Mapper(task, TransformSettings(**opts), datastore.embedder())
+
+
 def run(
     task: Task,
     *,
@@ -113,13 +129,17 @@ def run(
     def do_retrieve(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
         from taskforge._retrieval import retrieve
 
-        res = retrieve(task, ds, out=stage_dir / "items.jsonl", **settings["retrieve"])
+        resolver = label_resolver(task, ds, settings["transform"])
+        res = retrieve(task, ds, out=stage_dir / "items.jsonl", labels_of=resolver, **settings["retrieve"])
         (stage_dir / "warning.txt").unlink(missing_ok=True)
         if res.warning:
             atomic_write_text(stage_dir / "warning.txt", res.warning)
         return ["items.jsonl"], {"items": len(res), "per_source": dict(res.per_source)}
 
-    rec = _stage(result, "retrieve", settings["retrieve"], stable_hash([task_hash, ds_hash]), do_retrieve)
+    label_settings = {k: settings["transform"].get(k) for k in MAPPER_LABEL_SETTINGS}  # quotas read them
+    rec = _stage(
+        result, "retrieve", settings["retrieve"], stable_hash([task_hash, ds_hash, label_settings]), do_retrieve
+    )
     warning_file = run_dir / "retrieve" / "warning.txt"
     if warning_file.exists():
         result.warning = warning_file.read_text(encoding="utf-8")

@@ -27,12 +27,21 @@ from taskforge._retrieval._scoring import (
 
 @dataclass(frozen=True)
 class Queries:
-    """The task, embedded: instruction (d,), example inputs / outputs / whole examples (F, d)."""
+    """The task, embedded: instruction (d,), example inputs / outputs / whole examples (F, d).
+
+    ``parts`` (P, F, d): each labelled part of each example input (named input fields, or
+    "Context: ... Question: ..." parts of one string), when there are at least two; ``*_chars``:
+    the texts' lengths in characters, (F,) for inputs and outputs, (P, F) for parts.
+    """
 
     instruction: np.ndarray
     inputs: np.ndarray
     outputs: np.ndarray
     examples: np.ndarray
+    parts: np.ndarray | None = None
+    input_chars: np.ndarray | None = None
+    output_chars: np.ndarray | None = None
+    part_chars: np.ndarray | None = None
 
 
 @dataclass
@@ -86,7 +95,10 @@ def query_matrix(method: str, q: Queries) -> np.ndarray:
         return mean_vector(q.examples)[None, :]
     if method == "craft":
         return np.vstack([q.examples, mean_vector(q.examples)[None, :]])
-    return np.stack([mean_vector(q.inputs), mean_vector(q.outputs)])
+    cols = [mean_vector(q.inputs), mean_vector(q.outputs)]
+    if method == "rebase_parts" and q.parts is not None and len(q.parts) >= 2:
+        cols += [mean_vector(p) for p in q.parts]
+    return np.stack(cols)
 
 
 def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, row_ok: np.ndarray) -> float:
@@ -95,11 +107,14 @@ def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, r
     if method in ("mean", "craft"):
         return float(kth[-1])
     allowed = np.unique(store.row_source[row_ok]) if row_ok.any() else np.zeros(0, int)
-    w = TUNED if method == "rebase_tuned" else PAPER
+    w = {"rebase_tuned": TUNED, "rebase_parts": PARTS}.get(method, PAPER)
     desc = description_scores(store.description_vectors, q.instruction, centre=bool(w["centre_descriptions"]))
     d_max = float(desc[allowed].max()) if len(allowed) else 0.0
     wq, wa, wd = float(w["w_query"]), float(w["w_answer"]), float(w["w_dataset"])
-    return float((wq * kth[0] + wa * kth[1] + wd * d_max) / (wq + wa + wd))
+    query = float(kth[0])
+    if len(kth) > 2:  # part scores: the mean of the parts' best cells (length terms only lower them)
+        query = max(query, float(np.mean(kth[2:])))
+    return float((wq * query + wa * kth[1] + wd * d_max) / (wq + wa + wd))
 
 
 MIN_SOURCES_TO_CENTRE = 8
@@ -209,6 +224,130 @@ def rebase_plus(
     return Scored({"final": final, **comps}, [(final, None)])
 
 
+CHAR_CLIP = (4.0, 1200.0)
+"""Lengths outside this range look alike: MiniLM reads about 256 tokens (~1,200 characters)."""
+MAX_GAP = 2.0
+"""Length gaps stop growing past a factor of e^2 (~7x): a cell that far off is simply the wrong kind."""
+
+
+def length_penalties(
+    vector_chars: np.ndarray, target_chars: list[np.ndarray], shorter: float, longer: float
+) -> np.ndarray:
+    """How much each vector's text length disqualifies it for each query, (n_vectors, k).
+
+    A query's typical length is the geometric mean over the examples (a passage part of ~600
+    characters, a question part of ~60). A cell *shorter* than that cannot hold the part (a bare
+    question is not a passage): ``shorter`` per unit of log ratio. A *longer* cell may hold it
+    among other text (a prompt-style row with passage and question in one cell): only ``longer``.
+    """
+    lv = log_chars(vector_chars)[:, None]
+    lt = np.array([float(log_chars(t).mean()) for t in target_chars], dtype=np.float32)[None, :]
+    short_gap = np.minimum(np.maximum(lt - lv, 0.0), MAX_GAP)
+    long_gap = np.minimum(np.maximum(lv - lt, 0.0), MAX_GAP)
+    return (np.float32(shorter) * short_gap + np.float32(longer) * long_gap).astype(np.float32)
+
+
+def store_mean(vectors: np.ndarray, block: int = DEFAULT_BLOCK) -> np.ndarray:
+    """The mean vector of a store, in streamed blocks."""
+    acc = np.zeros(vectors.shape[1], dtype=np.float64)
+    for start in range(0, len(vectors), block):
+        acc += np.asarray(vectors[start : start + block], dtype=np.float32).sum(axis=0)
+    return (acc / max(1, len(vectors))).astype(np.float32)
+
+
+def centred_cosines(dots: np.ndarray, dot_mu: np.ndarray, queries: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """cos(v - mu, q - mu) for unit v from v.q and v.mu: (v.q - v.mu - mu.q + |mu|^2) / norms."""
+    mm = float(mu @ mu)
+    qm = queries @ mu
+    vnorm = np.sqrt(np.maximum(1.0 - 2.0 * dot_mu + mm, 1e-12))
+    qnorm = np.sqrt(np.maximum((queries * queries).sum(axis=1) - 2.0 * qm + mm, 1e-12))
+    return ((dots - dot_mu[:, None] - qm[None, :] + mm) / (vnorm[:, None] * qnorm[None, :])).astype(np.float32)
+
+
+def log_chars(chars: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(np.asarray(chars, dtype=np.float32), *CHAR_CLIP))
+
+
+def rebase_parts(
+    store: StoreArrays,
+    q: Queries,
+    n: int,
+    block: int = DEFAULT_BLOCK,
+    *,
+    w_query: float = 1.0,
+    w_answer: float = 0.25,
+    w_dataset: float = 1.0,
+    shorter: float = 0.1,
+    longer: float = 0.02,
+    answer_length: bool = True,
+    centre_descriptions: bool = True,
+    centre_cells: bool = False,
+) -> Scored:
+    """ReBase's three parts with inputs compared part by part, like with like.
+
+    Query part: each labelled input part (named fields, or "Context: ... Question: ..." parts of
+    one string) is scored against the row's cells, a cell's score lowered when its length does
+    not fit the part's (:func:`length_penalties`: a passage against passage-long cells, a question
+    against question-long ones); the row's part score is the mean over parts of each part's best
+    cell, so only a row that has every part scores high. A row that holds the whole input in one
+    cell (prompt-style rows) is scored by the whole input the same way; the query part is the
+    better of the two. Single-part inputs use the whole input alone. The answer part is
+    length-aware too when ``answer_length``. Description part: as in :func:`description_scores`.
+    One streamed pass computes every cell score; the rest is per-row reductions.
+    """
+    cols = [mean_vector(q.inputs), mean_vector(q.outputs)]
+    targets = [q.input_chars, q.output_chars]
+    n_parts = 0 if q.parts is None else len(q.parts)
+    for p in range(n_parts):
+        cols.append(mean_vector(q.parts[p]))  # type: ignore[index]
+        targets.append(q.part_chars[p])  # type: ignore[index]
+    queries = np.stack(cols)
+    if centre_cells:
+        mu = store_mean(store.vectors, block)
+        queries = np.vstack([queries, mu[None, :]])
+    cells = cell_scores(store.vectors, queries, block=block)
+    if centre_cells:
+        cells = centred_cosines(cells[:, :-1], cells[:, -1], queries[:-1], mu)
+    if (shorter or longer) and store.vector_chars is not None and all(t is not None for t in targets):
+        pen = length_penalties(store.vector_chars, targets, shorter, longer)  # type: ignore[arg-type]
+        if not answer_length:
+            pen[:, 1] = 0.0
+        cells -= pen
+    mx = segment_max(cells, store.vector_row, store.n_rows)
+    query = mx[:, 0]
+    if n_parts >= 2:
+        query = np.maximum(query, mx[:, 2:].mean(axis=1))
+    dataset = description_scores(store.description_vectors, q.instruction, centre=centre_descriptions)
+    comps = {"query": query, "answer": mx[:, 1], "dataset": dataset[store.row_source].astype(np.float32)}
+    weights = {"query": w_query, "answer": w_answer, "dataset": w_dataset}
+    final = sum(w * comps[k] for k, w in weights.items()) / np.float32(sum(weights.values()))
+    final = np.asarray(final, dtype=np.float32)
+    return Scored({"final": final, **comps}, [(final, None)])
+
+
+PARTS: dict[str, float | bool] = {
+    "w_query": 1.0,
+    "w_answer": 0.25,
+    "w_dataset": 1.0,
+    "shorter": 0.1,
+    "longer": 0.02,
+    "answer_length": True,
+    "centre_descriptions": True,
+}
+"""The default method's weights; chosen on half A of benchmarks/retrieval_quality.py, see README."""
+
+SELECTION: dict[str, dict[str, float | None]] = {
+    "rebase_parts": {"max_source_share": 0.5, "share_margin": 0.05, "label_share": 0.2, "label_bonus": 0.05},
+}
+"""Selection defaults per method (source share, its margin, per-label quota as a share of N).
+Methods not listed select by score alone, as their papers do, unless the settings ask otherwise."""
+
+
+def rebase_default(store: StoreArrays, q: Queries, n: int, block: int = DEFAULT_BLOCK) -> Scored:
+    """:func:`rebase_parts` with the tuned weights :data:`PARTS` (the default method)."""
+    return rebase_parts(store, q, n, block, **PARTS)  # type: ignore[arg-type]
+
+
 def rebase_tuned(store: StoreArrays, q: Queries, n: int, block: int = DEFAULT_BLOCK) -> Scored:
     """ReBase's three parts, chosen on benchmarks/retrieval_quality.py: query 1, answer 0.25,
     dataset 1 with centred source descriptions (:data:`TUNED`, :func:`description_scores`)."""
@@ -216,6 +355,7 @@ def rebase_tuned(store: StoreArrays, q: Queries, n: int, block: int = DEFAULT_BL
 
 
 METHODS: dict[str, Method] = {
+    "rebase_parts": rebase_default,
     "rebase": rebase,
     "rebase_tuned": rebase_tuned,
     "craft": craft,

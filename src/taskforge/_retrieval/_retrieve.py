@@ -7,6 +7,7 @@ per-source cap and dedup, fetches the original rows and writes them in the contr
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter
@@ -17,13 +18,24 @@ from typing import Any
 import numpy as np
 
 from taskforge._console import console
-from taskforge._retrieval._methods import METHODS, Queries, Scored
+from taskforge._retrieval._coverage import confidence, content_coverage, low_confidence_warning
+from taskforge._retrieval._methods import METHODS, SELECTION, Queries, Scored
 from taskforge._retrieval._output import quantile_table, source_table, write_items
 from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays
-from taskforge._retrieval._select import MIN_EXAMPLE_CELL, Selector, normalize
+from taskforge._retrieval._select import MIN_EXAMPLE_CELL, LabelResolver, Selector, normalize
 from taskforge._task import Task
 
-DEFAULTS: dict[str, Any] = {"n": 1000, "method": "rebase_tuned", "per_source_cap": None, "index": "exact"}
+DEFAULTS: dict[str, Any] = {
+    "n": 1000,
+    "method": "rebase_parts",
+    "per_source_cap": None,
+    "index": "exact",
+    "max_source_share": None,  # None: the method's own (SELECTION); 1.0 turns it off
+    "share_margin": None,
+    "label_share": None,  # per-label quota as a share of n; 0 turns it off
+    "label_bonus": None,  # score bonus of rows whose own label maps onto a task label
+    "label_depth": 10,  # label quotas look at the best label_depth * n rows
+}
 
 
 @dataclass
@@ -42,14 +54,29 @@ class RetrievalResult:
     warning: str | None = None
     confidence: float = float("nan")
     closest_sources: list[tuple[str, float]] = field(default_factory=list)
+    coverage: dict[str, float] = field(default_factory=dict)
+    labels: list[str | None] = field(default_factory=list)  # each item's own label, mapped (when resolved)
+    label_notes: list[str] = field(default_factory=list)  # labels the store could not fill
+    selection: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def per_label(self) -> dict[str, int]:
+        """Items per mapped task label (rows whose own label maps onto none are not counted)."""
+        return dict(Counter(lab for lab in self.labels if lab is not None).most_common())
+
     def print_summary(self) -> None:
-        """Per-source table, score quantiles and any warning, on the shared console."""
-        console.print(source_table(self.items, f"Retrieved {len(self.items):,} items ({self.method})"))
+        """Per-source table (with mapped labels), score quantiles, label shortfalls and any warning."""
+        title = f"Retrieved {len(self.items):,} items ({self.method})"
+        console.print(source_table(self.items, title, labels=self.labels or None))
         console.print(quantile_table(self.items))
+        if self.labels:
+            got = ", ".join(f"{k} {v}" for k, v in self.per_label.items()) or "none"
+            console.print(f"mapped labels: {got} (unlabelled {sum(x is None for x in self.labels)})")
+        for note in self.label_notes:
+            console.print(f"[yellow]labels:[/] {note}")
         if self.dropped:
             console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
         if self.warning:
@@ -79,13 +106,40 @@ def _encode_cached(embedder: Any, texts: list[str]) -> np.ndarray:
     return np.stack([_QUERY_CACHE[(name, t)] for t in texts])
 
 
+def input_parts(task: Task) -> list[list[str]]:
+    """Each example input's parts, part by part ([P][F] texts): named fields, or the labelled parts
+    of one string (``Task.input_parts``); [] when inputs are one plain part."""
+    if task.named_inputs:
+        fields = task.input_fields
+        return [[task.text_of(e.input.get(f)) for e in task.examples] for f in fields] if len(fields) > 1 else []  # type: ignore[union-attr]
+    layout = task.input_parts()
+    if layout is None:
+        return []
+    split = [layout.split(str(e.input)) or {} for e in task.examples]
+    return [[s.get(f, "") for s in split] for f in layout.fields]
+
+
 def embed_task(task: Task, embedder: Any) -> Queries:
-    """The task's query vectors: instruction, each example's input, output, and both together."""
+    """The task's query vectors: instruction, each example's input, output, both together, and
+    each input part (one batch of texts, cached per process)."""
     ins, outs = task.input_texts(), task.output_texts()
     whole = [f"{i}\n{o}" for i, o in zip(ins, outs, strict=True)]
-    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *whole])
+    parts = input_parts(task)
+    flat_parts = [t for p in parts for t in p]
+    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *whole, *flat_parts])
     f = len(ins)
-    return Queries(vecs[0], vecs[1 : 1 + f], vecs[1 + f : 1 + 2 * f], vecs[1 + 2 * f :])
+    chars = np.array([len(t) for t in ins], dtype=np.float32)
+    part_vecs = vecs[1 + 3 * f :].reshape(len(parts), f, -1) if parts else None
+    return Queries(
+        vecs[0],
+        vecs[1 : 1 + f],
+        vecs[1 + f : 1 + 2 * f],
+        vecs[1 + 2 * f : 1 + 3 * f],
+        parts=part_vecs,
+        input_chars=chars,
+        output_chars=np.array([len(t) for t in outs], dtype=np.float32),
+        part_chars=np.array([[len(t) for t in p] for p in parts], dtype=np.float32) if parts else None,
+    )
 
 
 def example_keys(task: Task) -> set[str]:
@@ -100,9 +154,22 @@ def example_keys(task: Task) -> set[str]:
 
 
 def resolve_settings(task: Task, **given: Any) -> dict[str, Any]:
-    """Flags (not None) over the task's ``defaults.retrieve`` over the built-in defaults."""
+    """Flags (not None) over the task's ``defaults.retrieve`` over the built-in defaults; selection
+    settings left unset take the method's own (:data:`SELECTION`)."""
     out = {**DEFAULTS, **task.stage_defaults("retrieve")}
     out.update({k: v for k, v in given.items() if v is not None})
+    own = SELECTION.get(str(out["method"]), {})
+    for key in ("max_source_share", "share_margin", "label_share", "label_bonus"):
+        if out.get(key) is None:
+            out[key] = own.get(key)
+    if out["share_margin"] is None:
+        out["share_margin"] = math.inf
+    for key in ("max_source_share", "label_share"):
+        v = out[key]
+        if v is not None and not 0 <= float(v) <= 1:
+            raise ValueError(f"{key}: a share of n between 0 and 1, got {v}")
+    if float(out["share_margin"]) < 0:
+        raise ValueError(f"share_margin: must be >= 0, got {out['share_margin']}")
     return out
 
 
@@ -115,6 +182,12 @@ def retrieve(
     out: str | os.PathLike[str] | None = None,
     per_source_cap: int | None = None,
     index: str | None = None,
+    max_source_share: float | None = None,
+    share_margin: float | None = None,
+    label_share: float | None = None,
+    label_bonus: float | None = None,
+    label_depth: int | None = None,
+    labels_of: LabelResolver | None = None,
     check_exact: bool = False,
     block: int = DEFAULT_BLOCK,
     show: bool | None = None,
@@ -126,13 +199,28 @@ def retrieve(
     ``index``: "exact" (every vector scored) or "ann" (the store's ANN index proposes candidate
     rows, which are re-scored exactly); with ``check_exact`` an ANN run also runs the exact
     search and reports the overlap of the two top-N in ``result.search["overlap_exact"]``.
-    Unset arguments fall back to ``task.defaults.retrieve``, then to :data:`DEFAULTS`.
+    ``max_source_share`` / ``share_margin``: past this share of n, a source's rows compete with
+    this handicap; ``label_share``: each of the task's labels (``Task.labels()``) first gets this
+    share of n from rows whose own label ``labels_of`` maps onto it (needs a resolver, e.g. the
+    transform stage's ``Mapper``), and such rows get ``label_bonus`` in the rest of the fill. Unset arguments fall back to ``task.defaults.retrieve``, then
+    to :data:`DEFAULTS` and the method's own selection defaults.
     """
     t0 = time.perf_counter()
     if not isinstance(task, Task):
         task = Task.load(task)
     ds = _open_datastore(datastore)
-    cfg = resolve_settings(task, n=n, method=method, per_source_cap=per_source_cap, index=index)
+    cfg = resolve_settings(
+        task,
+        n=n,
+        method=method,
+        per_source_cap=per_source_cap,
+        index=index,
+        max_source_share=max_source_share,
+        share_margin=share_margin,
+        label_share=label_share,
+        label_bonus=label_bonus,
+        label_depth=label_depth,
+    )
     n_, method_ = int(cfg["n"]), str(cfg["method"])
     if method_ not in METHODS:
         raise ValueError(f"method: unknown {method_!r}; choose one of {sorted(METHODS)}")
@@ -156,6 +244,8 @@ def retrieve(
         raise ValueError(f"index: must be 'exact' or 'ann', not {cfg['index']!r}")
     t_score = time.perf_counter()
 
+    labels = task.labels() if labels_of is not None and cfg["label_share"] else None
+
     def select(sc: Scored) -> Selector:
         sel = Selector(
             n=n_,
@@ -164,9 +254,17 @@ def retrieve(
             fetch=lambda rows: ds.get_rows(np.asarray(rows, dtype=np.int64)),
             per_source_cap=cfg["per_source_cap"],
             banned_keys=example_keys(task),
+            max_source_share=cfg["max_source_share"],
+            share_margin=float(cfg["share_margin"]),
+            label_bonus=float(cfg["label_bonus"] or 0.0),
         )
+        if labels:
+            per_label = math.ceil(float(cfg["label_share"]) * n_)
+            sel.fill_labels(sc.components["final"], labels_of, labels, per_label, int(cfg["label_depth"]) * n_)  # type: ignore[arg-type]
         for scores, quota in sc.lists:
             sel.fill(scores, quota)
+        if labels_of is not None and task.labels():
+            sel.resolve_labels(labels_of)
         return sel
 
     sel = select(scored)
@@ -196,51 +294,26 @@ def retrieve(
             "score": t_score - t_embed,
             "select": t_select - t_score,
         },
+        selection={
+            k: cfg[k] for k in ("max_source_share", "share_margin", "label_share", "label_bonus", "label_depth")
+        },
     )
+    if sel.labels:
+        result.labels = [sel.labels.get(int(it["global_row"])) for it in items]
+    if sel.label_report is not None:
+        result.label_notes = sel.label_report.shortfalls()
+    elif labels_of is None and task.labels() and cfg["label_share"]:
+        result.label_notes = ["no label resolver given: per-label quotas were not applied"]
     result.confidence, result.closest_sources = confidence(scored, queries, store, row_ok, names)
-    result.warning = low_confidence_warning(result.confidence, result.closest_sources)
+    ann_index = ds.index("ann") if cfg["index"] == "ann" else None
+    result.coverage = content_coverage(store, queries, row_ok, block=block, index=ann_index)
+    result.warning = low_confidence_warning(result.confidence, result.closest_sources, result.coverage)
     if out is not None:
         result.out = write_items(out, items)
     result.seconds["total"] = time.perf_counter() - t0
     if show if show is not None else os.environ.get("TASKFORGE_QUIET") != "1":
         result.print_summary()
     return result
-
-
-# Below this best cosine between the instruction and any allowed source's description, the
-# store has nothing like the task. Calibrated on benchmarks/retrieval_quality.py: the far tasks
-# (chess openings, protein locations) reach 0.19 / 0.21, the nine real tasks 0.24 to 0.56.
-# Row scores do not separate them (digit-heavy chess moves look like math rows to MiniLM).
-WARN_BELOW = 0.225
-
-
-def confidence(
-    scored: Scored, queries: Queries, store: StoreArrays, row_ok: np.ndarray, names: list[str]
-) -> tuple[float, list[tuple[str, float]]]:
-    """Best instruction-to-description cosine over allowed sources, and the 5 sources whose
-    best row scores highest under the method (what the user should look at)."""
-    allowed = np.unique(store.row_source[row_ok])
-    desc = store.description_vectors @ np.asarray(queries.instruction, dtype=np.float32)
-    conf = float(desc[allowed].max()) if len(allowed) else float("-inf")
-    final = np.where(row_ok, scored.components["final"], -np.inf)
-    per_source = np.full(len(names), -np.inf, dtype=np.float32)
-    ok = np.isfinite(final)
-    np.maximum.at(per_source, store.row_source[ok], final[ok])
-    order = [int(i) for i in np.argsort(-per_source)[:5] if np.isfinite(per_source[i])]
-    return conf, [(names[i], float(per_source[i])) for i in order]
-
-
-def low_confidence_warning(conf: float, closest: list[tuple[str, float]]) -> str | None:
-    """A plain message when nothing in the store looks like the task, else None."""
-    if conf >= WARN_BELOW:
-        return None
-    near = ", ".join(f"{name} ({score:.2f})" for name, score in closest) or "none"
-    return (
-        f"nothing in this datastore looks like this task: no source description resembles the "
-        f"instruction (best cosine {conf:.2f}, below {WARN_BELOW}), so the items are the least bad "
-        f"matches among unrelated material. Closest sources by best row: {near}. "
-        "Add a source that covers the task, or check the instruction and examples."
-    )
 
 
 def _to_items(

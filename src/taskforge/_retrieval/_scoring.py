@@ -21,13 +21,16 @@ class StoreArrays:
 
     ``vectors`` (n_vectors, d) unit rows, float32 or float16, may be memory-mapped;
     ``vector_row`` (n_vectors,) global row of each vector; ``row_source`` (n_rows,) source id
-    of each row; ``description_vectors`` (n_sources, d) one unit vector per source description.
+    of each row; ``description_vectors`` (n_sources, d) one unit vector per source description;
+    ``vector_chars`` (n_vectors,) characters of each vector's text, when the store knows them
+    (part-aware scoring compares lengths; without them it compares content only).
     """
 
     vectors: np.ndarray
     vector_row: np.ndarray
     row_source: np.ndarray
     description_vectors: np.ndarray
+    vector_chars: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -39,11 +42,13 @@ class StoreArrays:
 
     @classmethod
     def from_datastore(cls, ds: object) -> StoreArrays:
+        chars = getattr(ds, "vector_chars", None)
         return cls(
             vectors=ds.vectors(),  # type: ignore[attr-defined]
             vector_row=np.asarray(ds.vector_row()),  # type: ignore[attr-defined]
             row_source=np.asarray(ds.row_source()),  # type: ignore[attr-defined]
             description_vectors=np.asarray(ds.description_vectors(), dtype=np.float32),  # type: ignore[attr-defined]
+            vector_chars=np.asarray(chars()) if callable(chars) and ds.kind == "rows" else None,  # type: ignore[attr-defined]
         )
 
 
