@@ -33,7 +33,7 @@ from typing import Any
 os.environ.setdefault("TASKFORGE_QUIET", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from retrieval_suite import SUITE, SuiteTask  # noqa: E402
+from retrieval_suite import SUITE, SuiteTask
 
 LABEL_SHARE = 0.15  # done-when: each label in >= 15% of the top N when the store holds such rows
 MAX_SHARE = 0.60  # done-when: no source above 60% when >= 3 relevant sources exist
@@ -104,11 +104,27 @@ def labels_available(st: SuiteTask, ds: Any) -> dict[str, int]:
     return _AVAILABLE[key]
 
 
+_RESOLVERS: dict[tuple[str, str], Any] = {}
+
+
+def resolver(task: Any, ds: Any) -> Any:
+    """The label resolver the pipeline and the CLI pass (the mapper), one per task and store."""
+    from taskforge._pipeline import label_resolver
+
+    key = (str(getattr(ds, "path", id(ds))), task.name)
+    if key not in _RESOLVERS:
+        _RESOLVERS[key] = label_resolver(task, ds)
+    return _RESOLVERS[key]
+
+
 def measure(st: SuiteTask, ds: Any, method: str, n: int, **options: Any) -> Outcome:
     from taskforge._retrieval import retrieve
 
     t0 = time.perf_counter()
-    res = retrieve(st.task(), ds, n=n, method=method, show=False, **options)
+    task = st.task()
+    if "labels_of" not in options:
+        options["labels_of"] = resolver(task, ds)
+    res = retrieve(task, ds, n=n, method=method, show=False, **options)
     names = {s.name for s in ds.sources}
     rel = st.relevant & names
     per = res.per_source
@@ -155,7 +171,7 @@ def summarise(outs: list[Outcome]) -> dict[str, float]:
 
 
 def main() -> None:
-    from taskforge._console import console, summary_table
+    from taskforge._console import console
     from taskforge._datastore import Datastore
 
     register_ablations()
@@ -203,9 +219,7 @@ def table(tasks: list[SuiteTask], results: dict[str, list[Outcome]], methods: li
         rows.append([f"{st.half} {st.name}", *[_cell(results[m][i]) for m in methods]])
     for key in ("mean", "min", "min_label", "max_share"):
         rows.append([key, *[f"{summarise(results[m])[key]:.2f}" for m in methods]])
-    title = (
-        f"Top {n}: precision, L smallest label share, S largest source share / sources, W warned"
-    )
+    title = f"Top {n}: precision, L smallest label share, S largest source share / sources, W warned"
     return summary_table(title, ["task", *methods], rows)
 
 
@@ -224,8 +238,15 @@ def markdown(tasks: list[SuiteTask], results: dict[str, list[Outcome]], methods:
                 c += f" (labels >= {o.min_label:.2f})"
             cells.append(c)
         lines.append(f"| {st.kind} | {st.half} | " + " | ".join(cells) + " |")
-    for key, label in (("mean", "mean precision"), ("min", "worst task"), ("min_label", "smallest label share"), ("max_share", "largest source share (>= 3 relevant)")):
-        lines.append(f"| **{label}** | | " + " | ".join(f"{summarise(results[m])[key]:.2f}" for m in methods) + " |")
+    for key, label in (
+        ("mean", "mean precision"),
+        ("min", "worst task"),
+        ("min_label", "smallest label share"),
+        ("max_share", "largest source share (>= 3 relevant)"),
+    ):
+        lines.append(
+            f"| **{label}** | | " + " | ".join(f"{summarise(results[m])[key]:.2f}" for m in methods) + " |"
+        )
     return "\n".join(lines)
 
 

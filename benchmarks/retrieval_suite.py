@@ -132,7 +132,12 @@ _POLARITY = {
     ),
     "sst5_dev": (
         "col0",
-        {"__label__1": "negative", "__label__2": "negative", "__label__4": "positive", "__label__5": "positive"},
+        {
+            "__label__1": "negative",
+            "__label__2": "negative",
+            "__label__4": "positive",
+            "__label__5": "positive",
+        },
     ),
 }
 
@@ -147,15 +152,24 @@ SUITE: list[SuiteTask] = [
         "(it must be true), contradicts it (it cannot be true), or is neutral (it might be true).",
         [
             _ex(
-                {"premise": "A man in a red jacket is climbing a rock wall.", "hypothesis": "A person is climbing."},
+                {
+                    "premise": "A man in a red jacket is climbing a rock wall.",
+                    "hypothesis": "A person is climbing.",
+                },
                 {"label": "entailment"},
             ),
             _ex(
-                {"premise": "Two children are playing chess in a park.", "hypothesis": "The children are asleep in bed."},
+                {
+                    "premise": "Two children are playing chess in a park.",
+                    "hypothesis": "The children are asleep in bed.",
+                },
                 {"label": "contradiction"},
             ),
             _ex(
-                {"premise": "A woman is reading a book on a train.", "hypothesis": "The woman is going to work."},
+                {
+                    "premise": "A woman is reading a book on a train.",
+                    "hypothesis": "The woman is going to work.",
+                },
                 {"label": "neutral"},
             ),
         ],
@@ -202,7 +216,15 @@ SUITE: list[SuiteTask] = [
         _NLI_SOURCES - {"scitail_test"},
         labels=["entailment", "not_entailment"],
         label_sources={
-            s: ("label", {"entailment": "entailment", "neutral": "not_entailment", "contradiction": "not_entailment", "not_entailment": "not_entailment"})
+            s: (
+                "label",
+                {
+                    "entailment": "entailment",
+                    "neutral": "not_entailment",
+                    "contradiction": "not_entailment",
+                    "not_entailment": "not_entailment",
+                },
+            )
             for s in ("snli_dev", "anli_test", "superglue_cb", "superglue_rte")
         },
     ),
@@ -602,15 +624,27 @@ SUITE: list[SuiteTask] = [
         "Pick the better way to reach the goal.",
         [
             _ex(
-                {"goal": "Keep a cut apple from turning brown.", "option1": "Brush it with lemon juice.", "option2": "Leave it in the sun."},
+                {
+                    "goal": "Keep a cut apple from turning brown.",
+                    "option1": "Brush it with lemon juice.",
+                    "option2": "Leave it in the sun.",
+                },
                 "Brush it with lemon juice.",
             ),
             _ex(
-                {"goal": "Open a jar with a stuck lid.", "option1": "Run the lid under hot water.", "option2": "Put the jar in the freezer."},
+                {
+                    "goal": "Open a jar with a stuck lid.",
+                    "option1": "Run the lid under hot water.",
+                    "option2": "Put the jar in the freezer.",
+                },
                 "Run the lid under hot water.",
             ),
             _ex(
-                {"goal": "Dry wet shoes quickly.", "option1": "Stuff them with newspaper.", "option2": "Fill them with water."},
+                {
+                    "goal": "Dry wet shoes quickly.",
+                    "option1": "Stuff them with newspaper.",
+                    "option2": "Fill them with water.",
+                },
                 "Stuff them with newspaper.",
             ),
         ],

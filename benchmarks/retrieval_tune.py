@@ -1,7 +1,7 @@
 """Choose the default method's weights and thresholds on one half of the suite, report the other.
 
-Two stages over small grids (``rebase_parts`` weights with the selection settings fixed, then the
-selection settings with the chosen weights), each scored on the tuning half only by
+Coordinate ascent over small value lists (every ``rebase_parts`` weight and selection setting in
+turn, a few rounds, from the shipped defaults), each setting scored on the tuning half only by
 
     objective = mean precision + 0.5 * worst precision
                 - 2 * (sum of label shares short of 15%) - 2 * (sum of source shares over 60%)
@@ -10,13 +10,12 @@ selection settings with the chosen weights), each scored on the tuning half only
 the content-coverage threshold is set between the far and the covered tasks of the tuning half
 and checked on the held-out half. Run it both ways (``--tune A`` and ``--tune B``):
 
-    python benchmarks/retrieval_tune.py --datastore /work/stores/full1000 --tune A
+    python benchmarks/retrieval_tune.py --datastore /work/stores/full1000 --tune A --out tuneA.json
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import math
 import os
@@ -28,23 +27,25 @@ from typing import Any
 os.environ.setdefault("TASKFORGE_QUIET", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from retrieval_quality import MAX_SHARE, Outcome, label_shares, labels_available, precision  # noqa: E402
-from retrieval_suite import SUITE, SuiteTask  # noqa: E402
+from retrieval_quality import MAX_SHARE, Outcome, label_shares, labels_available, precision
+from retrieval_suite import SUITE, SuiteTask
 
 LABEL_SHARE = 0.15
 
-WEIGHT_GRID = {
-    "w_answer": [0.0, 0.25, 0.5],
-    "w_dataset": [0.5, 1.0, 2.0],
+SPACE: dict[str, list[Any]] = {
+    "w_answer": [0.0, 0.25, 0.5, 1.0],
+    "w_dataset": [0.5, 1.0, 1.5, 2.0],
     "shorter": [0.0, 0.05, 0.1, 0.2],
-    "longer": [0.0, 0.02],
+    "longer": [0.0, 0.02, 0.05],
     "answer_length": [True, False],
-}
-SELECTION_GRID = {
-    "max_source_share": [0.35, 0.5, 0.6],
+    "per_example": [True, False],
+    "max_source_share": [0.3, 0.4, 0.5, 0.6],
     "share_margin": [0.02, 0.05, 0.1, math.inf],
-    "label_share": [0.15, 0.2, 0.25, 0.33],
+    "label_share": [0.15, 0.2, 0.3, 0.5],
+    "label_bonus": [0.0, 0.02, 0.05, 0.1],
 }
+WEIGHTS = ("w_answer", "w_dataset", "shorter", "longer", "answer_length", "per_example")
+LENGTH_KEYS = ("shorter", "longer", "answer_length", "per_example")
 
 
 class CachedStore:
@@ -65,22 +66,41 @@ class CachedStore:
         return [dict(self._rows[r]) for r in rows]
 
 
-def grid(spec: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    keys = list(spec)
-    out = [dict(zip(keys, vals, strict=True)) for vals in itertools.product(*spec.values())]
-    # the answer's length term is moot without length terms
-    return [c for c in out if c.get("answer_length", True) or c.get("shorter") or c.get("longer")]
+_COMPONENTS: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def cached_parts(store: Any, q: Any, n: int, block: int = 1 << 16, **w: Any) -> Any:
+    """``rebase_parts`` with its components cached per task and length setting (weights only mix them)."""
+    import numpy as np
+
+    from taskforge._retrieval import Scored
+    from taskforge._retrieval._methods import rebase_parts
+
+    key = (q.instruction.tobytes(), store.n_rows, *(w[k] for k in LENGTH_KEYS), w["centre_descriptions"])
+    if key not in _COMPONENTS:
+        if len(_COMPONENTS) > 2000:
+            _COMPONENTS.clear()
+        _COMPONENTS[key] = rebase_parts(store, q, n, block, **w).components
+    comps = _COMPONENTS[key]
+    weights = {"query": w["w_query"], "answer": w["w_answer"], "dataset": w["w_dataset"]}
+    final = sum(wt * comps[k] for k, wt in weights.items()) / np.float32(sum(weights.values()))
+    final = np.asarray(final, dtype=np.float32)
+    return Scored({**comps, "final": final}, [(final, None)])
 
 
 def run_task(
-    st: SuiteTask, ds: Any, n: int, weights: dict[str, Any], selection: dict[str, Any], resolvers: dict[str, Any]
+    st: SuiteTask,
+    ds: Any,
+    n: int,
+    weights: dict[str, Any],
+    selection: dict[str, Any],
+    resolvers: dict[str, Any],
 ) -> Outcome:
     from functools import partial
 
     from taskforge._retrieval import METHODS, retrieve
-    from taskforge._retrieval._methods import rebase_parts
 
-    METHODS["tune"] = partial(rebase_parts, **weights)
+    METHODS["tune"] = partial(cached_parts, **weights)
     task = st.task()
     res = retrieve(task, ds, n=n, method="tune", labels_of=resolvers.get(st.name), show=False, **selection)
     names = {s.name for s in ds.sources}
@@ -116,15 +136,20 @@ def objective(outs: list[Outcome]) -> tuple[float, dict[str, float]]:
 
 
 def evaluate(
-    tasks: list[SuiteTask], ds: Any, n: int, weights: dict[str, Any], selection: dict[str, Any], resolvers: dict[str, Any]
+    tasks: list[SuiteTask],
+    ds: Any,
+    n: int,
+    weights: dict[str, Any],
+    selection: dict[str, Any],
+    resolvers: dict[str, Any],
 ) -> list[Outcome]:
     return [run_task(st, ds, n, weights, selection, resolvers) for st in tasks]
 
 
 def make_resolvers(tasks: list[SuiteTask], ds: Any) -> dict[str, Any]:
-    from taskforge._transform import Mapper
+    from taskforge._pipeline import label_resolver
 
-    return {st.name: Mapper(st.task(), embedder=ds.embedder()) for st in tasks if st.labels}
+    return {st.name: label_resolver(st.task(), ds) for st in tasks if st.labels}
 
 
 def main() -> None:
@@ -135,6 +160,7 @@ def main() -> None:
     ap.add_argument("--datastore", required=True)
     ap.add_argument("--tune", choices=["A", "B"], required=True)
     ap.add_argument("-n", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--out", type=Path, help="write the choice and every figure as JSON")
     args = ap.parse_args()
     ds = CachedStore(Datastore.open(args.datastore))
@@ -142,32 +168,43 @@ def main() -> None:
     tune_tasks = [t for t in SUITE if t.half == args.tune]
     held_tasks = [t for t in SUITE if t.half == held]
     resolvers = make_resolvers(tune_tasks + held_tasks, ds)
-    weights = {k: v for k, v in PARTS.items() if k != "w_query"}
-    selection = dict(SELECTION["rebase_parts"])
-    log: dict[str, Any] = {"tune": args.tune, "stages": []}
+    setting: dict[str, Any] = {**PARTS, **SELECTION["rebase_parts"]}
+    log: dict[str, Any] = {"tune": args.tune, "start": dict(setting), "steps": []}
 
-    for stage, spec in (("weights", WEIGHT_GRID), ("selection", SELECTION_GRID)):
-        best: tuple[float, dict[str, Any], dict[str, float]] | None = None
-        t0 = time.perf_counter()
-        for cfg in grid(spec):
-            w = {**weights, **cfg} if stage == "weights" else weights
-            sel = {**selection, **cfg} if stage == "selection" else selection
-            value, parts = objective(evaluate(tune_tasks, ds, args.n, w, sel, resolvers))
-            if best is None or value > best[0] + 1e-9:
-                best = (value, cfg, parts)
-            print(f"{stage} {json.dumps(cfg, default=str)} -> {value:.3f} {json.dumps({k: round(v, 3) for k, v in parts.items()})}", flush=True)
-        assert best is not None
-        if stage == "weights":
-            weights = {**weights, **best[1]}
-        else:
-            selection = {**selection, **best[1]}
-        log["stages"].append({"stage": stage, "chosen": best[1], "objective": best[0], "parts": best[2], "seconds": time.perf_counter() - t0})
-        print(f"== {stage}: chose {best[1]} ({best[0]:.3f}) in {time.perf_counter() - t0:.0f} s", flush=True)
+    def score(cfg: dict[str, Any]) -> tuple[float, dict[str, float]]:
+        w = {k: v for k, v in cfg.items() if k in PARTS}
+        sel = {k: v for k, v in cfg.items() if k not in PARTS}
+        return objective(evaluate(tune_tasks, ds, args.n, w, sel, resolvers))
 
+    t0 = time.perf_counter()
+    best_value, best_parts = score(setting)
+    print(f"start {best_value:.3f} {json.dumps({k: round(v, 3) for k, v in best_parts.items()})}", flush=True)
+    for rnd in range(args.rounds):
+        changed = False
+        for key, values in SPACE.items():
+            for v in values:
+                if v == setting[key]:
+                    continue
+                value, parts = score({**setting, key: v})
+                print(
+                    f"round {rnd} {key}={v}: {value:.3f} {json.dumps({k: round(x, 3) for k, x in parts.items()})}",
+                    flush=True,
+                )
+                if value > best_value + 1e-6:
+                    best_value, best_parts, setting, changed = value, parts, {**setting, key: v}, True
+                    log["steps"].append({"round": rnd, key: str(v), "objective": value, **parts})
+            print(
+                f"== {key} = {setting[key]} ({best_value:.3f}, {time.perf_counter() - t0:.0f} s)", flush=True
+            )
+        if not changed:
+            break
+
+    weights = {k: v for k, v in setting.items() if k in PARTS}
+    selection = {k: v for k, v in setting.items() if k not in PARTS}
     tuned = evaluate(tune_tasks, ds, args.n, weights, selection, resolvers)
     held_out = evaluate(held_tasks, ds, args.n, weights, selection, resolvers)
     threshold = coverage_threshold(tuned)
-    log.update(weights=weights, selection={k: str(v) for k, v in selection.items()}, content_threshold=threshold)
+    log.update(setting={k: str(v) for k, v in setting.items()}, content_threshold=threshold)
     for name, outs in (("tuned half " + args.tune, tuned), ("held-out half " + held, held_out)):
         value, parts = objective(outs)
         print(f"\n{name}: objective {value:.3f} {json.dumps({k: round(v, 3) for k, v in parts.items()})}")
@@ -175,8 +212,11 @@ def main() -> None:
             ratio = o.confidence.get("ratio", float("nan"))
             lab = " ".join(f"{k}={v:.2f}" for k, v in o.label_shares.items())
             flag = "WARN" if ratio < threshold or o.confidence["description"] < 0.225 else ""
-            print(f"  {o.task:20s} p={o.precision:.2f} share={o.max_share:.2f}/{o.n_sources} ratio={ratio:.2f} {flag} {lab}")
+            print(
+                f"  {o.task:20s} p={o.precision:.2f} share={o.max_share:.2f}/{o.n_sources} ratio={ratio:.2f} {flag} {lab}"
+            )
         log[name] = [o.__dict__ for o in outs]
+    print(f"\nsetting: {setting}")
     if args.out:
         args.out.write_text(json.dumps(log, indent=1, default=str))
 

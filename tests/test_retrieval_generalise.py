@@ -23,7 +23,11 @@ NLI2 = [  # a source labelled entailment / not_entailment only, whose card reads
     ("The bakery on Main Street closed last year.", "The bakery is still selling bread.", "not_entailment"),
     ("Maria finished the marathon in under four hours.", "Maria ran a marathon.", "entailment"),
     ("The museum is closed on Mondays.", "The museum opens every day of the week.", "not_entailment"),
-    ("A storm knocked down power lines across the town.", "The town lost power lines in a storm.", "entailment"),
+    (
+        "A storm knocked down power lines across the town.",
+        "The town lost power lines in a storm.",
+        "entailment",
+    ),
     ("He bought a red bicycle for his daughter.", "He sold his daughter's bicycle.", "not_entailment"),
     ("The river flooded the fields after heavy rain.", "Heavy rain led to flooding.", "entailment"),
     ("The train to Boston leaves at noon.", "The train departs in the evening.", "not_entailment"),
@@ -188,11 +192,16 @@ def store(tmp_path_factory: pytest.TempPathFactory):
             "Pairs of sentences about photographs, written by crowd workers, with a relation between them.",
             [{"premise": p, "hypothesis": h, "label": lab} for p, h, lab in NLI3],
         ),
-        _source(root, "passage_qa", QA_CARD, [{"context": c, "question": q, "answer": a} for c, q, a in PASSAGES]),
+        _source(
+            root, "passage_qa", QA_CARD, [{"context": c, "question": q, "answer": a} for c, q, a in PASSAGES]
+        ),
         _source(root, "bare_qa", QA_CARD, [{"question": q, "answer": a} for q, a in BARE]),
         _source(root, "yesno_qa", QA_CARD, [{"question": q, "answer": a} for q, a in YESNO]),
         _source(
-            root, "choice_qa", QA_CARD, [{"question": q, "choices": c, "answer": a} for q, c, a in MULTIPLE_CHOICE]
+            root,
+            "choice_qa",
+            QA_CARD,
+            [{"question": q, "choices": c, "answer": a} for q, c, a in MULTIPLE_CHOICE],
         ),
         _source(
             root,
@@ -216,9 +225,27 @@ NLI_TASK = {
     "name": "nli3",
     "instruction": "Decide whether the premise entails the hypothesis, contradicts it, or is neutral.",
     "examples": [
-        {"input": {"premise": "A girl is riding a horse on a farm.", "hypothesis": "A child is on an animal."}, "output": {"label": "entailment"}},
-        {"input": {"premise": "An old man is reading a newspaper.", "hypothesis": "The man is running a race."}, "output": {"label": "contradiction"}},
-        {"input": {"premise": "A woman is cooking dinner.", "hypothesis": "The woman is cooking for her family."}, "output": {"label": "neutral"}},
+        {
+            "input": {
+                "premise": "A girl is riding a horse on a farm.",
+                "hypothesis": "A child is on an animal.",
+            },
+            "output": {"label": "entailment"},
+        },
+        {
+            "input": {
+                "premise": "An old man is reading a newspaper.",
+                "hypothesis": "The man is running a race.",
+            },
+            "output": {"label": "contradiction"},
+        },
+        {
+            "input": {
+                "premise": "A woman is cooking dinner.",
+                "hypothesis": "The woman is cooking for her family.",
+            },
+            "output": {"label": "neutral"},
+        },
     ],
     "output_schema": {"label": {"labels": ["entailment", "neutral", "contradiction"]}},
 }
@@ -279,18 +306,27 @@ MEDICAL_TASK = {
 def test_nli_task_gets_the_label_its_best_described_source_lacks(store):
     task = Task.from_dict(NLI_TASK)
     names = [s.name for s in store.sources]
-    desc = description_scores(store.description_vectors(), store.embedder().encode([task.instruction])[0], centre=False)
-    assert names[int(np.argmax(desc))] == "rte_like"  # the premise of the test: the card that fits lacks "neutral"
+    desc = description_scores(
+        store.description_vectors(), store.embedder().encode([task.instruction])[0], centre=False
+    )
+    assert (
+        names[int(np.argmax(desc))] == "rte_like"
+    )  # the premise of the test: the card that fits lacks "neutral"
 
     res = retrieve(task, store, n=12, labels_of=_resolver(task, store), show=False)
-    got = {lab: [it["source"] for it, m in zip(res.items, res.labels, strict=True) if m == lab] for lab in task.labels()}
+    got = {
+        lab: [it["source"] for it, m in zip(res.items, res.labels, strict=True) if m == lab]
+        for lab in task.labels()
+    }
     assert len(got["neutral"]) >= 2 and set(got["neutral"]) == {"captions_nli"}, res.per_source
     assert len(got["contradiction"]) >= 2, got
     assert min(len(v) for v in got.values()) / len(res.items) >= 0.15
     assert not res.label_notes
 
     plain = retrieve(task, store, n=12, method="rebase", show=False)  # the paper's selection, no quotas
-    assert sum(it["source"] == "rte_like" for it in plain.items) > sum(it["source"] == "rte_like" for it in res.items)
+    assert sum(it["source"] == "rte_like" for it in plain.items) > sum(
+        it["source"] == "rte_like" for it in res.items
+    )
 
 
 def test_context_question_task_prefers_passage_qa_rows_over_bare_questions(store):

@@ -138,7 +138,11 @@ def run(
 
     label_settings = {k: settings["transform"].get(k) for k in MAPPER_LABEL_SETTINGS}  # quotas read them
     rec = _stage(
-        result, "retrieve", settings["retrieve"], stable_hash([task_hash, ds_hash, label_settings]), do_retrieve
+        result,
+        "retrieve",
+        settings["retrieve"],
+        stable_hash([task_hash, ds_hash, label_settings]),
+        do_retrieve,
     )
     warning_file = run_dir / "retrieve" / "warning.txt"
     if warning_file.exists():

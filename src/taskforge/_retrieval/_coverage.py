@@ -87,7 +87,9 @@ def content_coverage(
     return out
 
 
-def _nearest_rows_ann(index: object, store: StoreArrays, queries: np.ndarray, row_ok: np.ndarray, top: int) -> np.ndarray:
+def _nearest_rows_ann(
+    index: object, store: StoreArrays, queries: np.ndarray, row_ok: np.ndarray, top: int
+) -> np.ndarray:
     """(top, k) best-cell similarities of each query's ``top`` nearest allowed rows, from the index."""
     sims, ids = index.search(np.ascontiguousarray(queries), top * 16)  # type: ignore[attr-defined]
     vector_row = np.asarray(store.vector_row)

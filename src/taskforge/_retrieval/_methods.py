@@ -16,11 +16,13 @@ import numpy as np
 from taskforge._retrieval._scoring import (
     DEFAULT_BLOCK,
     StoreArrays,
+    _matmul,
     cell_scores,
     mean_vector,
     rebase_components,
     row_max_scores,
     segment_max,
+    segment_max_into,
     segment_mean,
 )
 
@@ -95,10 +97,9 @@ def query_matrix(method: str, q: Queries) -> np.ndarray:
         return mean_vector(q.examples)[None, :]
     if method == "craft":
         return np.vstack([q.examples, mean_vector(q.examples)[None, :]])
-    cols = [mean_vector(q.inputs), mean_vector(q.outputs)]
-    if method == "rebase_parts" and q.parts is not None and len(q.parts) >= 2:
-        cols += [mean_vector(p) for p in q.parts]
-    return np.stack(cols)
+    if method == "rebase_parts":
+        return np.stack(parts_columns(q, bool(PARTS["per_example"]))[0])
+    return np.stack([mean_vector(q.inputs), mean_vector(q.outputs)])
 
 
 def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, row_ok: np.ndarray) -> float:
@@ -111,10 +112,12 @@ def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, r
     desc = description_scores(store.description_vectors, q.instruction, centre=bool(w["centre_descriptions"]))
     d_max = float(desc[allowed].max()) if len(allowed) else 0.0
     wq, wa, wd = float(w["w_query"]), float(w["w_answer"]), float(w["w_dataset"])
-    query = float(kth[0])
-    if len(kth) > 2:  # part scores: the mean of the parts' best cells (length terms only lower them)
-        query = max(query, float(np.mean(kth[2:])))
-    return float((wq * query + wa * kth[1] + wd * d_max) / (wq + wa + wd))
+    if method == "rebase_parts":  # length terms only lower scores, so raw cosines bound them
+        _, _, k, n_parts = parts_columns(q, bool(PARTS["per_example"]))
+        query, answer = float(combine_parts(kth[None, :], k, n_parts)[0]), float(kth[k])
+    else:
+        query, answer = float(kth[0]), float(kth[1])
+    return float((wq * query + wa * answer + wd * d_max) / (wq + wa + wd))
 
 
 MIN_SOURCES_TO_CENTRE = 8
@@ -230,42 +233,49 @@ MAX_GAP = 2.0
 """Length gaps stop growing past a factor of e^2 (~7x): a cell that far off is simply the wrong kind."""
 
 
-def length_penalties(
-    vector_chars: np.ndarray, target_chars: list[np.ndarray], shorter: float, longer: float
-) -> np.ndarray:
-    """How much each vector's text length disqualifies it for each query, (n_vectors, k).
-
-    A query's typical length is the geometric mean over the examples (a passage part of ~600
-    characters, a question part of ~60). A cell *shorter* than that cannot hold the part (a bare
-    question is not a passage): ``shorter`` per unit of log ratio. A *longer* cell may hold it
-    among other text (a prompt-style row with passage and question in one cell): only ``longer``.
-    """
-    lv = log_chars(vector_chars)[:, None]
-    lt = np.array([float(log_chars(t).mean()) for t in target_chars], dtype=np.float32)[None, :]
-    short_gap = np.minimum(np.maximum(lt - lv, 0.0), MAX_GAP)
-    long_gap = np.minimum(np.maximum(lv - lt, 0.0), MAX_GAP)
-    return (np.float32(shorter) * short_gap + np.float32(longer) * long_gap).astype(np.float32)
-
-
-def store_mean(vectors: np.ndarray, block: int = DEFAULT_BLOCK) -> np.ndarray:
-    """The mean vector of a store, in streamed blocks."""
-    acc = np.zeros(vectors.shape[1], dtype=np.float64)
-    for start in range(0, len(vectors), block):
-        acc += np.asarray(vectors[start : start + block], dtype=np.float32).sum(axis=0)
-    return (acc / max(1, len(vectors))).astype(np.float32)
-
-
-def centred_cosines(dots: np.ndarray, dot_mu: np.ndarray, queries: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """cos(v - mu, q - mu) for unit v from v.q and v.mu: (v.q - v.mu - mu.q + |mu|^2) / norms."""
-    mm = float(mu @ mu)
-    qm = queries @ mu
-    vnorm = np.sqrt(np.maximum(1.0 - 2.0 * dot_mu + mm, 1e-12))
-    qnorm = np.sqrt(np.maximum((queries * queries).sum(axis=1) - 2.0 * qm + mm, 1e-12))
-    return ((dots - dot_mu[:, None] - qm[None, :] + mm) / (vnorm[:, None] * qnorm[None, :])).astype(np.float32)
-
-
 def log_chars(chars: np.ndarray) -> np.ndarray:
     return np.log(np.clip(np.asarray(chars, dtype=np.float32), *CHAR_CLIP))
+
+
+MAX_EXAMPLE_QUERIES = 8
+"""Up to this many examples are scored one by one; more are scored by their mean vector."""
+
+
+def parts_columns(
+    q: Queries, per_example: bool
+) -> tuple[list[np.ndarray], list[np.ndarray | None], int, int]:
+    """The query vectors :func:`rebase_parts` scores, their lengths, examples per group, parts.
+
+    Layout: k whole inputs (k = F one by one, else 1 mean vector), the mean output, then each
+    part's k vectors (parts only when there are at least two).
+    """
+    f = len(q.inputs)
+    n_parts = 0 if q.parts is None or len(q.parts) < 2 else len(q.parts)
+    one_by_one = per_example and f <= MAX_EXAMPLE_QUERIES
+    k = f if one_by_one else 1
+
+    def group(vecs: np.ndarray, chars: np.ndarray | None) -> tuple[list[np.ndarray], list[np.ndarray | None]]:
+        if one_by_one:
+            return list(vecs), [None if chars is None else chars[i : i + 1] for i in range(f)]
+        return [mean_vector(vecs)], [chars]
+
+    cols, targets = group(q.inputs, q.input_chars)
+    cols.append(mean_vector(q.outputs))
+    targets.append(q.output_chars)
+    for p in range(n_parts):
+        c, t = group(q.parts[p], q.part_chars[p])  # type: ignore[index]
+        cols += c
+        targets += t
+    return cols, targets, k, n_parts
+
+
+def combine_parts(mx: np.ndarray, k: int, n_parts: int) -> np.ndarray:
+    """Query part per row from per-column best cells (layout of :func:`parts_columns`): per
+    example, the better of the whole input and the mean over parts; then the mean over examples."""
+    whole = mx[:, :k]
+    if n_parts:
+        whole = np.maximum(whole, mx[:, k + 1 :].reshape(len(mx), n_parts, k).mean(axis=1))
+    return whole.mean(axis=1)
 
 
 def rebase_parts(
@@ -280,49 +290,67 @@ def rebase_parts(
     shorter: float = 0.1,
     longer: float = 0.02,
     answer_length: bool = True,
+    per_example: bool = True,
     centre_descriptions: bool = True,
-    centre_cells: bool = False,
 ) -> Scored:
     """ReBase's three parts with inputs compared part by part, like with like.
 
     Query part: each labelled input part (named fields, or "Context: ... Question: ..." parts of
     one string) is scored against the row's cells, a cell's score lowered when its length does
-    not fit the part's (:func:`length_penalties`: a passage against passage-long cells, a question
+    not fit the part's (:func:`fitted_row_max`: a passage against passage-long cells, a question
     against question-long ones); the row's part score is the mean over parts of each part's best
     cell, so only a row that has every part scores high. A row that holds the whole input in one
     cell (prompt-style rows) is scored by the whole input the same way; the query part is the
-    better of the two. Single-part inputs use the whole input alone. The answer part is
-    length-aware too when ``answer_length``. Description part: as in :func:`description_scores`.
-    One streamed pass computes every cell score; the rest is per-row reductions.
+    better of the two. ``per_example``: each example is scored on its own and the row's query
+    part is the mean over examples (the mean vector of examples on different topics matches
+    little but short generic cells); else one mean vector per part, as the paper does. The answer
+    part is the paper's, length-aware when ``answer_length``. Description part: as in
+    :func:`description_scores`. One streamed pass over the vectors computes every row's scores.
     """
-    cols = [mean_vector(q.inputs), mean_vector(q.outputs)]
-    targets = [q.input_chars, q.output_chars]
-    n_parts = 0 if q.parts is None else len(q.parts)
-    for p in range(n_parts):
-        cols.append(mean_vector(q.parts[p]))  # type: ignore[index]
-        targets.append(q.part_chars[p])  # type: ignore[index]
-    queries = np.stack(cols)
-    if centre_cells:
-        mu = store_mean(store.vectors, block)
-        queries = np.vstack([queries, mu[None, :]])
-    cells = cell_scores(store.vectors, queries, block=block)
-    if centre_cells:
-        cells = centred_cosines(cells[:, :-1], cells[:, -1], queries[:-1], mu)
+    cols, targets, k, n_parts = parts_columns(q, per_example)
+    penalty = None
     if (shorter or longer) and store.vector_chars is not None and all(t is not None for t in targets):
-        pen = length_penalties(store.vector_chars, targets, shorter, longer)  # type: ignore[arg-type]
+        weights_short = np.full(len(cols), shorter, dtype=np.float32)
+        weights_long = np.full(len(cols), longer, dtype=np.float32)
         if not answer_length:
-            pen[:, 1] = 0.0
-        cells -= pen
-    mx = segment_max(cells, store.vector_row, store.n_rows)
-    query = mx[:, 0]
-    if n_parts >= 2:
-        query = np.maximum(query, mx[:, 2:].mean(axis=1))
+            weights_short[k] = weights_long[k] = 0.0
+        lt = np.array([float(log_chars(t).mean()) for t in targets], dtype=np.float32)  # type: ignore[arg-type]
+        penalty = (store.vector_chars, lt, weights_short, weights_long)
+    mx = fitted_row_max(store, np.stack(cols), penalty, block=block)
+    query = combine_parts(mx, k, n_parts)
     dataset = description_scores(store.description_vectors, q.instruction, centre=centre_descriptions)
-    comps = {"query": query, "answer": mx[:, 1], "dataset": dataset[store.row_source].astype(np.float32)}
+    comps = {"query": query, "answer": mx[:, k], "dataset": dataset[store.row_source].astype(np.float32)}
     weights = {"query": w_query, "answer": w_answer, "dataset": w_dataset}
-    final = sum(w * comps[k] for k, w in weights.items()) / np.float32(sum(weights.values()))
+    final = sum(w * comps[key] for key, w in weights.items()) / np.float32(sum(weights.values()))
     final = np.asarray(final, dtype=np.float32)
     return Scored({"final": final, **comps}, [(final, None)])
+
+
+def fitted_row_max(
+    store: StoreArrays,
+    queries: np.ndarray,
+    penalty: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    *,
+    block: int = DEFAULT_BLOCK,
+) -> np.ndarray:
+    """Per row and query: the best cell's cosine minus its length penalty, (n_rows, k), streamed.
+
+    ``penalty``: (vector_chars, log target length per query, weight for shorter cells, for longer
+    ones), see :func:`length_penalties`; None scores content alone (then it is ``row_max_scores``).
+    """
+    if penalty is None:
+        return row_max_scores(store.vectors, store.vector_row, store.n_rows, queries, block=block)
+    chars, lt, w_short, w_long = penalty
+    q = np.ascontiguousarray(np.atleast_2d(queries).astype(np.float32).T)
+    out = np.full((store.n_rows, q.shape[1]), -np.inf, dtype=np.float32)
+    for start in range(0, len(store.vectors), block):
+        stop = min(start + block, len(store.vectors))
+        sims = _matmul(np.asarray(store.vectors[start:stop]), q)
+        lv = log_chars(np.asarray(chars[start:stop]))[:, None]
+        sims -= w_short * np.minimum(np.maximum(lt - lv, 0.0), MAX_GAP)
+        sims -= w_long * np.minimum(np.maximum(lv - lt, 0.0), MAX_GAP)
+        segment_max_into(out, np.asarray(store.vector_row[start:stop]), sims)
+    return out
 
 
 PARTS: dict[str, float | bool] = {
@@ -332,6 +360,7 @@ PARTS: dict[str, float | bool] = {
     "shorter": 0.1,
     "longer": 0.02,
     "answer_length": True,
+    "per_example": True,
     "centre_descriptions": True,
 }
 """The default method's weights; chosen on half A of benchmarks/retrieval_quality.py, see README."""

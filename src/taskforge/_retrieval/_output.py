@@ -77,7 +77,9 @@ def source_table(
         if labels is not None:
             row.append(", ".join(f"{lab} {m}" for lab, m in by_label[src].most_common()))
         rows.append(tuple(row))
-    header = ["source", "items", "share", "best", "worst"] + (["labels (mapped)"] if labels is not None else [])
+    header = ["source", "items", "share", "best", "worst"] + (
+        ["labels (mapped)"] if labels is not None else []
+    )
     return summary_table(title, header, rows)
 
 

@@ -111,7 +111,9 @@ def input_parts(task: Task) -> list[list[str]]:
     of one string (``Task.input_parts``); [] when inputs are one plain part."""
     if task.named_inputs:
         fields = task.input_fields
-        return [[task.text_of(e.input.get(f)) for e in task.examples] for f in fields] if len(fields) > 1 else []  # type: ignore[union-attr]
+        return (
+            [[task.text_of(e.input.get(f)) for e in task.examples] for f in fields] if len(fields) > 1 else []
+        )  # type: ignore[union-attr]
     layout = task.input_parts()
     if layout is None:
         return []
@@ -260,7 +262,9 @@ def retrieve(
         )
         if labels:
             per_label = math.ceil(float(cfg["label_share"]) * n_)
-            sel.fill_labels(sc.components["final"], labels_of, labels, per_label, int(cfg["label_depth"]) * n_)  # type: ignore[arg-type]
+            sel.fill_labels(
+                sc.components["final"], labels_of, labels, per_label, int(cfg["label_depth"]) * n_
+            )  # type: ignore[arg-type]
         for scores, quota in sc.lists:
             sel.fill(scores, quota)
         if labels_of is not None and task.labels():
@@ -295,7 +299,8 @@ def retrieve(
             "select": t_select - t_score,
         },
         selection={
-            k: cfg[k] for k in ("max_source_share", "share_margin", "label_share", "label_bonus", "label_depth")
+            k: cfg[k]
+            for k in ("max_source_share", "share_margin", "label_share", "label_bonus", "label_depth")
         },
     )
     if sel.labels:

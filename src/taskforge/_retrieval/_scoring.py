@@ -90,7 +90,7 @@ def row_max_scores(
         stop = min(start + block, len(vectors))
         sims = _matmul(np.asarray(vectors[start:stop]), q)
         rows = np.asarray(vector_row[start:stop])
-        _segment_max_into(out, rows, sims)
+        segment_max_into(out, rows, sims)
     return out
 
 
@@ -111,7 +111,7 @@ def cell_scores(vectors: np.ndarray, queries: np.ndarray, *, block: int = DEFAUL
 def segment_max(cells: np.ndarray, vector_row: np.ndarray, n_rows: int) -> np.ndarray:
     """Per-row max of per-vector scores (n_rows, k); -inf for rows without vectors."""
     out = np.full((n_rows, cells.shape[1]), -np.inf, dtype=np.float32)
-    _segment_max_into(out, np.asarray(vector_row), cells)
+    segment_max_into(out, np.asarray(vector_row), cells)
     return out
 
 
@@ -132,7 +132,7 @@ def segment_mean(cells: np.ndarray, vector_row: np.ndarray, n_rows: int) -> np.n
     return out
 
 
-def _segment_max_into(out: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> None:
+def segment_max_into(out: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> None:
     """out[rows[i]] = max(out[rows[i]], sims[i]) for all i, fast when ``rows`` is sorted."""
     if len(rows) == 0:
         return
@@ -167,7 +167,7 @@ def rescore_rows(
     q = np.ascontiguousarray(np.atleast_2d(queries).astype(np.float32).T)
     sims = _matmul(np.ascontiguousarray(vectors[idx]), q)
     out = np.full((len(rows), q.shape[1]), -np.inf, dtype=np.float32)
-    _segment_max_into(out, owner, sims)
+    segment_max_into(out, owner, sims)
     return out
 
 

@@ -168,7 +168,6 @@ class Mapper:
         self._field_lens: dict[str, float] = {}
         self._label_vecs: np.ndarray | None = None
         self.plans: dict[str, SourcePlan] = {}
-        self._label_plans: dict[str, tuple[SourcePlan, list[dict[str, Any]]]] = {}
 
     @property
     def embedder(self) -> Encoder:
@@ -523,59 +522,6 @@ class Mapper:
             self.resolve_labels(plan, [v for it in group if (v := raws[id(it)]) is not None])
         for it in items:
             yield raws.get(id(it)), self.plans[str(it.get("source"))]
-
-    # ---- labels of retrieved rows (retrieval's per-label quotas) ------------------------------
-    def row_labels(self, items: Sequence[dict[str, Any]]) -> list[str | None]:
-        """Each item's own label mapped onto the task's labels, as :meth:`map_item` would map it;
-        None when its source has no column whose values map onto the labels, or the value maps
-        onto none. Retrieval calls this (passed in: it sits below this stage) for per-label quotas;
-        only the label column is planned, from the first ``plan_rows`` items seen per source."""
-        if not self.labels or not self.label_field:
-            return [None] * len(items)
-        by_source: dict[str, list[dict[str, Any]]] = {}
-        for it in items:
-            by_source.setdefault(str(it.get("source")), []).append(it)
-        values: dict[str, dict[int, Any]] = {}
-        for source, group in by_source.items():
-            plan = self._label_plan(source, group)
-            col = plan.columns.get(self.label_field)
-            raw = {id(it): sc[col] for it in group if col is not None and col in (sc := item_columns(it)[1])}
-            self.resolve_labels(plan, raw.values())
-            values[source] = raw
-        out: list[str | None] = []
-        for it in items:
-            source = str(it.get("source"))
-            raw = values[source].get(id(it))
-            plan = self.plans.get(source) or self._label_plans[source][0]
-            out.append(None if raw is None else plan.label_values.get(self._raw_key(raw)))
-        return out
-
-    def _label_plan(self, source: str, items: Sequence[dict[str, Any]]) -> SourcePlan:
-        """The source's label column (a full plan when one exists); re-planned while the sample grows."""
-        if source in self.plans:
-            return self.plans[source]
-        plan, sample = self._label_plans.get(source, (None, []))
-        if plan is not None and len(sample) >= self.settings.plan_rows:
-            return plan
-        seen = {id(it) for it in sample}
-        sample = (sample + [it for it in items if id(it) not in seen])[: self.settings.plan_rows]
-        plan = SourcePlan(source=source, label_field=self.label_field)
-        plan.label_names = self._label_names(source, sample)
-        scalars = [item_columns(it)[1] for it in sample]
-        cols = sorted({c for sc in scalars for c in sc})
-        best: tuple[float, str] | None = None
-        if cols:
-            name_sim = self._name_similarity([str(self.label_field)], cols)[0]
-            for j, col in enumerate(cols):
-                rate = self._label_rate(plan, [sc[col] for sc in scalars if col in sc])
-                if rate >= _MIN_LABEL_RATE and (best is None or 0.7 * rate + 0.3 * name_sim[j] > best[0]):
-                    best = (0.7 * rate + 0.3 * float(name_sim[j]), col)
-        if best is None:
-            plan.problem = "no column whose values map onto the labels"
-        else:
-            plan.columns[str(self.label_field)] = best[1]
-        self._label_plans[source] = (plan, sample)
-        return plan
 
     # ---- mapping ------------------------------------------------------------------------------
     def map_item(self, item: dict[str, Any], plan: SourcePlan | None = None) -> dict[str, Any]:
