@@ -136,7 +136,7 @@ def measure(st: SuiteTask, ds: Any, method: str, n: int, **options: Any) -> Outc
         n_sources=len(per),
         relevant_in_store=len(rel - {s for s in names if st.task().is_excluded(s)}),
         warned=res.warning is not None,
-        confidence=dict(getattr(res, "coverage", {}) or {"description": res.confidence}),
+        confidence={**res.coverage, "description": res.confidence},
         seconds=time.perf_counter() - t0,
         n=n,
     )
@@ -208,7 +208,8 @@ def _cell(o: Outcome) -> str:
     p = "-" if o.precision != o.precision else f"{o.precision:.2f}"
     lab = "" if o.min_label is None else f" L{o.min_label:.2f}"
     w = " W" if o.warned else ""
-    return f"{p}{lab} S{o.max_share:.2f}/{o.n_sources}{w}"
+    ratio = o.confidence.get("ratio", float("nan"))
+    return f"{p}{lab} S{o.max_share:.2f}/{o.n_sources} R{ratio:.2f}{w}"
 
 
 def table(tasks: list[SuiteTask], results: dict[str, list[Outcome]], methods: list[str], n: int) -> Any:

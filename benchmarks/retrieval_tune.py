@@ -39,13 +39,14 @@ SPACE: dict[str, list[Any]] = {
     "longer": [0.0, 0.02, 0.05],
     "answer_length": [True, False],
     "per_example": [True, False],
+    "names": [0.0, 0.1, 0.2, 0.3],
     "max_source_share": [0.3, 0.4, 0.5, 0.6],
-    "share_margin": [0.02, 0.05, 0.1, math.inf],
+    "share_margin": [0.1, 0.25, 0.5, 1.0, math.inf],
     "label_share": [0.15, 0.2, 0.3, 0.5],
     "label_bonus": [0.0, 0.02, 0.05, 0.1],
+    "label_reach": [0.5, 1.0, 2.0, math.inf],
 }
-WEIGHTS = ("w_answer", "w_dataset", "shorter", "longer", "answer_length", "per_example")
-LENGTH_KEYS = ("shorter", "longer", "answer_length", "per_example")
+LENGTH_KEYS = ("shorter", "longer", "answer_length", "per_example", "names")
 
 
 class CachedStore:

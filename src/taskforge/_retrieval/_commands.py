@@ -43,7 +43,9 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
             "1 turns it off (default: the method's, 0.5 for rebase_parts).",
         ),
         share_margin: float | None = typer.Option(
-            None, "--share-margin", help="The handicap of a source past its share (inf: a hard cap)."
+            None,
+            "--share-margin",
+            help="The handicap of a source past its share, in units of the top n's score spread (inf: a hard cap).",
         ),
         label_share: float | None = typer.Option(
             None,

@@ -8,6 +8,7 @@ ReBase and ``mean`` have one list; CRAFT has one per few-shot plus the mean-simi
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -33,7 +34,8 @@ class Queries:
 
     ``parts`` (P, F, d): each labelled part of each example input (named input fields, or
     "Context: ... Question: ..." parts of one string), when there are at least two; ``*_chars``:
-    the texts' lengths in characters, (F,) for inputs and outputs, (P, F) for parts.
+    the texts' lengths in characters, (F,) for inputs and outputs, (P, F) for parts; ``*_name``:
+    the fields' names, the roles a store column of the same name plays.
     """
 
     instruction: np.ndarray
@@ -44,6 +46,9 @@ class Queries:
     input_chars: np.ndarray | None = None
     output_chars: np.ndarray | None = None
     part_chars: np.ndarray | None = None
+    input_name: str | None = None  # the one named input field ("text"), if any
+    output_name: str | None = None  # the one named output field ("label"), if any
+    part_names: tuple[str, ...] = ()  # field name of each part ("context", "question")
 
 
 @dataclass
@@ -112,9 +117,10 @@ def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, r
     desc = description_scores(store.description_vectors, q.instruction, centre=bool(w["centre_descriptions"]))
     d_max = float(desc[allowed].max()) if len(allowed) else 0.0
     wq, wa, wd = float(w["w_query"]), float(w["w_answer"]), float(w["w_dataset"])
-    if method == "rebase_parts":  # length terms only lower scores, so raw cosines bound them
+    if method == "rebase_parts":  # length terms only lower scores; a role adds at most `names`
         _, _, k, n_parts = parts_columns(q, bool(PARTS["per_example"]))
-        query, answer = float(combine_parts(kth[None, :], k, n_parts)[0]), float(kth[k])
+        bound = kth[None, :] + float(PARTS["names"])
+        query, answer = float(combine_parts(bound, k, n_parts)[0]), float(bound[0, k])
     else:
         query, answer = float(kth[0]), float(kth[1])
     return float((wq * query + wa * answer + wd * d_max) / (wq + wa + wd))
@@ -247,7 +253,7 @@ def parts_columns(
     """The query vectors :func:`rebase_parts` scores, their lengths, examples per group, parts.
 
     Layout: k whole inputs (k = F one by one, else 1 mean vector), the mean output, then each
-    part's k vectors (parts only when there are at least two).
+    part's k vectors (parts only when there are at least two). :func:`column_roles` names them.
     """
     f = len(q.inputs)
     n_parts = 0 if q.parts is None or len(q.parts) < 2 else len(q.parts)
@@ -267,6 +273,29 @@ def parts_columns(
         cols += c
         targets += t
     return cols, targets, k, n_parts
+
+
+def role_name(name: str) -> str:
+    """A field or column name reduced to its role: ``"answers.text"`` -> ``"text"``,
+    ``"sQuestion"`` -> ``"question"``, ``"sentence_1"`` -> ``"sentence"``."""
+    last = name.rsplit(".", 1)[-1]
+    words = re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", last)
+    words = [w.lower() for w in words if len(w) > 1]
+    return " ".join(w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words)
+
+
+def column_roles(q: Queries, k: int, n_parts: int, column_names: list[str]) -> np.ndarray:
+    """(queries in :func:`parts_columns` layout, store columns): 1 where a query's field and a
+    column share a name (a premise part and a "premise" column), else 0."""
+    roles = [q.input_name] * k + [q.output_name]
+    for name in q.part_names[:n_parts]:
+        roles += [name] * k
+    cols = [role_name(c) for c in column_names]
+    out = np.zeros((len(roles), len(cols)), dtype=np.float32)
+    for i, r in enumerate(roles):
+        if r and role_name(r):
+            out[i] = [c == role_name(r) for c in cols]
+    return out
 
 
 def combine_parts(mx: np.ndarray, k: int, n_parts: int) -> np.ndarray:
@@ -291,6 +320,7 @@ def rebase_parts(
     longer: float = 0.02,
     answer_length: bool = True,
     per_example: bool = True,
+    names: float = 0.0,
     centre_descriptions: bool = True,
 ) -> Scored:
     """ReBase's three parts with inputs compared part by part, like with like.
@@ -304,8 +334,11 @@ def rebase_parts(
     better of the two. ``per_example``: each example is scored on its own and the row's query
     part is the mean over examples (the mean vector of examples on different topics matches
     little but short generic cells); else one mean vector per part, as the paper does. The answer
-    part is the paper's, length-aware when ``answer_length``. Description part: as in
-    :func:`description_scores`. One streamed pass over the vectors computes every row's scores.
+    part is the paper's, length-aware when ``answer_length``. ``names``: a cell whose column has
+    the name of the query's field (a "premise" column for the premise part, a "label" column for
+    a label output) gets this bonus: the column name is the cell's declared role. Description
+    part: as in :func:`description_scores`. One streamed pass over the vectors computes every
+    row's scores.
     """
     cols, targets, k, n_parts = parts_columns(q, per_example)
     penalty = None
@@ -316,7 +349,10 @@ def rebase_parts(
             weights_short[k] = weights_long[k] = 0.0
         lt = np.array([float(log_chars(t).mean()) for t in targets], dtype=np.float32)  # type: ignore[arg-type]
         penalty = (store.vector_chars, lt, weights_short, weights_long)
-    mx = fitted_row_max(store, np.stack(cols), penalty, block=block)
+    roles = None
+    if names and store.vector_column is not None and store.column_names:
+        roles = (store.vector_column, np.float32(names) * column_roles(q, k, n_parts, store.column_names))
+    mx = fitted_row_max(store, np.stack(cols), penalty, roles, block=block)
     query = combine_parts(mx, k, n_parts)
     dataset = description_scores(store.description_vectors, q.instruction, centre=centre_descriptions)
     comps = {"query": query, "answer": mx[:, k], "dataset": dataset[store.row_source].astype(np.float32)}
@@ -330,25 +366,32 @@ def fitted_row_max(
     store: StoreArrays,
     queries: np.ndarray,
     penalty: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None,
+    roles: tuple[np.ndarray, np.ndarray] | None = None,
     *,
     block: int = DEFAULT_BLOCK,
 ) -> np.ndarray:
-    """Per row and query: the best cell's cosine minus its length penalty, (n_rows, k), streamed.
+    """Per row and query: the best cell's cosine, fitted to the query's length and role, (n_rows, k).
 
-    ``penalty``: (vector_chars, log target length per query, weight for shorter cells, for longer
-    ones), see :func:`length_penalties`; None scores content alone (then it is ``row_max_scores``).
+    ``penalty``: (vector_chars, log typical length per query, weight per query for cells shorter
+    than that, for longer ones): a cell shorter than the part cannot hold it (a bare question is
+    not a passage), a longer one may hold it among other text, so it costs less. Gaps are in log
+    characters, capped at :data:`MAX_GAP`. ``roles``: (vector_column, (k, n_columns) bonus).
+    Without either it is ``row_max_scores``; either way one streamed pass over the vectors.
     """
-    if penalty is None:
+    if penalty is None and roles is None:
         return row_max_scores(store.vectors, store.vector_row, store.n_rows, queries, block=block)
-    chars, lt, w_short, w_long = penalty
     q = np.ascontiguousarray(np.atleast_2d(queries).astype(np.float32).T)
     out = np.full((store.n_rows, q.shape[1]), -np.inf, dtype=np.float32)
     for start in range(0, len(store.vectors), block):
         stop = min(start + block, len(store.vectors))
         sims = _matmul(np.asarray(store.vectors[start:stop]), q)
-        lv = log_chars(np.asarray(chars[start:stop]))[:, None]
-        sims -= w_short * np.minimum(np.maximum(lt - lv, 0.0), MAX_GAP)
-        sims -= w_long * np.minimum(np.maximum(lv - lt, 0.0), MAX_GAP)
+        if penalty is not None:
+            chars, lt, w_short, w_long = penalty
+            lv = log_chars(np.asarray(chars[start:stop]))[:, None]
+            sims -= w_short * np.minimum(np.maximum(lt - lv, 0.0), MAX_GAP)
+            sims -= w_long * np.minimum(np.maximum(lv - lt, 0.0), MAX_GAP)
+        if roles is not None:
+            sims += roles[1][:, np.asarray(roles[0][start:stop])].T
         segment_max_into(out, np.asarray(store.vector_row[start:stop]), sims)
     return out
 
@@ -361,14 +404,22 @@ PARTS: dict[str, float | bool] = {
     "longer": 0.02,
     "answer_length": True,
     "per_example": True,
+    "names": 0.1,
     "centre_descriptions": True,
 }
 """The default method's weights; chosen on half A of benchmarks/retrieval_quality.py, see README."""
 
 SELECTION: dict[str, dict[str, float | None]] = {
-    "rebase_parts": {"max_source_share": 0.5, "share_margin": 0.05, "label_share": 0.2, "label_bonus": 0.05},
+    "rebase_parts": {
+        "max_source_share": 0.5,
+        "share_margin": 0.5,
+        "label_share": 0.2,
+        "label_bonus": 0.05,
+        "label_reach": 1.0,
+    },
 }
-"""Selection defaults per method (source share, its margin, per-label quota as a share of N).
+"""Selection defaults per method: source share, its margin (in units of the top N's score spread),
+per-label quota as a share of N, the score bonus of labelled rows.
 Methods not listed select by score alone, as their papers do, unless the settings ask otherwise."""
 
 

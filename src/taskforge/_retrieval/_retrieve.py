@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "share_margin": None,
     "label_share": None,  # per-label quota as a share of n; 0 turns it off
     "label_bonus": None,  # score bonus of rows whose own label maps onto a task label
+    "label_reach": None,  # quota rows score at least the n-th best minus this many top-n spreads
     "label_depth": 10,  # label quotas look at the best label_depth * n rows
 }
 
@@ -106,19 +107,19 @@ def _encode_cached(embedder: Any, texts: list[str]) -> np.ndarray:
     return np.stack([_QUERY_CACHE[(name, t)] for t in texts])
 
 
-def input_parts(task: Task) -> list[list[str]]:
-    """Each example input's parts, part by part ([P][F] texts): named fields, or the labelled parts
-    of one string (``Task.input_parts``); [] when inputs are one plain part."""
+def input_parts(task: Task) -> tuple[list[str], list[list[str]]]:
+    """Names and texts of each example input's parts ([P] names, [P][F] texts): named fields, or
+    the labelled parts of one string (``Task.input_parts``); no parts when inputs are one part."""
     if task.named_inputs:
         fields = task.input_fields
-        return (
-            [[task.text_of(e.input.get(f)) for e in task.examples] for f in fields] if len(fields) > 1 else []
-        )  # type: ignore[union-attr]
+        if len(fields) < 2:
+            return [], []
+        return fields, [[task.text_of(e.input.get(f)) for e in task.examples] for f in fields]  # type: ignore[union-attr]
     layout = task.input_parts()
     if layout is None:
-        return []
+        return [], []
     split = [layout.split(str(e.input)) or {} for e in task.examples]
-    return [[s.get(f, "") for s in split] for f in layout.fields]
+    return list(layout.fields), [[s.get(f, "") for s in split] for f in layout.fields]
 
 
 def embed_task(task: Task, embedder: Any) -> Queries:
@@ -126,7 +127,7 @@ def embed_task(task: Task, embedder: Any) -> Queries:
     each input part (one batch of texts, cached per process)."""
     ins, outs = task.input_texts(), task.output_texts()
     whole = [f"{i}\n{o}" for i, o in zip(ins, outs, strict=True)]
-    parts = input_parts(task)
+    part_names, parts = input_parts(task)
     flat_parts = [t for p in parts for t in p]
     vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *whole, *flat_parts])
     f = len(ins)
@@ -141,6 +142,9 @@ def embed_task(task: Task, embedder: Any) -> Queries:
         input_chars=chars,
         output_chars=np.array([len(t) for t in outs], dtype=np.float32),
         part_chars=np.array([[len(t) for t in p] for p in parts], dtype=np.float32) if parts else None,
+        input_name=task.input_fields[0] if task.named_inputs and len(task.input_fields) == 1 else None,
+        output_name=task.output_fields[0] if task.named_outputs and len(task.output_fields) == 1 else None,
+        part_names=tuple(part_names),
     )
 
 
@@ -161,9 +165,11 @@ def resolve_settings(task: Task, **given: Any) -> dict[str, Any]:
     out = {**DEFAULTS, **task.stage_defaults("retrieve")}
     out.update({k: v for k, v in given.items() if v is not None})
     own = SELECTION.get(str(out["method"]), {})
-    for key in ("max_source_share", "share_margin", "label_share", "label_bonus"):
+    for key in ("max_source_share", "share_margin", "label_share", "label_bonus", "label_reach"):
         if out.get(key) is None:
             out[key] = own.get(key)
+    if out["label_reach"] is None:
+        out["label_reach"] = math.inf
     if out["share_margin"] is None:
         out["share_margin"] = math.inf
     for key in ("max_source_share", "label_share"):
@@ -188,6 +194,7 @@ def retrieve(
     share_margin: float | None = None,
     label_share: float | None = None,
     label_bonus: float | None = None,
+    label_reach: float | None = None,
     label_depth: int | None = None,
     labels_of: LabelResolver | None = None,
     check_exact: bool = False,
@@ -202,9 +209,10 @@ def retrieve(
     rows, which are re-scored exactly); with ``check_exact`` an ANN run also runs the exact
     search and reports the overlap of the two top-N in ``result.search["overlap_exact"]``.
     ``max_source_share`` / ``share_margin``: past this share of n, a source's rows compete with
-    this handicap; ``label_share``: each of the task's labels (``Task.labels()``) first gets this
+    a handicap of ``share_margin`` times the spread of the top n scores (best minus n-th best); ``label_share``: each of the task's labels (``Task.labels()``) first gets this
     share of n from rows whose own label ``labels_of`` maps onto it (needs a resolver, e.g. the
-    transform stage's ``Mapper``), and such rows get ``label_bonus`` in the rest of the fill. Unset arguments fall back to ``task.defaults.retrieve``, then
+    transform stage's ``Mapper``) scoring at least the n-th best minus ``label_reach`` spreads, and
+    such rows get ``label_bonus`` in the rest of the fill. Unset arguments fall back to ``task.defaults.retrieve``, then
     to :data:`DEFAULTS` and the method's own selection defaults.
     """
     t0 = time.perf_counter()
@@ -221,6 +229,7 @@ def retrieve(
         share_margin=share_margin,
         label_share=label_share,
         label_bonus=label_bonus,
+        label_reach=label_reach,
         label_depth=label_depth,
     )
     n_, method_ = int(cfg["n"]), str(cfg["method"])
@@ -249,6 +258,8 @@ def retrieve(
     labels = task.labels() if labels_of is not None and cfg["label_share"] else None
 
     def select(sc: Scored) -> Selector:
+        top, nth = score_span(sc.components["final"], row_ok, n_)
+        margin = float(cfg["share_margin"]) * (top - nth)
         sel = Selector(
             n=n_,
             row_source=store.row_source,
@@ -257,14 +268,14 @@ def retrieve(
             per_source_cap=cfg["per_source_cap"],
             banned_keys=example_keys(task),
             max_source_share=cfg["max_source_share"],
-            share_margin=float(cfg["share_margin"]),
+            share_margin=margin,
             label_bonus=float(cfg["label_bonus"] or 0.0),
         )
         if labels:
             per_label = math.ceil(float(cfg["label_share"]) * n_)
-            sel.fill_labels(
-                sc.components["final"], labels_of, labels, per_label, int(cfg["label_depth"]) * n_
-            )  # type: ignore[arg-type]
+            floor = nth - float(cfg["label_reach"]) * (top - nth)
+            depth = int(cfg["label_depth"]) * n_
+            sel.fill_labels(sc.components["final"], labels_of, labels, per_label, depth, floor)  # type: ignore[arg-type]
         for scores, quota in sc.lists:
             sel.fill(scores, quota)
         if labels_of is not None and task.labels():
@@ -300,7 +311,14 @@ def retrieve(
         },
         selection={
             k: cfg[k]
-            for k in ("max_source_share", "share_margin", "label_share", "label_bonus", "label_depth")
+            for k in (
+                "max_source_share",
+                "share_margin",
+                "label_share",
+                "label_bonus",
+                "label_reach",
+                "label_depth",
+            )
         },
     )
     if sel.labels:
@@ -319,6 +337,17 @@ def retrieve(
     if show if show is not None else os.environ.get("TASKFORGE_QUIET") != "1":
         result.print_summary()
     return result
+
+
+def score_span(final: np.ndarray, row_ok: np.ndarray, n: int) -> tuple[float, float]:
+    """The best and the n-th best allowed score. Their difference is the unit of ``share_margin``
+    and ``label_reach`` (score scales differ from task to task)."""
+    allowed = final[row_ok & np.isfinite(final)]
+    if not len(allowed):
+        return 0.0, 0.0
+    k = min(n, len(allowed)) - 1
+    top = -np.partition(-allowed, k)[: k + 1]
+    return float(top.max()), float(top.min())
 
 
 def _to_items(

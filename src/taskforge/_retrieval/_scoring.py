@@ -23,7 +23,8 @@ class StoreArrays:
     ``vector_row`` (n_vectors,) global row of each vector; ``row_source`` (n_rows,) source id
     of each row; ``description_vectors`` (n_sources, d) one unit vector per source description;
     ``vector_chars`` (n_vectors,) characters of each vector's text, when the store knows them
-    (part-aware scoring compares lengths; without them it compares content only).
+    (part-aware scoring compares lengths; without them it compares content only);
+    ``vector_column`` / ``column_names``: each vector's column and the columns' names (roles).
     """
 
     vectors: np.ndarray
@@ -31,6 +32,8 @@ class StoreArrays:
     row_source: np.ndarray
     description_vectors: np.ndarray
     vector_chars: np.ndarray | None = None
+    vector_column: np.ndarray | None = None
+    column_names: list[str] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -49,6 +52,8 @@ class StoreArrays:
             row_source=np.asarray(ds.row_source()),  # type: ignore[attr-defined]
             description_vectors=np.asarray(ds.description_vectors(), dtype=np.float32),  # type: ignore[attr-defined]
             vector_chars=np.asarray(chars()) if callable(chars) and ds.kind == "rows" else None,  # type: ignore[attr-defined]
+            vector_column=np.asarray(ds.vector_column()) if ds.kind == "rows" else None,  # type: ignore[attr-defined]
+            column_names=list(ds.column_names()) if ds.kind == "rows" else None,  # type: ignore[attr-defined]
         )
 
 

@@ -95,6 +95,22 @@ def share_handicap(
     return out
 
 
+PROBE_ROWS = 16  # a source's best rows that decide whether it has a label column at all
+
+
+def _rows_by_source(scores: np.ndarray, row_source: np.ndarray, depth: int) -> Iterator[list[int]]:
+    """Each source's finite-score rows, best first (at most ``depth``), sources by their best row."""
+    idx = np.flatnonzero(np.isfinite(scores))
+    if not len(idx):
+        return
+    src = row_source[idx]
+    order = idx[np.lexsort((-scores[idx], src))]
+    starts = np.flatnonzero(np.r_[True, np.diff(row_source[order]) != 0])
+    stops = np.r_[starts[1:], len(order)]
+    for k in np.argsort(-scores[order[starts]], kind="stable"):
+        yield order[starts[k] : min(stops[k], starts[k] + depth)].tolist()
+
+
 @dataclass
 class LabelReport:
     """What the label quotas asked for and found: per label wanted / taken / seen in the walk."""
@@ -108,7 +124,7 @@ class LabelReport:
     def shortfalls(self) -> list[str]:
         return [
             f"label {lab!r}: {self.taken.get(lab, 0)} of {self.wanted} rows "
-            f"(only {self.seen.get(lab, 0)} rows whose own label maps onto it among the best {self.depth:,})"
+            f"(the store holds {self.seen.get(lab, 0)} rows close enough to the task whose own label maps onto it)"
             for lab in self.labels
             if self.taken.get(lab, 0) < self.wanted
         ]
@@ -225,27 +241,37 @@ class Selector:
         labels: Sequence[str],
         per_label: int,
         depth: int,
+        floor: float = -math.inf,
     ) -> LabelReport:
         """Give each label up to ``per_label`` rows whose own label maps onto it, best first.
 
-        Labels are resolved for the best ``depth`` allowed rows only (fetched in batches); a
-        joint greedy over those rows takes the best row of any label that still needs rows,
+        Every allowed source is probed with its best ``PROBE_ROWS`` rows; the rows of sources
+        whose probe finds a task label are all resolved (up to ``depth`` per source, best first),
+        down to ``floor`` (rows scoring below it are too unlike the task to pad a quota with). A
+        joint greedy over those rows then takes the best row of any label that still needs rows,
         re-checking the source-share handicap as sources fill (a lazy heap).
         """
         per_label = min(per_label, self.n // max(1, len(labels)))
         report = LabelReport(list(labels), per_label, depth)
         masked = np.where(self.row_ok, scores, -np.inf).astype(np.float32)
-        rows = [int(r) for r in top_k(masked, depth)]
         wanted = set(labels)
         candidates: list[tuple[float, int]] = []
-        for start in range(0, len(rows), 1024):
-            batch = rows[start : start + 1024]
-            items = self.fetch(batch)
-            for r, lab in zip(batch, resolver.row_labels(items), strict=True):
+
+        def resolve(batch: list[int]) -> bool:
+            found = False
+            for r, lab in zip(batch, resolver.row_labels(self.fetch(batch)), strict=True):
                 self.labels[r] = lab
                 if lab in wanted:
-                    report.seen[lab] = report.seen.get(lab, 0) + 1
-                    candidates.append((-float(masked[r]), r))
+                    found = True
+                    if masked[r] >= floor:
+                        report.seen[lab] = report.seen.get(lab, 0) + 1
+                        candidates.append((-float(masked[r]), r))
+            return found
+
+        for rows in _rows_by_source(masked, self.row_source, depth):
+            if resolve(rows[:PROBE_ROWS]):  # else the source has no label column that maps
+                for start in range(PROBE_ROWS, len(rows), 1024):
+                    resolve(rows[start : start + 1024])
         heapq.heapify(candidates)
         need = dict.fromkeys(labels, per_label)
         while candidates and any(need.values()) and len(self.taken) < self.n:
