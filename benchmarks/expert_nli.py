@@ -44,8 +44,8 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from taskforge import Task
 from taskforge._experts import evaluate, train_cpu_expert
-from taskforge._task import Task
 
 SRC = Path(os.environ.get("TASKFORGE_SHARED", "/work/shared")) / "datastore-sources"
 NLI_INSTRUCTION = (
@@ -200,10 +200,14 @@ PIPELINE_SOURCES = [
 def pipeline_data(
     task: Task, out: Path, n: int, max_rows: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from taskforge._datastore import build_datastore
-    from taskforge._quality import FilterSettings, filter_samples
-    from taskforge._retrieval import retrieve
-    from taskforge._transform import TransformSettings, transform
+    from taskforge import (
+        FilterSettings,
+        TransformSettings,
+        build_datastore,
+        filter_samples,
+        retrieve,
+        transform,
+    )
 
     t0 = time.perf_counter()
     store = out / "store"

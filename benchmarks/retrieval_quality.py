@@ -171,8 +171,8 @@ def summarise(outs: list[Outcome]) -> dict[str, float]:
 
 
 def main() -> None:
+    from taskforge import Datastore
     from taskforge._console import console
-    from taskforge._datastore import Datastore
 
     register_ablations()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -63,31 +63,26 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
         """Retrieve the rows (or documents) of a datastore that best fit a task."""
         from taskforge._console import console
         from taskforge._datastore import Datastore
-        from taskforge._retrieval._retrieve import retrieve
-        from taskforge._task import Task, TaskSpecError
+        from taskforge._retrieval import retrieve
+        from taskforge._task import Task
 
-        try:
-            spec = Task.load(task)
-            ds = Datastore.open(datastore)
-            resolver = label_resolver(spec, ds) if label_resolver is not None else None
-            res = retrieve(
-                spec,
-                ds,
-                n=n,
-                method=method,
-                out=out,
-                per_source_cap=per_source_cap,
-                max_source_share=max_source_share,
-                share_margin=share_margin,
-                label_share=label_share,
-                labels_of=resolver,
-                index=index,
-                check_exact=check_exact,
-                show=True,
-            )
-        except (TaskSpecError, ValueError, FileNotFoundError) as e:
-            console.print(f"[bold red]error:[/] {e}")
-            raise typer.Exit(2) from None
+        spec = Task.load(task)
+        ds = Datastore.open(datastore)
+        res = retrieve(
+            spec,
+            ds,
+            n=n,
+            method=method,
+            out=out,
+            per_source_cap=per_source_cap,
+            max_source_share=max_source_share,
+            share_margin=share_margin,
+            label_share=label_share,
+            labels_of=label_resolver(spec, ds) if label_resolver is not None else None,
+            index=index,
+            check_exact=check_exact,
+            show=True,
+        )
         if "overlap_exact" in res.search:
             console.print(
                 f"ANN top-{len(res.items)} overlap with exact search: {res.search['overlap_exact']:.4f} "

@@ -18,32 +18,23 @@ from typing import Any
 import numpy as np
 
 from taskforge._console import console
+from taskforge._embed import Encoder
+from taskforge._errors import SettingsError
+from taskforge._records import Item, write_items
 from taskforge._retrieval._coverage import confidence, content_coverage, low_confidence_warning
 from taskforge._retrieval._methods import METHODS, SELECTION, Queries, Scored
-from taskforge._retrieval._output import quantile_table, source_table, write_items
+from taskforge._retrieval._output import quantile_table, source_table
 from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays
 from taskforge._retrieval._select import MIN_EXAMPLE_CELL, LabelResolver, Selector, normalize
+from taskforge._settings import RetrieveSettings
 from taskforge._task import Task
-
-DEFAULTS: dict[str, Any] = {
-    "n": 1000,
-    "method": "rebase_parts",
-    "per_source_cap": None,
-    "index": "exact",
-    "max_source_share": None,  # None: the method's own (SELECTION); 1.0 turns it off
-    "share_margin": None,
-    "label_share": None,  # per-label quota as a share of n; 0 turns it off
-    "label_bonus": None,  # score bonus of rows whose own label maps onto a task label
-    "label_reach": None,  # quota rows score at least the n-th best minus this many top-n spreads
-    "label_depth": 10,  # label quotas look at the best label_depth * n rows
-}
 
 
 @dataclass
 class RetrievalResult:
     """What ``retrieve`` found: the items (architecture.md format, best first) and a summary."""
 
-    items: list[dict[str, Any]]
+    items: list[Item]
     method: str
     n_requested: int
     per_source: dict[str, int]
@@ -95,8 +86,8 @@ def _open_datastore(datastore: Any) -> Any:
 _QUERY_CACHE: dict[tuple[str, str], np.ndarray] = {}  # (model, text) -> vector; tasks are re-queried
 
 
-def _encode_cached(embedder: Any, texts: list[str]) -> np.ndarray:
-    name = str(getattr(embedder, "name", id(embedder)))
+def _encode_cached(embedder: Encoder, texts: list[str]) -> np.ndarray:
+    name = embedder.name
     todo = list(dict.fromkeys(t for t in texts if (name, t) not in _QUERY_CACHE))
     if todo:
         for t, v in zip(todo, np.asarray(embedder.encode(todo), dtype=np.float32), strict=True):
@@ -122,7 +113,7 @@ def input_parts(task: Task) -> tuple[list[str], list[list[str]]]:
     return list(layout.fields), [[s.get(f, "") for s in split] for f in layout.fields]
 
 
-def embed_task(task: Task, embedder: Any) -> Queries:
+def embed_task(task: Task, embedder: Encoder) -> Queries:
     """The task's query vectors: instruction, each example's input, output, both together, and
     each input part (one batch of texts, cached per process)."""
     ins, outs = task.input_texts(), task.output_texts()
@@ -159,25 +150,18 @@ def example_keys(task: Task) -> set[str]:
     return {k for k in keys if len(k) >= MIN_EXAMPLE_CELL}
 
 
-def resolve_settings(task: Task, **given: Any) -> dict[str, Any]:
-    """Flags (not None) over the task's ``defaults.retrieve`` over the built-in defaults; selection
-    settings left unset take the method's own (:data:`SELECTION`)."""
-    out = {**DEFAULTS, **task.stage_defaults("retrieve")}
-    out.update({k: v for k, v in given.items() if v is not None})
-    own = SELECTION.get(str(out["method"]), {})
-    for key in ("max_source_share", "share_margin", "label_share", "label_bonus", "label_reach"):
-        if out.get(key) is None:
-            out[key] = own.get(key)
-    if out["label_reach"] is None:
-        out["label_reach"] = math.inf
-    if out["share_margin"] is None:
-        out["share_margin"] = math.inf
-    for key in ("max_source_share", "label_share"):
-        v = out[key]
-        if v is not None and not 0 <= float(v) <= 1:
-            raise ValueError(f"{key}: a share of n between 0 and 1, got {v}")
-    if float(out["share_margin"]) < 0:
-        raise ValueError(f"share_margin: must be >= 0, got {out['share_margin']}")
+SELECTION_KEYS = ("max_source_share", "share_margin", "label_share", "label_bonus", "label_reach")
+
+
+def selection_settings(settings: RetrieveSettings) -> dict[str, Any]:
+    """The selection settings in effect: those given, else the method's own (:data:`SELECTION`),
+    else off (no source share, no label quotas; margins and reach unbounded)."""
+    own = SELECTION.get(settings.method, {})
+    out = {k: getattr(settings, k) if getattr(settings, k) is not None else own.get(k) for k in SELECTION_KEYS}
+    for key in ("share_margin", "label_reach"):
+        if out[key] is None:
+            out[key] = math.inf
+    out["label_depth"] = settings.label_depth
     return out
 
 
@@ -185,58 +169,43 @@ def retrieve(
     task: Task | str | os.PathLike[str],
     datastore: Any,
     *,
-    n: int | None = None,
-    method: str | None = None,
+    settings: RetrieveSettings | None = None,
     out: str | os.PathLike[str] | None = None,
-    per_source_cap: int | None = None,
-    index: str | None = None,
-    max_source_share: float | None = None,
-    share_margin: float | None = None,
-    label_share: float | None = None,
-    label_bonus: float | None = None,
-    label_reach: float | None = None,
-    label_depth: int | None = None,
     labels_of: LabelResolver | None = None,
     check_exact: bool = False,
     block: int = DEFAULT_BLOCK,
     show: bool | None = None,
+    **overrides: Any,
 ) -> RetrievalResult:
     """Retrieve the ``n`` best rows/documents for ``task`` from ``datastore`` (a Datastore or its path).
 
-    ``method``: one of :data:`METHODS` ("rebase" is the paper's exact formula). Sources matched
+    ``settings`` (:class:`~taskforge.RetrieveSettings`; default: the task's ``defaults.retrieve``)
+    or keyword ``overrides`` of it: ``n``, ``method`` (one of :data:`METHODS`; "rebase" is the
+    paper's exact formula), ``per_source_cap``, ``index`` ("exact": every vector scored; "ann":
+    the store's ANN index proposes candidate rows, which are re-scored exactly). Sources matched
     by ``task.exclude_sources`` are never scored into any list. ``out``: .jsonl or .parquet.
-    ``index``: "exact" (every vector scored) or "ann" (the store's ANN index proposes candidate
-    rows, which are re-scored exactly); with ``check_exact`` an ANN run also runs the exact
-    search and reports the overlap of the two top-N in ``result.search["overlap_exact"]``.
-    ``max_source_share`` / ``share_margin``: past this share of n, a source's rows compete with
-    a handicap of ``share_margin`` times the spread of the top n scores (best minus n-th best); ``label_share``: each of the task's labels (``Task.labels()``) first gets this
-    share of n from rows whose own label ``labels_of`` maps onto it (needs a resolver, e.g. the
-    transform stage's ``Mapper``) scoring at least the n-th best minus ``label_reach`` spreads, and
-    such rows get ``label_bonus`` in the rest of the fill. Unset arguments fall back to ``task.defaults.retrieve``, then
-    to :data:`DEFAULTS` and the method's own selection defaults.
+    With ``check_exact`` an ANN run also runs the exact search and reports the overlap of the
+    two top-N in ``result.search["overlap_exact"]``.
+    Selection (:func:`selection_settings`): past ``max_source_share`` of n, a source's rows
+    compete with a handicap of ``share_margin`` times the spread of the top n scores (best minus
+    n-th best); each of the task's labels (``Task.labels()``) first gets ``label_share`` of n from
+    rows whose own label ``labels_of`` maps onto it (a resolver such as the transform stage's
+    ``Mapper``) scoring at least the n-th best minus ``label_reach`` spreads, and such rows get
+    ``label_bonus`` in the rest of the fill.
     """
     t0 = time.perf_counter()
     if not isinstance(task, Task):
         task = Task.load(task)
-    ds = _open_datastore(datastore)
-    cfg = resolve_settings(
-        task,
-        n=n,
-        method=method,
-        per_source_cap=per_source_cap,
-        index=index,
-        max_source_share=max_source_share,
-        share_margin=share_margin,
-        label_share=label_share,
-        label_bonus=label_bonus,
-        label_reach=label_reach,
-        label_depth=label_depth,
-    )
-    n_, method_ = int(cfg["n"]), str(cfg["method"])
+    if settings is None:
+        settings = RetrieveSettings.for_task(task, overrides)
+    elif overrides:
+        settings = RetrieveSettings.build(settings, overrides)
+    n_, method_ = settings.n, settings.method
     if method_ not in METHODS:
-        raise ValueError(f"method: unknown {method_!r}; choose one of {sorted(METHODS)}")
-    if n_ < 1:
-        raise ValueError(f"n: must be at least 1, got {n_}")
+        raise SettingsError(
+            f"retrieve.method: unknown {method_!r}; choose one of {', '.join(sorted(METHODS))}"
+        )
+    ds = _open_datastore(datastore)
 
     queries = embed_task(task, ds.embedder())
     t_embed = time.perf_counter()
@@ -245,30 +214,28 @@ def retrieve(
     excluded = np.array([task.is_excluded(s) for s in names], dtype=bool)
     row_ok = ~excluded[store.row_source]
     search: dict[str, float] = {}
-    if cfg["index"] == "ann":
+    if settings.index == "ann":
         from taskforge._retrieval._ann import ann_scored
 
         scored, search = ann_scored(method_, METHODS[method_], store, queries, n_, row_ok, ds.index("ann"))
-    elif cfg["index"] == "exact":
-        scored = METHODS[method_](store, queries, n_, block)
     else:
-        raise ValueError(f"index: must be 'exact' or 'ann', not {cfg['index']!r}")
+        scored = METHODS[method_](store, queries, n_, block)
     t_score = time.perf_counter()
 
+    cfg = selection_settings(settings)
     labels = task.labels() if labels_of is not None and cfg["label_share"] else None
 
     def select(sc: Scored) -> Selector:
         top, nth = score_span(sc.components["final"], row_ok, n_)
-        margin = float(cfg["share_margin"]) * (top - nth)
         sel = Selector(
             n=n_,
             row_source=store.row_source,
             row_ok=row_ok,
             fetch=lambda rows: ds.get_rows(np.asarray(rows, dtype=np.int64)),
-            per_source_cap=cfg["per_source_cap"],
+            per_source_cap=settings.per_source_cap,
             banned_keys=example_keys(task),
             max_source_share=cfg["max_source_share"],
-            share_margin=margin,
+            share_margin=float(cfg["share_margin"]) * (top - nth),
             label_bonus=float(cfg["label_bonus"] or 0.0),
         )
         if labels:
@@ -285,7 +252,7 @@ def retrieve(
     sel = select(scored)
     items = _to_items(sel.taken, scored, method_, names, store.row_source)
     t_select = time.perf_counter()
-    if check_exact and cfg["index"] == "ann":
+    if check_exact and settings.index == "ann":
         exact_scored = METHODS[method_](store, queries, n_, block)
         exact = select(exact_scored)
         search["overlap_exact"] = len(set(exact.taken) & set(sel.taken)) / max(1, len(exact.taken))
@@ -303,23 +270,13 @@ def retrieve(
         per_source=dict(Counter(it["source"] for it in items).most_common()),
         excluded_sources=[s for s, x in zip(names, excluded, strict=True) if x],
         dropped=dict(sel.dropped),
-        search={"index": cfg["index"], **search},
+        search={"index": settings.index, **search},
         seconds={
             "embed": t_embed - t0,
             "score": t_score - t_embed,
             "select": t_select - t_score,
         },
-        selection={
-            k: cfg[k]
-            for k in (
-                "max_source_share",
-                "share_margin",
-                "label_share",
-                "label_bonus",
-                "label_reach",
-                "label_depth",
-            )
-        },
+        selection=cfg,
     )
     if sel.labels:
         result.labels = [sel.labels.get(int(it["global_row"])) for it in items]
@@ -328,7 +285,7 @@ def retrieve(
     elif labels_of is None and task.labels() and cfg["label_share"]:
         result.label_notes = ["no label resolver given: per-label quotas were not applied"]
     result.confidence, result.closest_sources = confidence(scored, queries, store, row_ok, names)
-    ann_index = ds.index("ann") if cfg["index"] == "ann" else None
+    ann_index = ds.index("ann") if settings.index == "ann" else None
     result.coverage = content_coverage(store, queries, row_ok, block=block, index=ann_index)
     result.warning = low_confidence_warning(result.confidence, result.closest_sources, result.coverage)
     if out is not None:
