@@ -157,6 +157,33 @@ def register_ablations() -> None:
     METHODS.setdefault("rebase_centred", partial(rebase_plus, centre_descriptions=True))
 
 
+def register_held_out(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """For each half, the selection settings chosen on the *other* half; its weights are registered
+    as the method ``held_out_<half>`` (``rebase_parts`` with those weights)."""
+    import json
+    from functools import partial
+
+    from taskforge._retrieval import METHODS
+    from taskforge._retrieval._methods import PARTS, rebase_parts
+
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        log = json.loads(path.read_text())
+        report = "B" if log["tune"] == "A" else "A"
+        chosen = {k: _value(v) for k, v in log["setting"].items()}
+        weights = {k: v for k, v in chosen.items() if k in PARTS}
+        METHODS[f"held_out_{report}"] = partial(rebase_parts, **weights)
+        out[report] = {k: v for k, v in chosen.items() if k not in PARTS}
+    return out
+
+
+def _value(text: str) -> Any:
+    """A setting as retrieval_tune.py writes it (str of a bool / float)."""
+    if text in ("True", "False"):
+        return text == "True"
+    return float(text)
+
+
 def summarise(outs: list[Outcome]) -> dict[str, float]:
     """Mean / worst precision, worst label share, largest source share where >= 3 relevant sources."""
     prec = [o.precision for o in outs if o.precision == o.precision]
@@ -183,9 +210,18 @@ def main() -> None:
     ap.add_argument("--tasks", default="", help="comma-separated task names (default: the half)")
     ap.add_argument("--show-sources", action="store_true", help="print each run's top sources")
     ap.add_argument("--markdown", action="store_true", help="also print the tables as markdown")
+    ap.add_argument(
+        "--held-out",
+        default="",
+        help="comma-separated retrieval_tune.py --out files: adds a 'held_out' column that runs each "
+        "task with the setting chosen on the other half (the figures the README reports)",
+    )
     args = ap.parse_args()
     ds = Datastore.open(args.datastore)
     methods = [m for m in args.methods.split(",") if m]
+    held_out = register_held_out([Path(p) for p in args.held_out.split(",") if p])
+    if held_out:
+        methods.append("held_out")
     tasks = [t for t in SUITE if (t.half == args.half or args.half == "all")]
     if args.tasks:
         tasks = [t for t in SUITE if t.name in args.tasks.split(",")]
@@ -193,7 +229,14 @@ def main() -> None:
     results: dict[str, list[Outcome]] = {m: [] for m in methods}
     for st in tasks:
         for m in methods:
-            o = measure(st, ds, m, args.n)
+            if m == "held_out":
+                setting = held_out.get(st.half)
+                if setting is None:
+                    raise SystemExit(f"--held-out: no setting tuned on the half other than {st.half}")
+                o = measure(st, ds, f"held_out_{st.half}", args.n, **setting)
+                o.method = m
+            else:
+                o = measure(st, ds, m, args.n)
             results[m].append(o)
             if args.show_sources:
                 top = ", ".join(f"{s} {c}" for s, c in o.top_sources)  # type: ignore[attr-defined]

@@ -32,19 +32,18 @@ from retrieval_suite import SUITE, SuiteTask
 
 LABEL_SHARE = 0.15
 
-SPACE: dict[str, list[Any]] = {
-    "w_answer": [0.0, 0.25, 0.5, 1.0],
-    "w_dataset": [0.5, 1.0, 1.5, 2.0],
-    "shorter": [0.0, 0.05, 0.1, 0.2],
-    "longer": [0.0, 0.02, 0.05],
-    "answer_length": [True, False],
-    "per_example": [True, False],
-    "names": [0.0, 0.1, 0.2, 0.3],
+SPACE: dict[str, list[Any]] = {  # selection first: it decides the gross failures (one source, no label)
     "max_source_share": [0.3, 0.4, 0.5, 0.6],
-    "share_margin": [0.1, 0.25, 0.5, 1.0, math.inf],
-    "label_share": [0.15, 0.2, 0.3, 0.5],
-    "label_bonus": [0.0, 0.02, 0.05, 0.1],
-    "label_reach": [0.5, 1.0, 2.0, math.inf],
+    "share_margin": [0.25, 0.5, 1.0, math.inf],
+    "label_share": [0.15, 0.2, 0.3],
+    "label_bonus": [0.0, 0.5, 1.0],
+    "label_reach": [1.0, 2.0, math.inf],
+    "w_answer": [0.0, 0.25, 0.5],
+    "w_dataset": [0.5, 1.0, 1.5],
+    "shorter": [0.05, 0.1, 0.2],
+    "longer": [0.0, 0.02],
+    "per_example": [True, False],
+    "names": [0.0, 0.1, 0.2],
 }
 LENGTH_KEYS = ("shorter", "longer", "answer_length", "per_example", "names")
 
@@ -161,7 +160,7 @@ def main() -> None:
     ap.add_argument("--datastore", required=True)
     ap.add_argument("--tune", choices=["A", "B"], required=True)
     ap.add_argument("-n", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--out", type=Path, help="write the choice and every figure as JSON")
     args = ap.parse_args()
     ds = CachedStore(Datastore.open(args.datastore))

@@ -94,7 +94,12 @@ def test_every_method_respects_exclusion_and_cap(demo_ds, method):
 
 def test_nli_task_retrieves_nli_rows(demo_ds, nli):
     res = retrieve(nli, demo_ds, n=50)
-    assert res.per_source.get("snli_dev", 0) >= 30, res.per_source
+    # the only NLI source left (scitail is the task's own) leads; past 30% of n its rows compete
+    # with a handicap, so close-scoring rows of other sources come in (the source-share rule)
+    assert max(res.per_source, key=res.per_source.get) == "snli_dev", res.per_source
+    assert res.per_source["snli_dev"] >= 18, res.per_source
+    paper = retrieve(nli, demo_ds, n=50, method="rebase")  # the paper's selection: score alone
+    assert paper.per_source.get("snli_dev", 0) >= 30, paper.per_source
 
 
 def test_math_task_retrieves_math_rows(demo_ds):

@@ -124,7 +124,7 @@ class RetrieveSettings(StageSettings):
     max_source_share: float | None = Field(default=None, gt=0, le=1)
     share_margin: float | None = Field(default=None, ge=0)
     # per-label quotas (tasks with labels): share of n per label (0: off), from rows scoring at
-    # least the n-th best minus label_reach spreads; labelled rows get label_bonus afterwards
+    # least the n-th best minus label_reach spreads; labelled rows get label_bonus spreads after
     label_share: float | None = Field(default=None, ge=0, le=1)
     label_bonus: float | None = Field(default=None, ge=0)
     label_reach: float | None = Field(default=None, ge=0)

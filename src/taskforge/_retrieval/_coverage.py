@@ -21,9 +21,16 @@ from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays, row_max_sc
 # store has nothing like the task (far tasks 0.19 / 0.21, covered tasks 0.24 and up).
 WARN_BELOW = 0.225
 # Below this ratio of row-to-example to example-to-example similarity, the examples' content is
-# not in the store. Chosen on one half of benchmarks/retrieval_quality.py, checked on the other.
-CONTENT_WARN_BELOW = 0.85
-TOP_ROWS = 20  # "the store's best rows": per example, the mean over its 20 most similar rows
+# not in the store. Chosen on half A of benchmarks/retrieval_quality.py (midway between its far
+# tasks, up to 1.07, and its covered ones, from 1.25), checked on half B (see README).
+CONTENT_WARN_BELOW = 1.16
+TOP_ROWS = 20  # "the store's best rows": per example, the mean over its 20 most similar rows...
+TOP_SHARE = 25  # ...but at most 1/25 of the allowed rows (at least 3): in a tiny store 20 rows is not "best"
+
+
+def top_rows(n_allowed: int, top: int = TOP_ROWS) -> int:
+    """How many of each example's most similar rows make "the store's best rows"."""
+    return max(1, min(top, n_allowed, max(3, n_allowed // TOP_SHARE)))
 
 
 def confidence(
@@ -61,7 +68,7 @@ def content_coverage(
 ) -> dict[str, float]:
     """Row-to-example vs example-to-example similarity, for whole examples and for inputs.
 
-    ``rows``: per example, the mean cosine of its ``top`` most similar allowed rows (a row's
+    ``rows``: per example, the mean cosine of its ``top`` (:func:`top_rows`) most similar allowed rows (a row's
     similarity is its best cell), averaged over examples; ``examples``: the mean cosine between
     two different examples; ``ratio``: rows / examples (NaN with fewer than 2 examples).
     One pass over the vectors scores every example at once; with an ANN ``index`` the nearest
@@ -73,10 +80,10 @@ def content_coverage(
     both = np.vstack([ex, inp])
     if index is None:
         best = row_max_scores(store.vectors, store.vector_row, store.n_rows, both, block=block)[row_ok]
-        k = min(top, len(best))
+        k = top_rows(len(best), top) if len(best) else 0
         tops = -np.partition(-best, k - 1, axis=0)[:k] if k else np.zeros((0, 2 * f), np.float32)
     else:
-        tops = _nearest_rows_ann(index, store, both, row_ok, top)
+        tops = _nearest_rows_ann(index, store, both, row_ok, top_rows(int(row_ok.sum()), top))
     out: dict[str, float] = {}
     for name, cols, vecs in (("", slice(0, f), ex), ("input_", slice(f, 2 * f), inp)):
         rows = float(np.mean(tops[:, cols])) if len(tops) else float("nan")

@@ -411,15 +411,16 @@ PARTS: dict[str, float | bool] = {
 
 SELECTION: dict[str, dict[str, float | None]] = {
     "rebase_parts": {
-        "max_source_share": 0.5,
+        "max_source_share": 0.3,
         "share_margin": 0.5,
-        "label_share": 0.2,
-        "label_bonus": 0.05,
-        "label_reach": 1.0,
+        "label_share": 0.3,
+        "label_bonus": 1.0,
+        "label_reach": math.inf,
     },
 }
-"""Selection defaults per method: source share, its margin (in units of the top N's score spread),
-per-label quota as a share of N, the score bonus of labelled rows.
+"""Selection defaults per method: source share, its margin, per-label quota as a share of N, the
+bonus of labelled rows, how far below the N-th score quota rows may be (margins, bonus and reach
+in units of the top N's score spread: best minus N-th best).
 Methods not listed select by score alone, as their papers do, unless the settings ask otherwise."""
 
 

@@ -157,7 +157,9 @@ def selection_settings(settings: RetrieveSettings) -> dict[str, Any]:
     """The selection settings in effect: those given, else the method's own (:data:`SELECTION`),
     else off (no source share, no label quotas; margins and reach unbounded)."""
     own = SELECTION.get(settings.method, {})
-    out = {k: getattr(settings, k) if getattr(settings, k) is not None else own.get(k) for k in SELECTION_KEYS}
+    out = {
+        k: getattr(settings, k) if getattr(settings, k) is not None else own.get(k) for k in SELECTION_KEYS
+    }
     for key in ("share_margin", "label_reach"):
         if out[key] is None:
             out[key] = math.inf
@@ -191,7 +193,7 @@ def retrieve(
     n-th best); each of the task's labels (``Task.labels()``) first gets ``label_share`` of n from
     rows whose own label ``labels_of`` maps onto it (a resolver such as the transform stage's
     ``Mapper``) scoring at least the n-th best minus ``label_reach`` spreads, and such rows get
-    ``label_bonus`` in the rest of the fill.
+    ``label_bonus`` spreads in the rest of the fill.
     """
     t0 = time.perf_counter()
     if not isinstance(task, Task):
@@ -235,12 +237,12 @@ def retrieve(
             per_source_cap=settings.per_source_cap,
             banned_keys=example_keys(task),
             max_source_share=cfg["max_source_share"],
-            share_margin=float(cfg["share_margin"]) * (top - nth),
-            label_bonus=float(cfg["label_bonus"] or 0.0),
+            share_margin=spreads(cfg["share_margin"], top - nth),
+            label_bonus=spreads(cfg["label_bonus"] or 0.0, top - nth),
         )
         if labels:
             per_label = math.ceil(float(cfg["label_share"]) * n_)
-            floor = nth - float(cfg["label_reach"]) * (top - nth)
+            floor = nth - spreads(cfg["label_reach"], top - nth)
             depth = int(cfg["label_depth"]) * n_
             sel.fill_labels(sc.components["final"], labels_of, labels, per_label, depth, floor)  # type: ignore[arg-type]
         for scores, quota in sc.lists:
@@ -294,6 +296,11 @@ def retrieve(
     if show if show is not None else os.environ.get("TASKFORGE_QUIET") != "1":
         result.print_summary()
     return result
+
+
+def spreads(value: float, spread: float) -> float:
+    """``value`` spreads of the top n's scores (``inf`` stays unbounded, even when all tie)."""
+    return math.inf if math.isinf(value) else float(value) * spread
 
 
 def score_span(final: np.ndarray, row_ok: np.ndarray, n: int) -> tuple[float, float]:

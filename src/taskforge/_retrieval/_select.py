@@ -14,7 +14,8 @@ Two rules keep one source or one label from taking over the top N:
 - **label quotas** (classification tasks, with a label resolver): each task label first gets up to
   its quota of rows whose own label maps onto it, best first among the top ``depth`` rows; then the
   rest of N is filled by score, rows with a mapped label getting ``label_bonus`` (labelled data of
-  the task beats text an LLM would have to label). A label the store has too few rows of is
+  the task beats text an LLM would have to label) unless their source is past its share (the
+  bonus must not outrun the source-share rule). A label the store has too few rows of is
   reported, not padded.
 """
 
@@ -192,17 +193,20 @@ class Selector:
         """Allowed rows' scores, plus the label bonus for rows whose own label maps onto a task
         label, minus the source-share handicap for what is already taken."""
         masked = np.where(self.row_ok, scores, -np.inf).astype(np.float32)
+        labelled = np.zeros(len(masked), dtype=bool)
         if self.label_bonus and self.label_report is not None:
-            labelled = [r for r, lab in self.labels.items() if lab is not None]
-            masked[labelled] += np.float32(self.label_bonus)
-        if self.share_rows is None:
-            return masked
-        n_sources = int(self.row_source.max()) + 1 if len(self.row_source) else 0
-        taken = np.bincount(
-            np.asarray([int(self.row_source[r]) for r in self.taken], dtype=np.int64), minlength=n_sources
-        )
-        allowance = np.maximum(0, self.share_rows - taken[:n_sources])
-        return share_handicap(masked, self.row_source, allowance, self.share_margin)
+            labelled[[r for r, lab in self.labels.items() if lab is not None]] = True
+        if self.share_rows is not None:
+            n_sources = int(self.row_source.max()) + 1 if len(self.row_source) else 0
+            taken = np.bincount(
+                np.asarray([int(self.row_source[r]) for r in self.taken], dtype=np.int64), minlength=n_sources
+            )
+            allowance = np.maximum(0, self.share_rows - taken[:n_sources])
+            handicapped = share_handicap(masked, self.row_source, allowance, self.share_margin)
+            labelled &= handicapped == masked  # past its source's share a row loses the bonus too:
+            masked = handicapped  # labelled rows of one source must not outrun the share rule
+        masked[labelled] += np.float32(self.label_bonus)
+        return masked
 
     def fill(self, scores: np.ndarray, quota: int | None) -> None:
         """Take up to ``quota`` new rows (None: until n in total) from this ranked list."""
