@@ -200,6 +200,16 @@ def test_task_labels_inferred_and_schema_wins() -> None:
         validate_sample(NLI3, {"input": "Premise: a\nHypothesis: b", "output": "not_entailment"})
 
 
+def test_an_llm_is_held_to_the_inferred_label_set_too() -> None:
+    from taskforge._transform._schema import answer_schema
+
+    schema = answer_schema(NLI3)
+    assert schema["properties"]["output"] == {
+        "type": "string",
+        "enum": ["entailment", "contradiction", "neutral"],
+    }
+
+
 def test_the_cpu_expert_accepts_an_inferred_label_set() -> None:
     from taskforge._experts._train import default_expert
 
@@ -251,6 +261,17 @@ def test_a_label_column_whose_first_rows_are_all_ambiguous_is_still_the_label_co
         else:
             assert err.category == "unmappable label"
     assert set(mapper.label_report()["ambiguous"]) == {"not_entailment"}
+
+
+def test_row_labels_batch_by_batch_plan_again_until_enough_rows(embedder) -> None:
+    """Selection asks for labels a few rows at a time: the wrapper's question is found once enough rows came."""
+    items = t0_items()
+    mapper = Mapper(SENTIMENT, TransformSettings(plan_rows=8), embedder)
+    first = mapper.row_labels(items[:2])  # two rows: no wrapper yet, so "Yes" answers nothing
+    assert first == [None, None] and mapper.plans["t0_amazon_polarity"].rows_seen == 2
+    labels = [lab for k in range(2, len(items), 3) for lab in mapper.row_labels(items[k : k + 3])]
+    assert mapper.plans["t0_amazon_polarity"].question_label == "positive"
+    assert labels[-4:] == ["positive" if c == "Yes" else "negative" for _, _, c in REVIEWS[-4:]]
 
 
 def test_two_way_task_absorbs_only_when_the_source_has_the_positive_label(embedder) -> None:

@@ -85,6 +85,7 @@ class SourcePlan:
     question_label: str | None = None  # the label a wrapper asks about ("Is this review positive?")
     label_candidate: ColumnLabels | None = None  # no label column: the likeliest one, for the report
     problem: str | None = None  # why no row of this source can be mapped
+    rows_seen: int = 0  # rows the plan was made from
 
     @property
     def label_values(self) -> dict[str, str | None]:
@@ -189,6 +190,8 @@ class Mapper:
         self._label_vecs: np.ndarray | None = None
         self.plans: dict[str, SourcePlan] = {}
         self._label_plans: dict[str, SourcePlan] = {}  # label column only (row_labels)
+        self._label_rows: dict[str, list[dict[str, Any]]] = {}  # rows a label plan was made from
+        self._rows: dict[str, list[dict[str, Any]]] = {}  # rows a plan was made from, per source
 
     @property
     def embedder(self) -> Encoder:
@@ -275,11 +278,26 @@ class Mapper:
             self._label_vecs = self._encode(list(self.labels))
 
     def plan(self, source: str, items: Sequence[dict[str, Any]]) -> SourcePlan:
-        """Choose this source's columns from (a sample of) its items; cached per source."""
-        if source in self.plans:
-            return self.plans[source]
+        """Choose this source's columns from (a sample of) its items; cached per source.
+
+        A plan made from fewer than ``plan_rows`` rows is made again when later calls bring more
+        rows of the source (callers that go batch by batch, such as selection by label, see a
+        few rows of each source at a time; a wrapper or a label column needs more to be seen).
+        """
+        cached = self.plans.get(source)
+        if cached is not None and cached.rows_seen >= self.settings.plan_rows:
+            return cached
+        seen = self._rows.setdefault(source, [])
+        known = {id(it) for it in seen}
+        seen.extend(it for it in items[:_LABEL_ROWS] if id(it) not in known)
+        del seen[_LABEL_ROWS:]
+        if cached is not None and cached.rows_seen >= len(seen):
+            return cached
+        items = seen
+        if len(seen) >= self.settings.plan_rows:
+            del self._rows[source]  # enough rows: this plan stays
         self._prepare()
-        plan = SourcePlan(source=source, label_field=self.label_field)
+        plan = SourcePlan(source=source, label_field=self.label_field, rows_seen=len(items))
         plan.wrappers = self._learn_wrappers(items)
         if self.label_set is not None and plan.wrappers:
             asked = " ".join(re.sub(r"\{[^}]*\}", " ", w.pattern()) for w in plan.wrappers.values())
@@ -578,10 +596,20 @@ class Mapper:
         :meth:`row_labels` needs, without embedding every text column (retrieval asks this of
         dozens of sources). Chosen as :meth:`plan` chooses it: the best label rate, then name."""
         if source in self.plans:
-            return self.plans[source]
-        if source in self._label_plans:
-            return self._label_plans[source]
-        plan = SourcePlan(source=source, label_field=self.label_field)
+            return self.plan(source, items)
+        cached = self._label_plans.get(source)
+        if cached is not None and cached.rows_seen >= self.settings.plan_rows:
+            return cached
+        seen = self._label_rows.setdefault(source, [])  # made again as more rows come, as plan() is
+        known = {id(it) for it in seen}
+        seen.extend(it for it in items[:_LABEL_ROWS] if id(it) not in known)
+        del seen[_LABEL_ROWS:]
+        if cached is not None and cached.rows_seen >= len(seen):
+            return cached
+        items = seen
+        if len(seen) >= self.settings.plan_rows:
+            del self._label_rows[source]
+        plan = SourcePlan(source=source, label_field=self.label_field, rows_seen=len(items))
         plan.wrappers = self._learn_wrappers(items)
         if self.label_set is not None and plan.wrappers:
             asked = " ".join(re.sub(r"\{[^}]*\}", " ", w.pattern()) for w in plan.wrappers.values())
