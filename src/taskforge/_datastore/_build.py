@@ -74,6 +74,8 @@ def build_datastore(
     kind, model, description, strict, max_rows = s.kind, s.model, s.description, s.strict, s.max_rows
     ann, float16, chunk_rows, batch_size = s.ann, s.float16, s.chunk_rows, s.batch_size
     text_unit, precision = s.text_unit, s.precision
+    if s.text_column and kind != "documents":
+        raise UsageError("--text-column names a document's text: it needs --kind documents")
     t0 = time.perf_counter()
     out = Path(out)
     chunk_rows = chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
@@ -93,6 +95,8 @@ def build_datastore(
         "text_unit": text_unit,
         "passage": [200, 50],
     }
+    if s.text_column:  # only when given, so stores built without it keep their source keys
+        settings["text_column"] = list(s.text_column)
     report = BuildReport(out)
     done: list[dict[str, Any]] = []
     failure: Exception | None = None
@@ -169,7 +173,13 @@ def _build_source(
             n_empty += chunk
             continue
         if not is_done(sdir, chunk.index):
-            result = embed_chunk(chunk, embedder, kind=settings["kind"], batch_size=batch_size)
+            result = embed_chunk(
+                chunk,
+                embedder,
+                kind=settings["kind"],
+                batch_size=batch_size,
+                text_columns=settings.get("text_column"),
+            )
             write_chunk(sdir, chunk, result)
         meta = read_chunk_meta(sdir, chunk.index)
         n_rows += meta["n_rows"]
@@ -182,7 +192,8 @@ def _build_source(
     if n_bad > MAX_ERROR_LINES:
         console.print(f"[yellow]{src.name}: {n_bad} malformed rows skipped in all[/]")
     if n_rows == 0:
-        raise SourceError(f"source {src.name!r} ({src.location}): no rows with text")
+        where = f" in column(s) {settings['text_column']}" if settings.get("text_column") else ""
+        raise SourceError(f"source {src.name!r} ({src.location}): no rows with text{where}")
     desc_text = src.description or src.name
     np.save(sdir / "description.npy", embedder.encode([desc_text]))
     entry = {
@@ -218,7 +229,8 @@ def _chunks(
                 yield None
                 continue
             cells = text_cells(item.record)
-            if not cells:
+            columns = settings.get("text_column")
+            if not cells or (columns and not any(cells.get(c) for c in columns)):
                 yield 1
                 continue
             chunk.row_ids.append(item.row_id)
