@@ -172,7 +172,7 @@ def retrieve(
         for k, (scores, quota) in enumerate(sc.lists):
             before = len(sel.taken)
             sel.fill(scores, quota, count_taken=sc.quota_counts_taken and quota is not None)
-            if k < len(sc.names) and len(sc.lists) > 1:
+            if k < len(sc.names):
                 picked_by.update(dict.fromkeys(list(sel.taken)[before:], sc.names[k]))
         return sel
 
