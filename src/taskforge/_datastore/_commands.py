@@ -37,6 +37,18 @@ def build_cmd(
         help="Documents: the column holding each document's text (repeat it: first present wins; "
         "rows with none are skipped). Nested columns are dotted: question.stem.",
     ),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="Encoding of text files (latin-1, cp1252, ...; auto: detect per file). "
+        "Default UTF-8: rows that are not valid UTF-8 are counted as malformed, never altered.",
+    ),
+    max_row_mb: float = typer.Option(
+        64.0, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
+    ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Stop at once if another build is writing to --out (default: wait for it)."
+    ),
 ) -> None:
     """Embed SOURCE... into the datastore at --out (skips sources already embedded)."""
     from taskforge._datastore import Datastore, build_datastore
@@ -56,6 +68,9 @@ def build_cmd(
         text_unit=text_unit,
         precision=precision,
         text_column=text_column or None,
+        encoding=encoding,
+        max_row_mb=max_row_mb,
+        wait=not no_wait,
     )
     rows = [
         (
@@ -65,12 +80,15 @@ def build_cmd(
             s["n_vectors"],
             s["n_malformed"],
             s.get("n_empty", 0),
+            s.get("n_cut", 0),
         )
         for s in report.sources
     ]
     console.print(
         summary_table(
-            "datastore build", ["source", "status", "rows", "vectors", "malformed", "no text"], rows
+            "datastore build",
+            ["source", "status", "rows", "vectors", "malformed", "no text", "cells cut"],
+            rows,
         )
     )
     ds = Datastore.open(out)
@@ -113,13 +131,17 @@ def search_cmd(
     description_weight: float = typer.Option(
         0.5, "--description-weight", min=0.0, max=1.0, help="Weight of the source-description score."
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="The store's embedding model, when its manifest names a path you must vouch for.",
+    ),
 ) -> None:
     """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
     from taskforge._retrieval import search
 
-    hits = search(
-        Datastore.open(path), text, k, index="ann" if ann else "exact", description_weight=description_weight
-    )
+    ds = Datastore.open(path, model=model)
+    hits = search(ds, text, k, index="ann" if ann else "exact", description_weight=description_weight)
     rows = [
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits
