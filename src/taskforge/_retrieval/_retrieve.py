@@ -22,6 +22,7 @@ from taskforge._embed import Encoder
 from taskforge._errors import SettingsError
 from taskforge._records import Item, write_items
 from taskforge._retrieval._coverage import confidence, content_coverage, low_confidence_warning
+from taskforge._retrieval._documents import attach_passages, list_queries
 from taskforge._retrieval._methods import METHODS, SELECTION, Queries, Scored
 from taskforge._retrieval._output import quantile_table, source_table
 from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays
@@ -114,13 +115,16 @@ def input_parts(task: Task) -> tuple[list[str], list[list[str]]]:
 
 
 def embed_task(task: Task, embedder: Encoder) -> Queries:
-    """The task's query vectors: instruction, each example's input, output, both together, and
-    each input part (one batch of texts, cached per process)."""
+    """The task's query vectors: instruction, each example's input, output, the whole example, and
+    each input part (one batch of texts, cached per process).
+
+    The whole example is its document when it has one (CRAFT embeds the few-shots' corpus
+    texts), else input and output together (:meth:`Task.example_texts`).
+    """
     ins, outs = task.input_texts(), task.output_texts()
-    whole = [f"{i}\n{o}" for i, o in zip(ins, outs, strict=True)]
     part_names, parts = input_parts(task)
     flat_parts = [t for p in parts for t in p]
-    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *whole, *flat_parts])
+    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *task.example_texts(), *flat_parts])
     f = len(ins)
     chars = np.array([len(t) for t in ins], dtype=np.float32)
     part_vecs = vecs[1 + 3 * f :].reshape(len(parts), f, -1) if parts else None
@@ -140,13 +144,16 @@ def embed_task(task: Task, embedder: Encoder) -> Queries:
 
 
 def example_keys(task: Task) -> set[str]:
-    """Texts a retrieved item must not repeat: each example's input, its long input fields, the whole."""
+    """Texts a retrieved item must not repeat: each example's input, its long input fields, the whole,
+    and the document it was written from."""
     keys: set[str] = set()
     for e in task.examples:
         keys.add(normalize(task.text_of(e.input)))
         keys.add(normalize(f"{task.text_of(e.input)}\n{task.text_of(e.output)}"))
         if isinstance(e.input, dict):
             keys.update(normalize(task.text_of(v)) for v in e.input.values())
+        if e.document:  # a few-shot's own document is not retrieved back
+            keys.add(normalize(e.document))
     return {k for k in keys if len(k) >= MIN_EXAMPLE_CELL}
 
 
@@ -227,7 +234,9 @@ def retrieve(
     cfg = selection_settings(settings)
     labels = task.labels() if labels_of is not None and cfg["label_share"] else None
 
-    def select(sc: Scored) -> Selector:
+    def select(sc: Scored, picked_by: dict[int, str]) -> Selector:
+        """Label quotas first (tasks with labels), then the method's lists in order;
+        ``picked_by``: row -> the list that took it (CRAFT: "example 3", "mean")."""
         top, nth = score_span(sc.components["final"], row_ok, n_)
         sel = Selector(
             n=n_,
@@ -245,18 +254,25 @@ def retrieve(
             floor = nth - spreads(cfg["label_reach"], top - nth)
             depth = int(cfg["label_depth"]) * n_
             sel.fill_labels(sc.components["final"], labels_of, labels, per_label, depth, floor)  # type: ignore[arg-type]
-        for scores, quota in sc.lists:
-            sel.fill(scores, quota)
+        for k, (scores, quota) in enumerate(sc.lists):
+            before = len(sel.taken)
+            sel.fill(scores, quota, count_taken=sc.quota_counts_taken and quota is not None)
+            if k < len(sc.names):
+                picked_by.update(dict.fromkeys(list(sel.taken)[before:], sc.names[k]))
         if labels_of is not None and task.labels():
             sel.resolve_labels(labels_of)
         return sel
 
-    sel = select(scored)
-    items = _to_items(sel.taken, scored, method_, names, store.row_source)
+    picked_by: dict[int, str] = {}
+    sel = select(scored, picked_by)
+    items = _to_items(sel.taken, scored, method_, names, store.row_source, picked_by)
+    if getattr(ds, "kind", "rows") == "documents":
+        queries_by_list = list_queries(method_, queries, scored.names)
+        attach_passages(items, ds, store.vectors, store.vector_row, queries_by_list)
     t_select = time.perf_counter()
     if check_exact and settings.index == "ann":
         exact_scored = METHODS[method_](store, queries, n_, block)
-        exact = select(exact_scored)
+        exact = select(exact_scored, {})
         search["overlap_exact"] = len(set(exact.taken) & set(sel.taken)) / max(1, len(exact.taken))
         # ties at the boundary (rows with equal scores) may be taken in either run: count an ANN
         # item as right when its exact score reaches the exact run's last selected score
@@ -315,7 +331,12 @@ def score_span(final: np.ndarray, row_ok: np.ndarray, n: int) -> tuple[float, fl
 
 
 def _to_items(
-    taken: dict[int, dict[str, Any]], scored: Scored, method: str, names: list[str], row_source: np.ndarray
+    taken: dict[int, dict[str, Any]],
+    scored: Scored,
+    method: str,
+    names: list[str],
+    row_source: np.ndarray,
+    picked_by: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Contract records, ranked by the final score (ties: lower global row first)."""
     final = scored.components["final"]
@@ -335,5 +356,7 @@ def _to_items(
             rec["text"] = got["text"]
         rec["scores"] = {k: round(float(v[r]), 6) for k, v in scored.components.items()}
         rec["method"] = method
+        if picked_by and r in picked_by:
+            rec["picked_by"] = picked_by[r]
         items.append(rec)
     return items
