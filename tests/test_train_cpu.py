@@ -56,7 +56,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = train_cpu_expert(
         TASK, data, out, epochs=1, batch_size=4, lr=1e-4, max_seq_length=32, min_steps=9, threads=1
     )
-    assert res.n_samples == 12 and res.info["train"]["n_skipped"] == 1
+    assert res.n_samples == 14 and res.info["train"]["n_skipped"] == 1  # 12 samples + the 2 examples
+    assert res.info["train"]["n_examples"] == 2
     assert res.losses[-1] < res.losses[0]
     return out
 
@@ -66,7 +67,7 @@ def test_saved_layout_and_settings(trained: Path) -> None:
     assert info["kind"] == "cpu-classifier"
     assert info["labels"] == ["negative", "positive"]
     assert info["settings"]["max_seq_length"] == 32 and info["settings"]["epochs"] == 3  # raised by min_steps
-    assert info["train"]["label_counts"] == {"negative": 6, "positive": 6}
+    assert info["train"]["label_counts"] == {"negative": 7, "positive": 7}
     assert (trained / "model" / "config.json").exists()
 
 
@@ -80,8 +81,20 @@ def test_reload_predict_and_evaluate(trained: Path, tmp_path: Path) -> None:
     data.write_text("".join(json.dumps(s) + "\n" for s in SAMPLES))
     res = evaluate(trained, TASK, data, run_dir=tmp_path / "run")
     assert res.kind == "cpu-classifier" and res.metrics["accuracy"] == pytest.approx(acc)
-    assert set(res.metrics) == {"accuracy", "macro_f1"}
-    assert (tmp_path / "run" / "eval" / "results.json").exists()
+    assert set(res.metrics) == {"accuracy", "macro_f1", "top_share"}
+    saved = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    # honest eval: the same expert on the 2 examples alone, and the majority rate, beside the score
+    examples_only = saved["baselines"]["examples_only"]
+    assert examples_only["n_train"] == 2 and 0 <= examples_only["accuracy"] <= 1
+    assert set(examples_only) >= {"accuracy", "macro_f1", "top_share"}
+    assert saved["baselines"]["majority"]["accuracy"] == 0.5  # 6 negative, 6 positive
+    per_label = saved["diagnostics"]["per_label"]
+    assert set(per_label) == {"negative", "positive"}
+    assert sum(v["support"] for v in per_label.values()) == 12
+    conf = saved["diagnostics"]["confusion"]
+    assert conf["labels"] == ["negative", "positive"]
+    assert sum(map(sum, conf["matrix"])) == 12
+    assert sum(conf["matrix"][i][i] for i in range(2)) == round(acc * 12)
 
 
 def test_cli_eval_and_inferred_labels(trained: Path, tmp_path: Path) -> None:
@@ -108,10 +121,14 @@ def test_cli_eval_and_inferred_labels(trained: Path, tmp_path: Path) -> None:
             "y",
             "--out",
             str(tmp_path / "r.json"),
+            "--no-baselines",
         ],
     )
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "r.json").read_text())["n"] == 12
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["n"] == 12 and set(saved["baselines"]) == {"majority"}  # no examples-only training
+    out = " ".join(r.output.split())
+    assert "Expert vs baselines" in out and "majority" in out and "Per label" in out
 
 
 def test_label_errors(tmp_path: Path) -> None:
@@ -123,3 +140,25 @@ def test_label_errors(tmp_path: Path) -> None:
     many = [{"input": str(i), "output": f"free text {i}"} for i in range(100)]
     with pytest.raises(ExpertError, match="classification"):
         train_cpu_expert(free, many, tmp_path / "o")
+
+
+def test_label_initialised_head_starts_as_zero_shot() -> None:
+    """Before any training the head is the zero-shot classifier: 20 x cosine(input, label name)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from taskforge._experts._cpu import bundled_encoder_path
+    from taskforge._experts._heads import COSINE_SCALE, build_model
+
+    labels = ["sports", "cooking", "astronomy"]
+    texts = ["The football team won the match.", "Simmer the onions in butter.", "A comet passed Jupiter."]
+    tok = AutoTokenizer.from_pretrained(bundled_encoder_path())
+    model = build_model(bundled_encoder_path(), len(labels))
+    model.init_from_labels(tok, labels)
+    with torch.no_grad():
+        logits = model(**tok(texts, padding=True, return_tensors="pt")).logits.numpy()
+    st = SentenceTransformer(bundled_encoder_path())
+    cosine = st.encode(texts, normalize_embeddings=True) @ st.encode(labels, normalize_embeddings=True).T
+    assert logits == pytest.approx(COSINE_SCALE * cosine, abs=1e-3)
+    assert logits.argmax(-1).tolist() == [0, 1, 2]
