@@ -93,6 +93,8 @@ class TransformResult:
     llm_stats: dict[str, Any] = field(default_factory=dict)
     resumed: int = 0
     seconds: float = 0.0
+    label_report: dict[str, Any] | None = None  # mapper: label values seen, unmapped, suggested label_map
+    label_report_path: Path | None = None
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -101,5 +103,6 @@ class TransformResult:
             "rejects": self.rejects,
             "rejects_by_reason": dict(self.rejects_by_reason),
             "resumed": self.resumed,
+            **({"unmapped_label_rows": self.label_report["unmapped_rows"]} if self.label_report else {}),
             **{f"llm_{k}": v for k, v in self.llm_stats.items()},
         }

@@ -19,7 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from taskforge._io import AppendLog, read_jsonl, read_jsonl_tolerant, stable_hash, write_jsonl
+from taskforge._io import (
+    AppendLog,
+    atomic_write_json,
+    read_jsonl,
+    read_jsonl_tolerant,
+    stable_hash,
+    write_jsonl,
+)
 from taskforge._task import Task
 from taskforge._transform._mapper import Mapper
 from taskforge._transform._parsing import SampleError, answer_fields, extract_json, validate_sample
@@ -145,13 +152,16 @@ def transform(
     units.sort(key=lambda u: (u.rank, u.sample_index))
     result = TransformResult(samples_path=out, rejects_path=rejects_path, items=len(items), method=method)
     if method == "mapper":
-        records = _run_mapper(task, units, settings, embedder, progress)
+        records, result.label_report = _run_mapper(task, units, settings, embedder, progress)
     else:
         records = _run_llm(task, units, out, llm, settings, progress, result)
     samples = [records[u.key]["sample"] for u in units if "sample" in records.get(u.key, {})]
     rejects = [records[u.key]["reject"] for u in units if "reject" in records.get(u.key, {})]
     write_jsonl(out, samples)
     write_jsonl(rejects_path, rejects)
+    if result.label_report is not None:
+        result.label_report_path = out.parent / "label_report.json"
+        atomic_write_json(result.label_report_path, result.label_report)
     _partial_path(out).unlink(missing_ok=True)
     result.samples, result.rejects = len(samples), len(rejects)
     result.rejects_by_reason = dict(Counter(r["reason"].split(":", 1)[0] for r in rejects).most_common())
@@ -162,10 +172,17 @@ def transform(
 # ---- mapper ------------------------------------------------------------------------------------
 def _run_mapper(
     task: Task, units: list[Unit], settings: TransformSettings, embedder: Any, progress: bool
-) -> dict[str, dict[str, Any]]:
-    from taskforge._console import make_progress
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """Samples and rejects by unit key, and the label report (None for a task without labels)."""
+    from taskforge._console import console, make_progress
+    from taskforge._transform._labels import report_lines
 
     mapper = Mapper(task, settings, embedder)
+    if progress and task.labels_inferred:
+        console.print(
+            f"labels inferred from the examples' outputs ({task.label_field()}): {', '.join(task.labels() or [])}; "
+            "samples keep to them (an output_schema with labels overrides this)"
+        )
     records: dict[str, dict[str, Any]] = {}
     by_key = {id(u.item): u for u in units}
     bar = make_progress(transient=True) if progress else None
@@ -174,15 +191,21 @@ def _run_mapper(
         for item, mapped, err in mapper.map_items([u.item for u in units]):
             unit = by_key[id(item)]
             if mapped is not None:
-                records[unit.key] = {
-                    "sample": make_sample(unit, mapped["input"], mapped["output"], method="mapper")
-                }
+                sample = make_sample(unit, mapped["input"], mapped["output"], method="mapper")
+                cut = mapper.provenance(item)
+                if cut:
+                    sample["provenance"]["unwrapped"] = cut
+                records[unit.key] = {"sample": sample}
             else:
                 assert err is not None
                 records[unit.key] = {"reject": make_reject(unit, err)}
             if bar is not None and bar_task is not None:
                 bar.advance(bar_task)
-    return records
+    rep = mapper.label_report()
+    if progress and rep is not None:
+        for line in report_lines(rep):
+            console.print(line, highlight=False, markup=False)
+    return records, rep
 
 
 # ---- LLM -----------------------------------------------------------------------------------------
