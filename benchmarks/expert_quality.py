@@ -180,7 +180,7 @@ def _train_and_eval(case: Case, rows: list[Row], out: Path) -> dict[str, Any]:
     t0 = time.perf_counter()
     res = train_expert(case.task, rows, out, **settings)
     seconds = time.perf_counter() - t0
-    ev = evaluate(out, case.task, case.eval_file)
+    ev = evaluate(out, case.task, case.eval_file, baselines=False)
     preds = [p["answer"] for p in ev.predictions]
     return {
         "metrics": metrics(case.golds, preds, case.td.labels),
