@@ -116,15 +116,25 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
+_CODE_HASHES: dict[tuple[str, ...], str] = {}
+
+
 def code_hash(*parts: str) -> str:
-    """Hash of the source files under src/taskforge/<part> (what a system's result depends on)."""
+    """Hash of the source files under src/taskforge/<part> (what a system's result depends on).
+
+    Taken once per process, right after taskforge is imported (see ``main``), so a file edited
+    while the suite runs cannot label results of the code already loaded.
+    """
+    if parts in _CODE_HASHES:
+        return _CODE_HASHES[parts]
     h = hashlib.sha256()
     for part in parts:
         for p in sorted((REPO / "src" / "taskforge" / part).rglob("*")):
             if p.is_file() and p.suffix in (".py", ".j2", ".yaml", ".json"):
                 h.update(str(p.relative_to(REPO)).encode())
                 h.update(p.read_bytes())
-    return h.hexdigest()[:16]
+    _CODE_HASHES[parts] = h.hexdigest()[:16]
+    return _CODE_HASHES[parts]
 
 
 # ---- systems ---------------------------------------------------------------------------------------------
@@ -424,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.store}: not a datastore (no manifest.json)", file=sys.stderr)
         return 2
     args.work.mkdir(parents=True, exist_ok=True)
+    import taskforge._experts  # noqa: F401  (loaded before the code hashes are taken)
+
+    code_hash("_experts"), code_hash(".")
     results: dict[tuple[str, int], dict[str, Any]] = {}
     for name in tasks:
         for k in (int(x) for x in args.k.split(",")):

@@ -119,8 +119,12 @@ class _Split:
     train: list[tuple[str | tuple[str, str], int]]
     val: list[tuple[str | tuple[str, str], int]]
     n_generated: int  # samples with a task label (train + validation)
-    n_examples: int
+    examples: list[tuple[str | tuple[str, str], int]]  # the task's examples (once each)
     skipped: Counter[str]
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.examples)
 
 
 def _split(
@@ -170,7 +174,7 @@ def _split(
                 ex_rows.append((classifier_text(e.input), y))
     train += ex_rows * max(1, example_repeats)
     rng.shuffle(train)
-    return _Split(train=train, val=val, n_generated=len(rows), n_examples=len(ex_rows), skipped=skipped)
+    return _Split(train=train, val=val, n_generated=len(rows), examples=ex_rows, skipped=skipped)
 
 
 def _class_weights(ys: Sequence[int], n_labels: int, cap: float = 10.0) -> list[float]:
@@ -224,6 +228,7 @@ def train_cpu_expert(
     example_repeats: int = 1,
     head: str = "mean",
     label_init: bool = True,
+    finish_steps: int = 0,
 ) -> TrainResult:
     """Fine-tune MiniLM (or ``base_model``, any local encoder) as a classifier on the samples.
 
@@ -236,16 +241,17 @@ def train_cpu_expert(
     ``head="mean"``: mean-pooled sentence embedding and a cosine head whose rows start as the
     label names' embeddings (``label_init``; see :mod:`taskforge._experts._heads`);
     ``head="cls"``: transformers' sequence-classification head on the [CLS] pooler.
+    ``finish_steps``: after training on the data, continue for this many steps on the examples
+    alone (intermediate-task transfer, as in STILTs: the related data shapes the encoder, the
+    user's own examples place the decision boundary); 0 turns it off.
     ``min_steps`` raises the epoch count for tiny datasets (e.g. the few-shot examples alone).
     ``threads`` sets torch's thread count (1 is much faster on an oversubscribed machine).
     Writes ``OUT/model/`` (transformers format) and ``OUT/expert.json`` (labels, settings, losses).
     """
-    import tempfile
-
     import torch
 
     _quiet_transformers()
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, PrinterCallback
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     samples = load_samples(dataset)
     if not samples and not examples:
@@ -295,35 +301,34 @@ def train_cpu_expert(
     weights = _class_weights(ys, len(label_list)) if class_weights else [1.0] * len(label_list)
     steps_per_epoch = math.ceil(len(split.train) / batch_size)
     epochs = max(epochs, math.ceil(min_steps / steps_per_epoch)) if min_steps else epochs
+    fit = dict(
+        batch_size=batch_size,
+        lr=lr,
+        max_seq_length=max_seq_length,
+        warmup_ratio=warmup_ratio,
+        weight_decay=weight_decay,
+        seed=seed,
+        bf16=use_bf16,
+    )
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="taskforge-train-") as tmp:
-        trainer = _trainer(
-            model,
-            tokenizer,
-            split,
-            weights,
-            Path(tmp),
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            max_seq_length=max_seq_length,
-            warmup_ratio=warmup_ratio,
-            weight_decay=weight_decay,
-            seed=seed,
-            bf16=use_bf16,
-            patience=patience,
-        )
-        with make_progress() as progress:
-            bar = progress.add_task("train cpu expert", total=steps_per_epoch * epochs)
-            trainer.add_callback(_progress_callback(progress, bar))
-            trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
-            trainer.train()
-        history = trainer.state.log_history
-    seconds = time.perf_counter() - t0
+    history = _fit(model, tokenizer, split, weights, epochs=epochs, patience=patience, **fit)
     losses = [float(h["loss"]) for h in history if "loss" in h]
     val_f1 = [round(h["eval_macro_f1"], 4) for h in history if "eval_macro_f1" in h]
-    if not all(math.isfinite(x) for x in losses):
-        raise ExpertError(f"training diverged (losses {losses}); try a lower --lr")
+    finish_losses: list[float] = []
+    if finish_steps and split.n_generated and split.examples:
+        # second stage: the data taught the encoder the task; the examples now place the boundary
+        ex_split = _Split(
+            train=split.examples, val=[], n_generated=0, examples=split.examples, skipped=Counter()
+        )
+        ex_weights = (
+            _class_weights([y for _, y in split.examples], len(label_list)) if class_weights else weights
+        )
+        ex_epochs = math.ceil(finish_steps / math.ceil(len(split.examples) / batch_size))
+        finish = _fit(model, tokenizer, ex_split, ex_weights, epochs=ex_epochs, patience=0, **fit)
+        finish_losses = [float(h["loss"]) for h in finish if "loss" in h]
+    seconds = time.perf_counter() - t0
+    if not all(math.isfinite(x) for x in losses + finish_losses):
+        raise ExpertError(f"training diverged (losses {losses + finish_losses}); try a lower --lr")
 
     out = Path(out_dir)
     if head == "mean":
@@ -350,6 +355,7 @@ def train_cpu_expert(
         "example_repeats": example_repeats,
         "head": head,
         "label_init": label_init,
+        "finish_steps": finish_steps,
     }
     best_epoch = (val_f1.index(max(val_f1)) + 1) if val_f1 else len(losses)
     info = {
@@ -372,6 +378,7 @@ def train_cpu_expert(
             "best_epoch": best_epoch,
             "validation_macro_f1": val_f1,
             "epoch_losses": losses,
+            "finish_losses": finish_losses,
             "seconds": round(seconds, 2),
             "samples_per_second": round(len(split.train) * len(losses) / seconds, 2) if seconds else None,
         },
@@ -384,6 +391,35 @@ def train_cpu_expert(
     return TrainResult(
         out_dir=out, kind=CPU_KIND, n_samples=len(split.train), seconds=seconds, losses=losses, info=info
     )
+
+
+def _fit(
+    model: Any,
+    tokenizer: Any,
+    split: _Split,
+    weights: Sequence[float],
+    *,
+    epochs: int,
+    patience: int,
+    **settings: Any,
+) -> list[dict[str, Any]]:
+    """One Trainer run (with a progress bar) over ``split``; returns the Trainer's log history."""
+    import tempfile
+
+    from transformers import PrinterCallback
+
+    with tempfile.TemporaryDirectory(prefix="taskforge-train-") as tmp:
+        trainer = _trainer(
+            model, tokenizer, split, weights, Path(tmp), epochs=epochs, patience=patience, **settings
+        )
+        steps = math.ceil(len(split.train) / settings["batch_size"]) * epochs
+        what = "train cpu expert" if split.val or split.n_generated else "fit the examples"
+        with make_progress() as progress:
+            bar = progress.add_task(what, total=steps)
+            trainer.add_callback(_progress_callback(progress, bar))
+            trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+            trainer.train()
+        return list(trainer.state.log_history)
 
 
 def _trainer(
