@@ -182,13 +182,19 @@ def sys_setfit(case: Case) -> dict[str, Any]:
     return {"metrics": metrics(case.golds, preds, labels), "train_seconds": round(seconds, 1)}
 
 
-def _train_and_eval(case: Case, rows: list[Row], out: Path) -> dict[str, Any]:
+def _train_and_eval(case: Case, rows: list[Row] | None, out: Path) -> dict[str, Any]:
+    """Train the taskforge expert on ``rows`` (None: the examples alone, as eval's baseline does)."""
     from taskforge._experts import evaluate, train_expert
+    from taskforge._experts._train import examples_only_expert
 
     settings = dict(case.args.expert_settings)
     settings.pop("enabled", None)
     t0 = time.perf_counter()
-    res = train_expert(case.task, rows, out, **settings)
+    if rows is None:
+        res = examples_only_expert(case.task, {"settings": settings}, out)
+        rows = [{"input": e["input"], "output": e["output"]} for e in case.examples]
+    else:
+        res = train_expert(case.task, rows, out, **settings)
     seconds = time.perf_counter() - t0
     ev = evaluate(out, case.task, case.eval_file, baselines=False)
     preds = [p["answer"] for p in ev.predictions]
@@ -201,8 +207,7 @@ def _train_and_eval(case: Case, rows: list[Row], out: Path) -> dict[str, Any]:
 
 
 def sys_examples(case: Case) -> dict[str, Any]:
-    rows = [{"input": e["input"], "output": e["output"]} for e in case.examples]
-    return _train_and_eval(case, rows, case.dir / "examples_expert")
+    return _train_and_eval(case, None, case.dir / "examples_expert")
 
 
 def sys_upper(case: Case) -> dict[str, Any] | None:

@@ -136,6 +136,7 @@ def _split(
     max_val: int,
     examples: bool,
     example_repeats: int,
+    example_share: float,
     seed: int,
 ) -> _Split:
     """Map samples to (text, label id); carve a stratified validation slice from the generated samples.
@@ -172,6 +173,8 @@ def _split(
             y = index.get(label_of(task, e.output), lower.get(label_of(task, e.output).lower()))
             if y is not None:
                 ex_rows.append((classifier_text(e.input), y))
+    if example_share > 0 and ex_rows and train:  # examples as this share of every epoch's rows
+        example_repeats = max(1, round(example_share / (1 - example_share) * len(train) / len(ex_rows)))
     train += ex_rows * max(1, example_repeats)
     rng.shuffle(train)
     return _Split(train=train, val=val, n_generated=len(rows), examples=ex_rows, skipped=skipped)
@@ -226,6 +229,7 @@ def train_cpu_expert(
     patience: int = 1,
     examples: bool = True,
     example_repeats: int = 1,
+    example_share: float = 0.0,
     head: str = "mean",
     label_init: bool = True,
     finish_steps: int = 0,
@@ -236,7 +240,8 @@ def train_cpu_expert(
     ``class_weights`` (inverse label frequency in the loss), a stratified validation slice of
     ``val_share`` of the samples (at most ``max_val``) scored by macro-F1 after every epoch,
     the best epoch kept and training stopped after ``patience`` epochs without gain, and the
-    task's examples always in the training set (``example_repeats`` copies). Pair inputs
+    task's examples always in the training set (``example_repeats`` copies, or as many as
+    make them ``example_share`` of the training rows). Pair inputs
     (two named fields) are encoded as one two-segment sequence: a cross-encoder.
     ``head="mean"``: mean-pooled sentence embedding and a cosine head whose rows start as the
     label names' embeddings (``label_init``; see :mod:`taskforge._experts._heads`);
@@ -251,8 +256,8 @@ def train_cpu_expert(
     import torch
 
     _quiet_transformers()
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
+    if not 0 <= example_share < 1:
+        raise ExpertError(f"example_share {example_share}: expected a share in [0, 1)")
     samples = load_samples(dataset)
     if not samples and not examples:
         raise ExpertError("no training samples")
@@ -265,6 +270,7 @@ def train_cpu_expert(
         max_val=max_val,
         examples=examples,
         example_repeats=example_repeats,
+        example_share=example_share,
         seed=seed,
     )
     if samples and not split.n_generated and split.skipped:
@@ -274,28 +280,11 @@ def train_cpu_expert(
     if not split.train:
         raise ExpertError(f"no training samples with one of the labels {label_list}")
 
-    model_path = base_model or bundled_encoder_path()
     use_bf16 = cpu_has_bf16() if bf16 is None else bf16
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    if head not in HEADS:
-        raise ExpertError(f"head {head!r}: expected one of {list(HEADS)}")
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        if head == "mean":
-            model = build_model(model_path, len(label_list))
-            if label_init:
-                model.init_from_labels(tokenizer, label_list)
-        else:
-            model = AutoModelForSequenceClassification.from_pretrained(
-                model_path,
-                num_labels=len(label_list),
-                id2label=dict(enumerate(label_list)),
-                label2id={lab: i for i, lab in enumerate(label_list)},
-            )
-    except OSError as e:
-        raise ExpertError(f"cannot load the encoder {model_path!r}: {e}") from None
+    tokenizer, model = _load_encoder(base_model or bundled_encoder_path(), label_list, head, label_init)
 
     ys = [y for _, y in split.train]
     weights = _class_weights(ys, len(label_list)) if class_weights else [1.0] * len(label_list)
@@ -313,19 +302,11 @@ def train_cpu_expert(
     t0 = time.perf_counter()
     history = _fit(model, tokenizer, split, weights, epochs=epochs, patience=patience, **fit)
     losses = [float(h["loss"]) for h in history if "loss" in h]
-    val_f1 = [round(h["eval_macro_f1"], 4) for h in history if "eval_macro_f1" in h]
     finish_losses: list[float] = []
     if finish_steps and split.n_generated and split.examples:
-        # second stage: the data taught the encoder the task; the examples now place the boundary
-        ex_split = _Split(
-            train=split.examples, val=[], n_generated=0, examples=split.examples, skipped=Counter()
+        finish_losses = _finish_on_examples(
+            model, tokenizer, split, len(label_list), finish_steps, class_weights, fit
         )
-        ex_weights = (
-            _class_weights([y for _, y in split.examples], len(label_list)) if class_weights else weights
-        )
-        ex_epochs = math.ceil(finish_steps / math.ceil(len(split.examples) / batch_size))
-        finish = _fit(model, tokenizer, ex_split, ex_weights, epochs=ex_epochs, patience=0, **fit)
-        finish_losses = [float(h["loss"]) for h in finish if "loss" in h]
     seconds = time.perf_counter() - t0
     if not all(math.isfinite(x) for x in losses + finish_losses):
         raise ExpertError(f"training diverged (losses {losses + finish_losses}); try a lower --lr")
@@ -336,7 +317,7 @@ def train_cpu_expert(
     else:
         model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
-    settings = {
+    settings = {  # every knob, so expert.json says how the expert was made (and eval can retrain it)
         "base_model": base_model or "bundled:all-MiniLM-L6-v2",
         "epochs": epochs,
         "batch_size": batch_size,
@@ -353,11 +334,12 @@ def train_cpu_expert(
         "patience": patience,
         "examples": examples,
         "example_repeats": example_repeats,
+        "example_share": example_share,
         "head": head,
         "label_init": label_init,
         "finish_steps": finish_steps,
     }
-    best_epoch = (val_f1.index(max(val_f1)) + 1) if val_f1 else len(losses)
+    train_info = _train_info(split, label_list, weights, history, finish_losses, seconds)
     info = {
         "kind": CPU_KIND,
         "task": task.name,
@@ -366,31 +348,91 @@ def train_cpu_expert(
         "named_outputs": task.named_outputs,
         "text_pair": isinstance(split.train[0][0], tuple),
         "settings": settings,
-        "train": {
-            "n_samples": len(split.train),
-            "n_examples": split.n_examples,
-            "n_validation": len(split.val),
-            "n_skipped": sum(split.skipped.values()),
-            "skipped_labels": dict(split.skipped.most_common(10)),
-            "label_counts": {label_list[k]: v for k, v in sorted(Counter(ys).items())},
-            "class_weights": dict(zip(label_list, [round(w, 3) for w in weights], strict=True)),
-            "epochs_run": len(losses),
-            "best_epoch": best_epoch,
-            "validation_macro_f1": val_f1,
-            "epoch_losses": losses,
-            "finish_losses": finish_losses,
-            "seconds": round(seconds, 2),
-            "samples_per_second": round(len(split.train) * len(losses) / seconds, 2) if seconds else None,
-        },
+        "train": train_info,
     }
     atomic_write_json(out / "expert.json", info)
-    picked = f", best epoch {best_epoch} (validation macro-F1 {max(val_f1):.3f})" if val_f1 else ""
+    val_f1 = train_info["validation_macro_f1"]
+    picked = (
+        f", best epoch {train_info['best_epoch']} (validation macro-F1 {max(val_f1):.3f})" if val_f1 else ""
+    )
     console.print(
-        f"[green]CPU expert[/] {len(split.train):,} samples x {len(losses)} epochs in {seconds:.0f}s{picked} -> {out}"
+        f"[green]CPU expert[/] {len(split.train):,} samples x {train_info['epochs_run']} epochs "
+        f"in {seconds:.0f}s{picked} -> {out}"
     )
     return TrainResult(
         out_dir=out, kind=CPU_KIND, n_samples=len(split.train), seconds=seconds, losses=losses, info=info
     )
+
+
+def _finish_on_examples(
+    model: Any,
+    tokenizer: Any,
+    split: _Split,
+    n_labels: int,
+    steps: int,
+    class_weights: bool,
+    fit: dict[str, Any],
+) -> list[float]:
+    """Second stage: the data shaped the encoder; ``steps`` more on the examples alone place the boundary."""
+    ex_split = _Split(train=split.examples, val=[], n_generated=0, examples=split.examples, skipped=Counter())
+    ys = [y for _, y in split.examples]
+    weights = _class_weights(ys, n_labels) if class_weights else [1.0] * n_labels
+    epochs = math.ceil(steps / math.ceil(len(split.examples) / fit["batch_size"]))
+    history = _fit(model, tokenizer, ex_split, weights, epochs=epochs, patience=0, **fit)
+    return [float(h["loss"]) for h in history if "loss" in h]
+
+
+def _train_info(
+    split: _Split,
+    label_list: Sequence[str],
+    weights: Sequence[float],
+    history: Sequence[dict[str, Any]],
+    finish_losses: list[float],
+    seconds: float,
+) -> dict[str, Any]:
+    """The ``train`` record of expert.json: data, label balance, losses and the epoch kept."""
+    losses = [float(h["loss"]) for h in history if "loss" in h]
+    val_f1 = [round(h["eval_macro_f1"], 4) for h in history if "eval_macro_f1" in h]
+    ys = Counter(y for _, y in split.train)
+    return {
+        "n_samples": len(split.train),
+        "n_examples": split.n_examples,
+        "n_validation": len(split.val),
+        "n_skipped": sum(split.skipped.values()),
+        "skipped_labels": dict(split.skipped.most_common(10)),
+        "label_counts": {label_list[k]: v for k, v in sorted(ys.items())},
+        "class_weights": dict(zip(label_list, [round(w, 3) for w in weights], strict=True)),
+        "epochs_run": len(losses),
+        "best_epoch": (val_f1.index(max(val_f1)) + 1) if val_f1 else len(losses),
+        "validation_macro_f1": val_f1,
+        "epoch_losses": losses,
+        "finish_losses": finish_losses,
+        "seconds": round(seconds, 2),
+        "samples_per_second": round(len(split.train) * len(losses) / seconds, 2) if seconds else None,
+    }
+
+
+def _load_encoder(model_path: str, label_list: Sequence[str], head: str, label_init: bool) -> tuple[Any, Any]:
+    """Tokenizer and classifier: the mean-pooled cosine head (label-initialised) or the [CLS] head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if head not in HEADS:
+        raise ExpertError(f"head {head!r}: expected one of {list(HEADS)}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        if head == "mean":
+            model = build_model(model_path, len(label_list))
+            if label_init:
+                model.init_from_labels(tokenizer, label_list)
+            return tokenizer, model
+        return tokenizer, AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=len(label_list),
+            id2label=dict(enumerate(label_list)),
+            label2id={lab: i for i, lab in enumerate(label_list)},
+        )
+    except OSError as e:
+        raise ExpertError(f"cannot load the encoder {model_path!r}: {e}") from None
 
 
 def _fit(
