@@ -162,3 +162,19 @@ def test_label_initialised_head_starts_as_zero_shot() -> None:
     cosine = st.encode(texts, normalize_embeddings=True) @ st.encode(labels, normalize_embeddings=True).T
     assert logits == pytest.approx(COSINE_SCALE * cosine, abs=1e-3)
     assert logits.argmax(-1).tolist() == [0, 1, 2]
+
+
+def test_source_balance_weights() -> None:
+    """A source with one label weighs 0.1 a row; inside a mixed source the labels weigh the same."""
+    from taskforge._experts._cpu import SINGLE_LABEL_SOURCE_WEIGHT, _class_weights, _source_balance
+
+    rows = [("a", 1, "rotten")] * 20 + [("b", 0, "amazon")] * 10 + [("c", 1, "amazon")] * 5
+    rows += [("d", 0, "rte")] * 2 + [("e", 1, "rte")] * 100
+    w = _source_balance(rows)
+    assert w[:20] == [SINGLE_LABEL_SOURCE_WEIGHT] * 20  # one label: its style would stand in for it
+    assert w[20:30] == [0.5] * 10 and w[30:35] == [1.0] * 5  # amazon: 10 x 0.5 = 5 x 1
+    assert w[35:37] == [1.0, 1.0] and w[37] == SINGLE_LABEL_SOURCE_WEIGHT  # 2/100 floored at 0.1
+    weighted = [(t, y, x) for (t, y, _), x in zip(rows, w, strict=True)]
+    cw = _class_weights(weighted, 2)
+    mass = [sum(x for _, y, x in weighted if y == k) for k in (0, 1)]
+    assert cw[0] * mass[0] == pytest.approx(cw[1] * mass[1])  # both labels weigh the same in the loss

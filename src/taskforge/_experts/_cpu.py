@@ -112,14 +112,18 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+Row = tuple[str | tuple[str, str], int, float]  # (classifier text, label id, source-balance weight)
+SINGLE_LABEL_SOURCE_WEIGHT = 0.1  # ten rows of a source with one label count as one
+
+
 @dataclass
 class _Split:
     """Training rows (generated samples + the task's examples) and a held-out validation slice."""
 
-    train: list[tuple[str | tuple[str, str], int]]
-    val: list[tuple[str | tuple[str, str], int]]
+    train: list[Row]
+    val: list[Row]
     n_generated: int  # samples with a task label (train + validation)
-    examples: list[tuple[str | tuple[str, str], int]]  # the task's examples (once each)
+    examples: list[Row]  # the task's examples (once each)
     skipped: Counter[str]
 
     @property
@@ -137,6 +141,7 @@ def _split(
     examples: bool,
     example_repeats: int,
     example_share: float,
+    source_balance: bool,
     seed: int,
 ) -> _Split:
     """Map samples to (text, label id); carve a stratified validation slice from the generated samples.
@@ -146,7 +151,7 @@ def _split(
     """
     index = {lab: i for i, lab in enumerate(label_list)}
     lower = {lab.lower(): i for i, lab in enumerate(label_list)}
-    rows: list[tuple[str | tuple[str, str], int]] = []
+    labelled: list[tuple[str | tuple[str, str], int, str]] = []
     skipped: Counter[str] = Counter()
     example_texts = {Task.text_of(e.input).strip() for e in task.examples} if examples else set()
     for s in samples:
@@ -155,24 +160,27 @@ def _split(
         if y is None:
             skipped[lab] += 1
         elif Task.text_of(s["input"]).strip() not in example_texts:
-            rows.append((classifier_text(s["input"]), y))
+            source = str((s.get("provenance") or {}).get("source", ""))
+            labelled.append((classifier_text(s["input"]), y, source))
+    factors = _source_balance(labelled) if source_balance else [1.0] * len(labelled)
+    rows: list[Row] = [(text, y, f) for (text, y, _), f in zip(labelled, factors, strict=True)]
     rng = random.Random(seed)
     rng.shuffle(rows)
     n_val = min(max_val, int(len(rows) * val_share)) if len(rows) >= MIN_ROWS_FOR_VALIDATION else 0
     by_label: dict[int, list[int]] = {}
-    for i, (_, y) in enumerate(rows):
+    for i, (_, y, _) in enumerate(rows):
         by_label.setdefault(y, []).append(i)
     val_idx: set[int] = set()
     for idx in by_label.values():  # stratified: each label keeps its share of the slice
         val_idx.update(idx[: round(n_val * len(idx) / len(rows))] if n_val else [])
     train = [r for i, r in enumerate(rows) if i not in val_idx]
     val = [r for i, r in enumerate(rows) if i in val_idx]
-    ex_rows = []
+    ex_rows: list[Row] = []
     if examples:
         for e in task.examples:
             y = index.get(label_of(task, e.output), lower.get(label_of(task, e.output).lower()))
             if y is not None:
-                ex_rows.append((classifier_text(e.input), y))
+                ex_rows.append((classifier_text(e.input), y, 1.0))
     if example_share > 0 and ex_rows and train:  # examples as this share of every epoch's rows
         example_repeats = max(1, round(example_share / (1 - example_share) * len(train) / len(ex_rows)))
     train += ex_rows * max(1, example_repeats)
@@ -180,24 +188,51 @@ def _split(
     return _Split(train=train, val=val, n_generated=len(rows), examples=ex_rows, skipped=skipped)
 
 
-def _class_weights(ys: Sequence[int], n_labels: int, cap: float = 10.0) -> list[float]:
-    """Inverse-frequency weights (mean 1 over the rows), capped, so a minority label is not ignored."""
-    counts = Counter(ys)
-    raw = [len(ys) / (n_labels * counts[i]) if counts[i] else 0.0 for i in range(n_labels)]
-    return [min(cap, w) for w in raw]
+def _source_balance(rows: Sequence[tuple[Any, int, str]]) -> list[float]:
+    """Per-row weights that stop a source's style from standing in for a label.
+
+    Retrieval and dataset dumps often bring a source whose rows all carry one label (a T0
+    template file of positive reviews only, RTE rows that are nearly all entailment): the
+    cheapest rule a classifier can learn from them is "this source's style means this label".
+    So inside each source the labels it has are balanced (its rows of a frequent label weigh
+    its rarest label's count over theirs), and a source with one label weighs
+    ``SINGLE_LABEL_SOURCE_WEIGHT`` per row. Floored at that weight: skewed rows still count a little.
+    """
+    counts = Counter((src, y) for _, y, src in rows)
+    per_source: dict[str, list[int]] = {}
+    for (src, _), n in counts.items():
+        per_source.setdefault(src, []).append(n)
+    out = []
+    for _, y, src in rows:
+        ns = per_source[src]
+        share = min(ns) / counts[(src, y)] if len(ns) > 1 else 0.0
+        out.append(max(SINGLE_LABEL_SOURCE_WEIGHT, share))
+    return out
+
+
+def _class_weights(rows: Sequence[Row], n_labels: int, cap: float = 10.0) -> list[float]:
+    """Inverse-frequency weights over the rows' (source-balanced) mass, capped: no label is ignored."""
+    mass = [0.0] * n_labels
+    for _, y, w in rows:
+        mass[y] += w
+    total = sum(mass)
+    return [min(cap, total / (n_labels * m)) if m else 0.0 for m in mass]
 
 
 class _Rows:
     """A torch-style dataset of tokenised rows (padding happens per batch in the collator)."""
 
-    def __init__(self, tokenizer: Any, rows: Sequence[tuple[str | tuple[str, str], int]], max_len: int):
+    def __init__(
+        self, tokenizer: Any, rows: Sequence[Row], max_len: int, class_w: Sequence[float] | None = None
+    ) -> None:
         self.features = []
-        for text, y in rows:
+        for text, y, w in rows:
             if isinstance(text, tuple):
                 enc = tokenizer(text[0], text[1], truncation="longest_first", max_length=max_len)
             else:
                 enc = tokenizer(text, truncation=True, max_length=max_len)
-            self.features.append({**enc, "labels": y})
+            weight = w * class_w[y] if class_w is not None else 1.0
+            self.features.append({**enc, "labels": y, "sample_weight": weight})
 
     def __len__(self) -> int:
         return len(self.features)
@@ -230,6 +265,7 @@ def train_cpu_expert(
     examples: bool = True,
     example_repeats: int = 1,
     example_share: float = 0.0,
+    source_balance: bool = True,
     head: str = "mean",
     label_init: bool = True,
     finish_steps: int = 0,
@@ -241,7 +277,8 @@ def train_cpu_expert(
     ``val_share`` of the samples (at most ``max_val``) scored by macro-F1 after every epoch,
     the best epoch kept and training stopped after ``patience`` epochs without gain, and the
     task's examples always in the training set (``example_repeats`` copies, or as many as
-    make them ``example_share`` of the training rows). Pair inputs
+    make them ``example_share`` of the training rows). ``source_balance`` weighs rows so that no
+    source's style can stand in for a label (see :func:`_source_balance`). Pair inputs
     (two named fields) are encoded as one two-segment sequence: a cross-encoder.
     ``head="mean"``: mean-pooled sentence embedding and a cosine head whose rows start as the
     label names' embeddings (``label_init``; see :mod:`taskforge._experts._heads`);
@@ -271,6 +308,7 @@ def train_cpu_expert(
         examples=examples,
         example_repeats=example_repeats,
         example_share=example_share,
+        source_balance=source_balance,
         seed=seed,
     )
     if samples and not split.n_generated and split.skipped:
@@ -286,8 +324,7 @@ def train_cpu_expert(
     torch.manual_seed(seed)
     tokenizer, model = _load_encoder(base_model or bundled_encoder_path(), label_list, head, label_init)
 
-    ys = [y for _, y in split.train]
-    weights = _class_weights(ys, len(label_list)) if class_weights else [1.0] * len(label_list)
+    weights = _class_weights(split.train, len(label_list)) if class_weights else [1.0] * len(label_list)
     steps_per_epoch = math.ceil(len(split.train) / batch_size)
     epochs = max(epochs, math.ceil(min_steps / steps_per_epoch)) if min_steps else epochs
     fit = dict(
@@ -335,6 +372,7 @@ def train_cpu_expert(
         "examples": examples,
         "example_repeats": example_repeats,
         "example_share": example_share,
+        "source_balance": source_balance,
         "head": head,
         "label_init": label_init,
         "finish_steps": finish_steps,
@@ -375,8 +413,7 @@ def _finish_on_examples(
 ) -> list[float]:
     """Second stage: the data shaped the encoder; ``steps`` more on the examples alone place the boundary."""
     ex_split = _Split(train=split.examples, val=[], n_generated=0, examples=split.examples, skipped=Counter())
-    ys = [y for _, y in split.examples]
-    weights = _class_weights(ys, n_labels) if class_weights else [1.0] * n_labels
+    weights = _class_weights(split.examples, n_labels) if class_weights else [1.0] * n_labels
     epochs = math.ceil(steps / math.ceil(len(split.examples) / fit["batch_size"]))
     history = _fit(model, tokenizer, ex_split, weights, epochs=epochs, patience=0, **fit)
     return [float(h["loss"]) for h in history if "loss" in h]
@@ -393,7 +430,7 @@ def _train_info(
     """The ``train`` record of expert.json: data, label balance, losses and the epoch kept."""
     losses = [float(h["loss"]) for h in history if "loss" in h]
     val_f1 = [round(h["eval_macro_f1"], 4) for h in history if "eval_macro_f1" in h]
-    ys = Counter(y for _, y in split.train)
+    ys = Counter(y for _, y, _ in split.train)
     return {
         "n_samples": len(split.train),
         "n_examples": split.n_examples,
@@ -402,6 +439,7 @@ def _train_info(
         "skipped_labels": dict(split.skipped.most_common(10)),
         "label_counts": {label_list[k]: v for k, v in sorted(ys.items())},
         "class_weights": dict(zip(label_list, [round(w, 3) for w in weights], strict=True)),
+        "source_weighted_rows": round(sum(w for _, _, w in split.train), 1),
         "epochs_run": len(losses),
         "best_epoch": (val_f1.index(max(val_f1)) + 1) if val_f1 else len(losses),
         "validation_macro_f1": val_f1,
@@ -513,11 +551,19 @@ def _trainer(
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-    class_w = torch.tensor(weights, dtype=torch.float32)
 
-    def weighted_loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=class_w)
+    class WeightedTrainer(Trainer):
+        """Cross-entropy weighted per row (class weight x source balance), normalised by the batch's weight."""
+
+        def compute_loss(
+            self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            weight = inputs.pop("sample_weight").float()
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            nll = torch.nn.functional.cross_entropy(outputs["logits"].float(), labels, reduction="none")
+            loss = (nll * weight).sum() / weight.sum().clamp(min=1e-9)
+            return (loss, outputs) if return_outputs else loss
 
     def macro_f1(pred: Any) -> dict[str, float]:
         from sklearn.metrics import f1_score
@@ -525,16 +571,28 @@ def _trainer(
         y_pred = np.asarray(pred.predictions).argmax(-1)
         return {"macro_f1": float(f1_score(pred.label_ids, y_pred, average="macro", zero_division=0))}
 
-    return Trainer(
+    return WeightedTrainer(
         model=model,
         args=args,
-        train_dataset=_Rows(tokenizer, split.train, max_seq_length),
+        train_dataset=_Rows(tokenizer, split.train, max_seq_length, weights),
         eval_dataset=_Rows(tokenizer, split.val, max_seq_length) if validate else None,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_loss_func=weighted_loss,
+        data_collator=_collator(DataCollatorWithPadding(tokenizer)),
         compute_metrics=macro_f1 if validate else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if validate and patience else [],
     )
+
+
+def _collator(pad: Any) -> Any:
+    """transformers' padding collator, carrying each row's loss weight through (it drops unknown keys)."""
+    import torch
+
+    def collate(features: list[dict[str, Any]]) -> Any:
+        weights = [f.get("sample_weight", 1.0) for f in features]
+        batch = pad([{k: v for k, v in f.items() if k != "sample_weight"} for f in features])
+        batch["sample_weight"] = torch.tensor(weights, dtype=torch.float32)
+        return batch
+
+    return collate
 
 
 def _progress_callback(progress: Any, bar: Any) -> Any:
