@@ -178,3 +178,36 @@ def test_source_balance_weights() -> None:
     cw = _class_weights(weighted, 2)
     mass = [sum(x for _, y, x in weighted if y == k) for k in (0, 1)]
     assert cw[0] * mass[0] == pytest.approx(cw[1] * mass[1])  # both labels weigh the same in the loss
+
+
+@pytest.mark.parametrize("pair_encoding", ["siamese", "cross"])
+def test_pair_inputs_train_and_reload(tmp_path: Path, pair_encoding: str) -> None:
+    """Premise/hypothesis inputs: each side embedded alone (siamese) or read as one two-segment sequence."""
+    nli = Task.from_dict(
+        {
+            "name": "nli",
+            "instruction": "Does the premise entail the hypothesis?",
+            "examples": [
+                {"input": {"premise": "A dog runs.", "hypothesis": "An animal moves."}, "output": "yes"},
+                {"input": {"premise": "A cat sleeps.", "hypothesis": "The cat is running."}, "output": "no"},
+            ],
+            "output_schema": {"output": {"labels": ["yes", "no"]}},
+        }
+    )
+    pairs = [
+        ({"premise": "Kids play football.", "hypothesis": "Children play a game."}, "yes"),
+        ({"premise": "A man cooks pasta.", "hypothesis": "Someone makes food."}, "yes"),
+        ({"premise": "A woman reads a book.", "hypothesis": "The woman is swimming."}, "no"),
+        ({"premise": "Two birds sing.", "hypothesis": "The birds are silent."}, "no"),
+    ]
+    data = [{"input": i, "output": o} for i, o in pairs]
+    out = tmp_path / "expert"
+    res = train_cpu_expert(
+        nli, data, out, epochs=2, batch_size=4, max_seq_length=32, pair_encoding=pair_encoding
+    )
+    assert res.info["text_pair"] and res.info["settings"]["pair_encoding"] == pair_encoding
+    expert = CpuExpert(out)
+    assert expert.siamese == (pair_encoding == "siamese")
+    probs = expert.predict_proba([i for i, _ in pairs])
+    assert probs.shape == (4, 2) and probs.sum(1) == pytest.approx([1.0] * 4, abs=1e-3)
+    assert set(expert.predict([i for i, _ in pairs])) <= {"yes", "no"}

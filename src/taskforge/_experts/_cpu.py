@@ -29,6 +29,7 @@ from taskforge._task import Task
 CPU_KIND = "cpu-classifier"
 MAX_INFERRED_LABELS = 64
 HEADS = ("mean", "cls")
+PAIR_ENCODINGS = ("siamese", "cross")
 MIN_ROWS_FOR_VALIDATION = 50  # below this every row trains and the last epoch is kept
 
 
@@ -89,18 +90,15 @@ def resolve_labels(task: Task, samples: Sequence[dict[str, Any]], labels: Sequen
     return found
 
 
-def _encode(tokenizer: Any, texts: Sequence[str | tuple[str, str]], max_len: int) -> Any:
-    if texts and isinstance(texts[0], tuple):
-        a, b = zip(*texts, strict=True)
-        return tokenizer(
-            list(a),
-            list(b),
-            truncation="longest_first",
-            max_length=max_len,
-            padding=True,
-            return_tensors="pt",
-        )
-    return tokenizer(list(texts), truncation=True, max_length=max_len, padding=True, return_tensors="pt")
+def _features(tokenizer: Any, text: str | tuple[str, str], max_len: int, siamese: bool) -> dict[str, Any]:
+    """One row's token ids (unpadded): one text, a two-segment pair, or each side alone (``b_*``)."""
+    if isinstance(text, tuple) and siamese:
+        a = tokenizer(text[0], truncation=True, max_length=max_len)
+        b = tokenizer(text[1], truncation=True, max_length=max_len)
+        return {**a, **{f"b_{k}": v for k, v in b.items()}}
+    if isinstance(text, tuple):
+        return dict(tokenizer(text[0], text[1], truncation="longest_first", max_length=max_len))
+    return dict(tokenizer(text, truncation=True, max_length=max_len))
 
 
 def _quiet_transformers() -> None:
@@ -223,16 +221,18 @@ class _Rows:
     """A torch-style dataset of tokenised rows (padding happens per batch in the collator)."""
 
     def __init__(
-        self, tokenizer: Any, rows: Sequence[Row], max_len: int, class_w: Sequence[float] | None = None
+        self,
+        tokenizer: Any,
+        rows: Sequence[Row],
+        max_len: int,
+        siamese: bool,
+        class_w: Sequence[float] | None = None,
     ) -> None:
         self.features = []
         for text, y, w in rows:
-            if isinstance(text, tuple):
-                enc = tokenizer(text[0], text[1], truncation="longest_first", max_length=max_len)
-            else:
-                enc = tokenizer(text, truncation=True, max_length=max_len)
             weight = w * class_w[y] if class_w is not None else 1.0
-            self.features.append({**enc, "labels": y, "sample_weight": weight})
+            feats = _features(tokenizer, text, max_len, siamese)
+            self.features.append({**feats, "labels": y, "sample_weight": weight})
 
     def __len__(self) -> int:
         return len(self.features)
@@ -266,7 +266,10 @@ def train_cpu_expert(
     example_repeats: int = 1,
     example_share: float = 0.0,
     source_balance: bool = True,
+    probe: bool = False,
+    probe_l2: float = 1.0,
     head: str = "mean",
+    pair_encoding: str = "cross",
     label_init: bool = True,
     finish_steps: int = 0,
 ) -> TrainResult:
@@ -283,6 +286,12 @@ def train_cpu_expert(
     ``head="mean"``: mean-pooled sentence embedding and a cosine head whose rows start as the
     label names' embeddings (``label_init``; see :mod:`taskforge._experts._heads`);
     ``head="cls"``: transformers' sequence-classification head on the [CLS] pooler.
+    ``probe``: before fine-tuning, fit the head alone on the frozen encoder's features (the
+    "LP" of LP-FT, Kumar et al. 2022: fine-tuning from a fitted head distorts the pretrained
+    features less, which is what transfer to the user's data needs), with an L2 pull of
+    ``probe_l2`` toward the head's start (the label names' embeddings); ``epochs=0`` stops there.
+    ``pair_encoding`` (two-field inputs, mean head): ``"siamese"`` embeds each side alone and
+    compares them, ``"cross"`` reads the pair as one two-segment sequence.
     ``finish_steps``: after training on the data, continue for this many steps on the examples
     alone (intermediate-task transfer, as in STILTs: the related data shapes the encoder, the
     user's own examples place the decision boundary); 0 turns it off.
@@ -322,7 +331,12 @@ def train_cpu_expert(
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    tokenizer, model = _load_encoder(base_model or bundled_encoder_path(), label_list, head, label_init)
+    siamese = head == "mean" and pair_encoding == "siamese" and isinstance(split.train[0][0], tuple)
+    if pair_encoding not in PAIR_ENCODINGS:
+        raise ExpertError(f"pair_encoding {pair_encoding!r}: expected one of {list(PAIR_ENCODINGS)}")
+    tokenizer, model = _load_encoder(
+        base_model or bundled_encoder_path(), label_list, head, label_init, siamese
+    )
 
     weights = _class_weights(split.train, len(label_list)) if class_weights else [1.0] * len(label_list)
     steps_per_epoch = math.ceil(len(split.train) / batch_size)
@@ -335,9 +349,14 @@ def train_cpu_expert(
         weight_decay=weight_decay,
         seed=seed,
         bf16=use_bf16,
+        siamese=siamese,
     )
     t0 = time.perf_counter()
-    history = _fit(model, tokenizer, split, weights, epochs=epochs, patience=patience, **fit)
+    if probe and head == "mean":
+        _linear_probe(model, tokenizer, split.train, weights, max_seq_length, siamese, probe_l2)
+    history = (
+        _fit(model, tokenizer, split, weights, epochs=epochs, patience=patience, **fit) if epochs else []
+    )
     losses = [float(h["loss"]) for h in history if "loss" in h]
     finish_losses: list[float] = []
     if finish_steps and split.n_generated and split.examples:
@@ -373,7 +392,10 @@ def train_cpu_expert(
         "example_repeats": example_repeats,
         "example_share": example_share,
         "source_balance": source_balance,
+        "probe": probe,
+        "probe_l2": probe_l2,
         "head": head,
+        "pair_encoding": "siamese" if siamese else "cross",
         "label_init": label_init,
         "finish_steps": finish_steps,
     }
@@ -419,6 +441,54 @@ def _finish_on_examples(
     return [float(h["loss"]) for h in history if "loss" in h]
 
 
+def _linear_probe(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Row],
+    class_w: Sequence[float],
+    max_len: int,
+    siamese: bool,
+    l2: float,
+    batch_size: int = 64,
+) -> None:
+    """Fit the head on frozen features: weighted cross-entropy + ``l2`` * ||W - W_start||^2 (L-BFGS).
+
+    The sum (not mean) of the row losses is used, so a handful of examples moves the head a
+    little from its start and a thousand rows move it freely, as in a ridge-regularised logistic
+    regression.
+    """
+    import torch
+
+    collate = _collator(tokenizer)
+    model.eval()
+    chunks = []
+    with torch.inference_mode():
+        for k in range(0, len(rows), batch_size):
+            part = rows[k : k + batch_size]
+            chunks.append(
+                model.features(**collate([_features(tokenizer, t, max_len, siamese) for t, _, _ in part]))
+            )
+    x = torch.cat(chunks).float().clone()
+    y = torch.tensor([r[1] for r in rows])
+    w = torch.tensor([r[2] * class_w[r[1]] for r in rows], dtype=torch.float32)
+    w0, b0 = model.head.weight.detach().float().clone(), model.head.bias.detach().float().clone()
+    weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> Any:
+        opt.zero_grad()
+        nll = torch.nn.functional.cross_entropy(x @ weight.T + bias, y, reduction="none")
+        loss = (nll * w).sum() + l2 * ((weight - w0) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        model.head.weight.copy_(weight)
+        model.head.bias.copy_(bias)
+    model.train()
+
+
 def _train_info(
     split: _Split,
     label_list: Sequence[str],
@@ -450,7 +520,9 @@ def _train_info(
     }
 
 
-def _load_encoder(model_path: str, label_list: Sequence[str], head: str, label_init: bool) -> tuple[Any, Any]:
+def _load_encoder(
+    model_path: str, label_list: Sequence[str], head: str, label_init: bool, siamese: bool
+) -> tuple[Any, Any]:
     """Tokenizer and classifier: the mean-pooled cosine head (label-initialised) or the [CLS] head."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -459,7 +531,7 @@ def _load_encoder(model_path: str, label_list: Sequence[str], head: str, label_i
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         if head == "mean":
-            model = build_model(model_path, len(label_list))
+            model = build_model(model_path, len(label_list), siamese=siamese)
             if label_init:
                 model.init_from_labels(tokenizer, label_list)
             return tokenizer, model
@@ -518,11 +590,12 @@ def _trainer(
     seed: int,
     bf16: bool,
     patience: int,
+    siamese: bool,
 ) -> Any:
     """transformers' Trainer with a class-weighted loss and, given a validation slice, best-epoch selection."""
     import numpy as np
     import torch
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
 
     validate = bool(split.val)
     args = TrainingArguments(
@@ -550,6 +623,7 @@ def _trainer(
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        remove_unused_columns=False,  # the collator knows the columns; the heads take **batch
     )
 
     class WeightedTrainer(Trainer):
@@ -574,25 +648,37 @@ def _trainer(
     return WeightedTrainer(
         model=model,
         args=args,
-        train_dataset=_Rows(tokenizer, split.train, max_seq_length, weights),
-        eval_dataset=_Rows(tokenizer, split.val, max_seq_length) if validate else None,
-        data_collator=_collator(DataCollatorWithPadding(tokenizer)),
+        train_dataset=_Rows(tokenizer, split.train, max_seq_length, siamese, weights),
+        eval_dataset=_Rows(tokenizer, split.val, max_seq_length, siamese) if validate else None,
+        data_collator=_collator(tokenizer),
         compute_metrics=macro_f1 if validate else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if validate and patience else [],
     )
 
 
-def _collator(pad: Any) -> Any:
-    """transformers' padding collator, carrying each row's loss weight through (it drops unknown keys)."""
+def _collator(tokenizer: Any) -> Any:
+    """Pads each side of a batch (``b_*`` is the second text of a siamese pair) and keeps labels and weights."""
     import torch
+    from transformers import DataCollatorWithPadding
+
+    pad = DataCollatorWithPadding(tokenizer)
 
     def collate(features: list[dict[str, Any]]) -> Any:
-        weights = [f.get("sample_weight", 1.0) for f in features]
-        batch = pad([{k: v for k, v in f.items() if k != "sample_weight"} for f in features])
-        batch["sample_weight"] = torch.tensor(weights, dtype=torch.float32)
+        batch = dict(pad([{k: v for k, v in f.items() if k in _TOKEN_KEYS} for f in features]))
+        if "b_input_ids" in features[0]:
+            side = pad(
+                [{k[2:]: v for k, v in f.items() if k[2:] in _TOKEN_KEYS and k[:2] == "b_"} for f in features]
+            )
+            batch.update({f"b_{k}": v for k, v in side.items()})
+        if "labels" in features[0]:
+            batch["labels"] = torch.tensor([f["labels"] for f in features])
+            batch["sample_weight"] = torch.tensor([f.get("sample_weight", 1.0) for f in features])
         return batch
 
     return collate
+
+
+_TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def _progress_callback(progress: Any, bar: Any) -> Any:
@@ -620,10 +706,11 @@ class CpuExpert:
         self.labels: list[str] = self.info["labels"]
         self.max_seq_length = int(self.info["settings"].get("max_seq_length", 128))
         self.tokenizer = AutoTokenizer.from_pretrained(self.path / "model")
+        self.siamese = self.info["settings"].get("pair_encoding") == "siamese"
         if self.info["settings"].get("head") == "mean":
             from taskforge._experts._heads import load_model
 
-            self.model = load_model(self.path / "model", len(self.labels))
+            self.model = load_model(self.path / "model", len(self.labels), siamese=self.siamese)
         else:
             self.model = AutoModelForSequenceClassification.from_pretrained(self.path / "model").eval()
         self.bf16 = cpu_has_bf16() if bf16 is None else bf16
@@ -639,11 +726,12 @@ class CpuExpert:
         texts = [classifier_text(v) for v in inputs]
         order = sorted(range(len(texts)), key=lambda i: len(str(texts[i])))
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        collate = _collator(self.tokenizer)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for k in range(0, len(order), batch_size):
                 idx = order[k : k + batch_size]
-                enc = _encode(self.tokenizer, [texts[i] for i in idx], self.max_seq_length)
-                probs[idx] = torch.softmax(self.model(**enc).logits.float(), -1).numpy()
+                feats = [_features(self.tokenizer, texts[i], self.max_seq_length, self.siamese) for i in idx]
+                probs[idx] = torch.softmax(self.model(**collate(feats)).logits.float(), -1).numpy()
         return probs
 
     def predict(self, inputs: Sequence[FieldValue], batch_size: int = 64) -> list[str]:
