@@ -19,10 +19,10 @@ from pathlib import Path
 os.environ.setdefault("TASKFORGE_QUIET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from taskforge._datastore import build_datastore
-from taskforge._datastore._cells import text_cells
+from taskforge import build_datastore
+from taskforge._cells import text_cells
+from taskforge._datastore import resolve_source
 from taskforge._datastore._readers import Row
-from taskforge._datastore._sources import resolve_source
 from taskforge._embed import Embedder, _threads, compute_threads
 
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"

@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from taskforge._retrieval._scoring import StoreArrays, brute_force_rebase, rebase_components, top_k
+from taskforge._retrieval import StoreArrays, brute_force_rebase, rebase_components, top_k
 
 
 def _unit(x: np.ndarray) -> np.ndarray:

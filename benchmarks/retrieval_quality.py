@@ -27,7 +27,7 @@ from typing import Any
 
 os.environ.setdefault("TASKFORGE_QUIET", "1")
 
-from taskforge._task import Task
+from taskforge import Task
 
 
 @dataclass
@@ -376,9 +376,8 @@ def register_ablations() -> None:
 
 
 def main() -> None:
+    from taskforge import Datastore, retrieve
     from taskforge._console import console, summary_table
-    from taskforge._datastore import Datastore
-    from taskforge._retrieval import retrieve
 
     register_ablations()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from taskforge._datastore._cells import split_passages, text_cells
+from taskforge._cells import split_passages, text_cells
 from taskforge._datastore._readers import BadRow, Row, UnreadableFile, read_file
 from taskforge._datastore._sources import (
     SourceError,

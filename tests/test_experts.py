@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from taskforge._experts import ExpertError, evaluate
+from taskforge import Task
+from taskforge._experts import (
+    ExpertError,
+    FewShotLLM,
+    check_lora_ready,
+    evaluate,
+    judge_win_rate,
+    resolve_base_model,
+)
 from taskforge._experts._data import (
     chat_messages,
     classifier_text,
@@ -18,9 +26,7 @@ from taskforge._experts._data import (
     load_examples,
     parse_field_map,
 )
-from taskforge._experts._judge import FewShotLLM, judge_win_rate, parse_verdict
-from taskforge._experts._lora import check_lora_ready, resolve_base_model
-from taskforge._task import Task
+from taskforge._experts._judge import judge_choice
 
 os.environ["TASKFORGE_QUIET"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,9 +261,7 @@ def test_judge_position_swap() -> None:
     item = {"input": "q", "output": "ref"}
     res = judge_win_rate(Always(), MATH, [item, item], ["p1", "p2"])
     assert res.win_rate == 0.5 and res.ties == 2  # a judge that always says A has no preference
-    assert (
-        parse_verdict("I'd say **B**.") == "B" and parse_verdict("Tie") == "tie" and parse_verdict("") is None
-    )
+    assert judge_choice("I'd say **B**.") == "B" and judge_choice("Tie") == "tie" and judge_choice("") is None
 
 
 # ---- clean errors ---------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from taskforge import SettingsError, Task
 from taskforge._io import read_jsonl
 from taskforge._quality import (
     chat_record,
@@ -17,7 +18,6 @@ from taskforge._quality import (
     filter_samples,
     source_notes_from_dir,
 )
-from taskforge._task import Task
 
 os.environ["TASKFORGE_QUIET"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def test_export_subset_and_bad_format(tmp_path: Path) -> None:
     assert set(paths) == {"chat", "card"}
     assert not (tmp_path / "data.jsonl").exists()
     assert "(no citation information recorded)" in paths["card"].read_text()
-    with pytest.raises(ValueError, match="unknown export format"):
+    with pytest.raises(SettingsError, match=r"export\.formats: unknown format"):
         export_dataset(task, _math(2), tmp_path, formats=["csv"])
 
 
@@ -149,4 +149,5 @@ def test_cli_export(tmp_path: Path) -> None:
     bad = CliRunner().invoke(
         app, ["export", str(task_path), str(kept), "--out", str(tmp_path / "x"), "--format", "csv"]
     )
-    assert bad.exit_code == 2
+    assert bad.exit_code == 2  # usage error, one line naming the allowed formats
+    assert "error: export.formats: unknown format(s) ['csv']" in bad.output and "Traceback" not in bad.output

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from taskforge._task import Task
+from taskforge import Task
 from taskforge._transform import (
     Mapper,
     SampleError,
@@ -17,9 +17,10 @@ from taskforge._transform import (
     map_row,
     transform,
 )
-from taskforge._transform._fixtures import DEMO, demo_items
+from taskforge.testing import demo_items
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"
 NLI_MAP = {"contradiction": "not_entailment", "neutral": "not_entailment"}
 # the three-label NLI task written the natural way: plain strings of two parts, no output_schema
 NLI3 = Task.from_dict(
@@ -61,7 +62,7 @@ def mapped(task_: Task, items: list[dict], embedder, **settings) -> tuple[Mapper
 
 
 def test_snli_onto_nli_with_label_map(embedder) -> None:
-    items = demo_items("snli_dev", 60)
+    items = demo_items(DEMO, "snli_dev", 60)
     mapper, res = mapped(task("nli"), items, embedder, label_map=NLI_MAP)
     assert mapper.plans["snli_dev"].columns == {
         "premise": "premise",
@@ -77,7 +78,7 @@ def test_snli_onto_nli_with_label_map(embedder) -> None:
 
 def test_snli_onto_two_way_nli_without_a_label_map(embedder) -> None:
     """3-way onto 2-way: the task's not_entailment absorbs SNLI's neutral and contradiction."""
-    items = demo_items("snli_dev", 30)
+    items = demo_items(DEMO, "snli_dev", 30)
     mapper, res = mapped(task("nli"), items, embedder)
     assert all(err is None for _, _, err in res)
     for item, out, _ in res:
@@ -88,7 +89,7 @@ def test_snli_onto_two_way_nli_without_a_label_map(embedder) -> None:
 
 
 def test_scitail_onto_nli(embedder) -> None:
-    items = demo_items("scitail_test", 40)
+    items = demo_items(DEMO, "scitail_test", 40)
     mapper, res = mapped(task("nli"), items, embedder)
     assert mapper.plans["scitail_test"].columns["premise"] == "premise"
     assert mapper.plans["scitail_test"].columns["hypothesis"] == "hypothesis"
@@ -99,7 +100,7 @@ def test_scitail_onto_nli(embedder) -> None:
 
 
 def test_gsm8k_onto_math(embedder) -> None:
-    items = demo_items("gsm8k", 40)
+    items = demo_items(DEMO, "gsm8k", 40)
     mapper, res = mapped(task("math"), items, embedder)
     assert mapper.plans["gsm8k"].columns == {"input": "question", "output": "answer"}
     item, out, _ = res[0]
@@ -107,7 +108,7 @@ def test_gsm8k_onto_math(embedder) -> None:
 
 
 def test_boolq_onto_yes_no_qa(embedder) -> None:
-    items = demo_items("boolq", 40)
+    items = demo_items(DEMO, "boolq", 40)
     mapper, res = mapped(task("yesno_qa"), items, embedder)
     assert mapper.plans["boolq"].columns == {"passage": "passage", "question": "question", "answer": "answer"}
     for item, out, err in res:
@@ -123,7 +124,7 @@ def test_numeric_labels_through_the_sources_readme(embedder) -> None:
         "contradiction",
     ]
     ids = {"entailment": 0, "neutral": 1, "contradiction": 2}
-    items = demo_items("snli_dev", 30)
+    items = demo_items(DEMO, "snli_dev", 30)
     for it in items:
         it["row"] = {**it["row"], "label": ids[it["row"]["label"]]}
         it["cells"] = {k: v for k, v in it["cells"].items() if k != "label"}
@@ -137,20 +138,20 @@ def test_numeric_labels_through_the_sources_readme(embedder) -> None:
 
 
 def test_map_row_alone_and_a_bad_label_map(embedder) -> None:
-    item = demo_items("scitail_test", 1)[0]
+    item = demo_items(DEMO, "scitail_test", 1)[0]
     out = map_row(task("nli"), item, mapper=Mapper(task("nli"), None, embedder))
     assert out["input"]["premise"] == item["row"]["premise"]
     with pytest.raises(ValueError, match="label_map"):
         Mapper(task("nli"), TransformSettings(label_map={"neutral": "nope"}), embedder)
     bad = {**item, "row": {**item["row"], "premise": ""}, "cells": {**item["cells"], "premise": ""}}
     mapper = Mapper(task("nli"), None, embedder)
-    mapper.plan("scitail_test", demo_items("scitail_test", 20))
+    mapper.plan("scitail_test", demo_items(DEMO, "scitail_test", 20))
     with pytest.raises(SampleError, match="empty field"):
         mapper.map_item(bad, mapper.plans["scitail_test"])
 
 
 def test_transform_with_the_mapper_writes_samples_and_rejects(tmp_path: Path, embedder) -> None:
-    items = demo_items("snli_dev", 50) + demo_items("scitail_test", 50)
+    items = demo_items(DEMO, "snli_dev", 50) + demo_items(DEMO, "scitail_test", 50)
     for rank, it in enumerate(items, 1):
         it["rank"] = rank
     retrieved = tmp_path / "items.jsonl"
@@ -202,7 +203,7 @@ def test_plain_string_task_with_labels(embedder) -> None:
             "output_schema": {"output": {"labels": ["yes", "no"]}},
         }
     )
-    mapper, res = mapped(task_, demo_items("boolq", 20), embedder)
+    mapper, res = mapped(task_, demo_items(DEMO, "boolq", 20), embedder)
     assert mapper.plans["boolq"].columns == {"input": "question", "output": "answer"}
     item, out, _ = res[0]
     assert out == {"input": item["row"]["question"], "output": "yes" if item["row"]["answer"] else "no"}

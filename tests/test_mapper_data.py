@@ -10,11 +10,12 @@ import pytest
 
 from taskforge._task import Task, infer_label_set
 from taskforge._transform import Mapper, SampleError, TransformSettings, transform
-from taskforge._transform._fixtures import demo_items
 from taskforge._transform._labels import LabelSet
 from taskforge._transform._parsing import validate_sample
 from taskforge._transform._wrappers import learn_wrapper, strip_special
+from taskforge.testing import demo_items
 
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"
 # (title, review, completion) shaped like t0_amazon_polarity's rows
 REVIEWS = [
     ("Stunning soundtrack", "Beautiful music that paints the scenery in your mind.", "Yes"),
@@ -129,13 +130,17 @@ def test_wrapper_shapes_of_real_t0_sources(template: str, pattern: str, first: s
 
 
 def test_free_text_and_label_columns_are_not_wrappers() -> None:
-    questions = [it["row"]["question"] for it in demo_items("gsm8k", 40)]
+    questions = [it["row"]["question"] for it in demo_items(DEMO, "gsm8k", 40)]
     assert learn_wrapper("question", questions) is None
-    assert learn_wrapper("premise", [it["row"]["premise"] for it in demo_items("snli_dev", 40)]) is None
+    assert learn_wrapper("premise", [it["row"]["premise"] for it in demo_items(DEMO, "snli_dev", 40)]) is None
     assert learn_wrapper("label", ["equivalent", "not equivalent"] * 10) is None
+    # few rows tell a template from a coincidence only when it is long (5+ words)
+    prompts = [T0_PROMPT.format(title=t, review=r) for t, r, _ in REVIEWS]
+    assert learn_wrapper("prompt", prompts[:2]) is None and learn_wrapper("prompt", prompts[:3]) is not None
+    asked = [f"{r} Is it good?" for _, r, _ in REVIEWS]
     assert (
-        learn_wrapper("prompt", [T0_PROMPT.format(title=t, review=r) for t, r, _ in REVIEWS[:3]]) is None
-    )  # too few rows
+        learn_wrapper("prompt", asked[:4]) is None and learn_wrapper("prompt", asked).suffix == " Is it good?"
+    )
     dialogues = [f"Human: {r}\n\nAssistant: {t}" for t, r, _ in REVIEWS]
     assert learn_wrapper("chosen", dialogues) is None  # speaker labels are a format, not a wrapper
 
@@ -195,6 +200,16 @@ def test_task_labels_inferred_and_schema_wins() -> None:
         validate_sample(NLI3, {"input": "Premise: a\nHypothesis: b", "output": "not_entailment"})
 
 
+def test_an_llm_is_held_to_the_inferred_label_set_too() -> None:
+    from taskforge._transform._schema import answer_schema
+
+    schema = answer_schema(NLI3)
+    assert schema["properties"]["output"] == {
+        "type": "string",
+        "enum": ["entailment", "contradiction", "neutral"],
+    }
+
+
 def test_the_cpu_expert_accepts_an_inferred_label_set() -> None:
     from taskforge._experts._train import default_expert
 
@@ -216,7 +231,7 @@ def test_negation_rules() -> None:
 
 
 def test_three_way_sources_fill_a_three_way_task_and_two_way_sources_never_guess(embedder) -> None:
-    items = demo_items("snli_dev", 40) + demo_items("scitail_test", 40)
+    items = demo_items(DEMO, "snli_dev", 40) + demo_items(DEMO, "scitail_test", 40)
     mapper = Mapper(NLI3, TransformSettings(), embedder)
     res = list(mapper.map_items(items))
     snli = [(it, out) for it, out, _ in res if it["source"] == "snli_dev"]
@@ -230,9 +245,38 @@ def test_three_way_sources_fill_a_three_way_task_and_two_way_sources_never_guess
     ]
 
 
+def test_a_label_column_whose_first_rows_are_all_ambiguous_is_still_the_label_column(embedder) -> None:
+    items = sorted(
+        demo_items(DEMO, "scitail_test", 60), key=lambda it: it["row"]["label"] != "not_entailment"
+    )
+    assert all(
+        it["row"]["label"] == "not_entailment" for it in items[:20]
+    )  # the planning sample sees no other
+    mapper = Mapper(NLI3, TransformSettings(), embedder)
+    res = list(mapper.map_items(items))
+    assert mapper.plans["scitail_test"].columns["output"] == "label"
+    for it, out, err in res:
+        if it["row"]["label"] == "entailment":
+            assert out["output"] == "entailment"
+        else:
+            assert err.category == "unmappable label"
+    assert set(mapper.label_report()["ambiguous"]) == {"not_entailment"}
+
+
+def test_row_labels_batch_by_batch_plan_again_until_enough_rows(embedder) -> None:
+    """Selection asks for labels a few rows at a time: the wrapper's question is found once enough rows came."""
+    items = t0_items()
+    mapper = Mapper(SENTIMENT, TransformSettings(plan_rows=8), embedder)
+    first = mapper.row_labels(items[:2])  # two rows: no wrapper yet, so "Yes" answers nothing
+    assert first == [None, None] and mapper.plans["t0_amazon_polarity"].rows_seen == 2
+    labels = [lab for k in range(2, len(items), 3) for lab in mapper.row_labels(items[k : k + 3])]
+    assert mapper.plans["t0_amazon_polarity"].question_label == "positive"
+    assert labels[-4:] == ["positive" if c == "Yes" else "negative" for _, _, c in REVIEWS[-4:]]
+
+
 def test_two_way_task_absorbs_only_when_the_source_has_the_positive_label(embedder) -> None:
     nli2 = Task.load(Path(__file__).resolve().parents[1] / "examples" / "nli.yaml")
-    items = [it for it in demo_items("snli_dev", 60) if it["row"]["label"] != "entailment"]
+    items = [it for it in demo_items(DEMO, "snli_dev", 60) if it["row"]["label"] != "entailment"]
     mapper = Mapper(nli2, TransformSettings(), embedder)
     res = list(mapper.map_items(items))
     # no "entailment" among these rows: nothing says neutral is the task's "not" side, so nothing maps
@@ -241,7 +285,7 @@ def test_two_way_task_absorbs_only_when_the_source_has_the_positive_label(embedd
 
 # ---- parts ----------------------------------------------------------------------------------------
 def test_every_input_part_is_filled_in_the_examples_layout(embedder) -> None:
-    items = demo_items("snli_dev", 30)
+    items = demo_items(DEMO, "snli_dev", 30)
     items[3] = {
         **items[3],
         "row": {**items[3]["row"], "hypothesis": ""},

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from taskforge import Task
 from taskforge._experts import _metrics as M
-from taskforge._experts._evaluate import score
-from taskforge._task import Task
+from taskforge._experts import score
 
 
 # ---- SQuAD EM / F1 (hand-computed with the official definitions) -------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from taskforge._task import Task
+from taskforge import Task
 from taskforge._transform import SampleError, extract_json, validate_sample
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

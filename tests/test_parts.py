@@ -1,7 +1,7 @@
 """Labelled parts inside plain-string inputs ("Premise: ... Hypothesis: ...")."""
 
+from taskforge import Task
 from taskforge._parts import PartLayout, detect_parts
-from taskforge._task import Task
 
 
 def test_inline_pair_is_split_and_rejoined_in_its_layout():

@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskforge import Task
-from taskforge._pipeline import SettingsError, resolve_settings, run
-from taskforge._transform._fixtures import task_responder
-from taskforge.testing import FakeLLMServer
+from taskforge import RunSettings, SettingsError, Task, run
+from taskforge.testing import FakeLLMServer, task_responder
 
 REPO = Path(__file__).resolve().parents[1]
 NLI = REPO / "examples" / "nli.yaml"
@@ -31,21 +29,21 @@ def test_settings_precedence_task_then_config_then_flags(tmp_path: Path) -> None
     task = task.model_copy(update={"defaults": {**task.defaults, "retrieve": {"n": 50, "method": "craft"}}})
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump({"retrieve": {"n": 70}, "filter": {"ngram": 8}}))
-    s = resolve_settings(task, config_file=cfg, flags={"retrieve": {"n": 90, "method": None}})
-    assert s["retrieve"] == {"n": 90, "method": "craft"}  # flag > config > task; None flags ignored
-    assert s["filter"] == {"ngram": 8}
-    assert s["transform"]["label_map"]["neutral"] == "not_entailment"  # from the task file itself
+    s = RunSettings.resolve(task, config_file=cfg, flags={"retrieve": {"n": 90, "method": None}})
+    assert (s.retrieve.n, s.retrieve.method) == (90, "craft")  # flag > config > task; None flags ignored
+    assert s.filter.ngram == 8 and s.filter.near_dup_threshold == 0.8  # config over the built-in default
+    assert s.transform.label_map["neutral"] == "not_entailment"  # from the task file itself
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("retreive: {n: 3}\n")
-    with pytest.raises(SettingsError, match="retreive"):
-        resolve_settings(task, config_file=bad)
+    with pytest.raises(SettingsError, match=r"retreive.*allowed: retrieve, llm, transform"):
+        RunSettings.resolve(task, config_file=bad)
 
 
 def test_mapper_run_reuses_unchanged_stages(demo_datastore: Path, tmp_path: Path) -> None:
     task = Task.load(NLI)
     out = tmp_path / "run"
-    settings = resolve_settings(task, flags={"retrieve": {"n": 120}})
+    settings = RunSettings.resolve(task, flags={"retrieve": {"n": 120}})
     first = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
 
     assert [r.reused for r in first.records.values()] == [False] * 4
@@ -62,7 +60,7 @@ def test_mapper_run_reuses_unchanged_stages(demo_datastore: Path, tmp_path: Path
     again = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
     assert all(r.reused for r in again.records.values())
 
-    settings["filter"]["near_dup_threshold"] = 0.95
+    settings.filter.near_dup_threshold = 0.95
     changed = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
     reused = {name: r.reused for name, r in changed.records.items()}
     assert reused == {"retrieve": True, "transform": True, "filter": False, "export": False}
@@ -72,23 +70,21 @@ def test_filter_change_makes_no_llm_calls(demo_datastore: Path, tmp_path: Path) 
     task = Task.load(NLI)
     out = tmp_path / "run"
     with FakeLLMServer(responder=task_responder(task)) as server:
-        settings = resolve_settings(
-            task,
-            flags={"retrieve": {"n": 40}, "transform": {"llm": "openai:fake", "base_url": server.openai_url}},
+        settings = RunSettings.resolve(
+            task, flags={"retrieve": {"n": 40}, "llm": {"spec": "openai:fake", "base_url": server.openai_url}}
         )
         first = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
         calls = server.request_count
         assert calls >= 40  # one per item (plus repairs)
         assert first.records["transform"].counts["samples"] > 0
 
-        settings["filter"]["fewshot_threshold"] = 99
+        settings.filter.fewshot_threshold = 99
         second = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
         assert server.request_count == calls  # only the filter (and export) ran again
         assert second.records["transform"].reused and not second.records["filter"].reused
 
         # even a redone transform costs nothing: every answer is in the run's LLM cache
-        settings["transform"]["max_tokens"] = 1024  # same value, so still the same requests
-        settings["transform"]["seed"] = 0
+        settings.transform.limit = 1000  # more than the 40 items: a new config, still the same requests
         third = run(task, datastore=demo_datastore, out=out, settings=settings, report=False)
         assert not third.records["transform"].reused
         assert server.request_count == calls

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from taskforge import SettingsError, Task
 from taskforge._io import read_jsonl
 from taskforge._quality import (
     DecontaminationFilter,
@@ -24,11 +25,10 @@ from taskforge._quality import (
     NgramIndex,
     filter_samples,
     judge_prompt,
-    parse_verdict,
+    judge_says,
     read_eval_rows,
     rouge_tokenize,
 )
-from taskforge._task import Task
 
 os.environ["TASKFORGE_QUIET"] = "1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -279,10 +279,14 @@ class _Result:
 
 
 class StubLLM:
-    """Answers per sample via ``answer(prompt) -> (ok, text)``; records the prompts."""
+    """Answers per sample via ``answer(prompt) -> (ok, text)``; records the prompts (the LLMClient protocol)."""
+
+    spec = "stub:judge"
 
     def __init__(self, answer) -> None:
-        self.answer, self.prompts = answer, []
+        from taskforge._llm import LLMStats
+
+        self.answer, self.prompts, self.stats = answer, [], LLMStats()
 
     def run(self, requests):
         for req in reversed(list(requests)):  # completion order differs from request order
@@ -302,9 +306,10 @@ def test_judge_prompt_is_rebase_b2(nli_task: Task) -> None:
     assert "# Fitful Examples that meet the task's request:" in p
     assert json.dumps(s["input"]["premise"])[1:-1] in p
     assert p.rstrip().endswith("Response (Yes or No):")
-    assert parse_verdict("Yes.") is True and parse_verdict(" no, because") is False
-    assert parse_verdict("Maybe") is None and parse_verdict("") is None
-    assert parse_verdict("<think>no idea yet</think>\n**Yes**") is True
+    assert judge_says("Yes.") is True and judge_says(" no, because") is False
+    assert judge_says("Maybe") is None and judge_says("") is None
+    assert judge_says("<think>no idea yet</think>\n**Yes**") is True
+    assert judge_says("The data fits, so: yes") is True  # a choice named after some words
 
 
 def test_judge_drops_no_and_records_failures(nli_task: Task) -> None:
@@ -383,10 +388,12 @@ def test_settings_from_task_defaults_and_overrides() -> None:
     raw = Task.load(EXAMPLES / "nli.yaml").model_dump(mode="json", exclude_none=True)
     raw["defaults"] = {"filter": {"near_dup_threshold": 0.9, "ngram": 8, "max_per_label": 5}}
     task = Task.from_dict(raw)
-    s = FilterSettings.from_task(task, ngram=None, max_per_label=7)
+    s = FilterSettings.for_task(task, {"ngram": None, "max_per_label": 7})
     assert (s.near_dup_threshold, s.ngram, s.max_per_label) == (0.9, 8, 7)
-    with pytest.raises(ValueError):
-        FilterSettings.from_task(task, near_dup_threshold=1.5)
+    with pytest.raises(SettingsError, match="near_dup_threshold"):
+        FilterSettings.for_task(task, {"near_dup_threshold": 1.5})
+    with pytest.raises(SettingsError, match=r"filter\.ngramz.*allowed filter: format, exact_dedup"):
+        FilterSettings.for_task(task, {"ngramz": 3})
 
 
 def test_cli_filter(tmp_path: Path) -> None:

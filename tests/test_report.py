@@ -13,24 +13,16 @@ import pytest
 from taskforge._io import write_jsonl
 from taskforge._report import build_report, json_for_script, load_run
 from taskforge._report._embedmap import MapPoint, build_map, pca_2d, project
-from taskforge._report._fake import NASTY, write_fake_run
 from taskforge._report._load import clip, reason_group
+from taskforge.testing import NASTY, HashEmbedder, write_fake_run
 
+DEMO_SOURCES = Path(__file__).resolve().parents[1] / "demo" / "sources"
 ATTACK = "</script><script>alert(1)</script>"
-
-
-class HashEmbedder:
-    def encode(self, texts: list[str]) -> np.ndarray:
-        out = np.full((len(texts), 32), 1e-3, dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in re.findall(r"\w+", t.lower()):
-                out[i, sum(map(ord, w)) % 32] += 1.0
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 @pytest.fixture(scope="module")
 def fake_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_fake_run(tmp_path_factory.mktemp("report") / "run", n_items=200)
+    return write_fake_run(tmp_path_factory.mktemp("report") / "run", sources=DEMO_SOURCES, n_items=200)
 
 
 def _blob(html: str, name: str) -> dict:
@@ -75,7 +67,7 @@ def test_load_run_counts_and_joins(fake_run: Path) -> None:
 
 
 def test_script_breakout_is_escaped(fake_run: Path) -> None:
-    html = build_report(fake_run, embedder=HashEmbedder(), out=fake_run / "r1.html").read_text()
+    html = build_report(fake_run, embedder=HashEmbedder(32), out=fake_run / "r1.html").read_text()
     assert ATTACK not in html
     assert "<img src=x" not in html
     assert html.count("<script") == 3  # two JSON blobs and the page's own script
@@ -91,7 +83,7 @@ def test_json_for_script_escapes_everything_dangerous() -> None:
 
 
 def test_html_in_task_and_stats_is_escaped(tmp_path: Path) -> None:
-    run = write_fake_run(tmp_path / "run", n_items=30)
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=30)
     task = (run / "task.yaml").read_text().replace("name: scitail-nli", "name: '<i>x</i>'")
     (run / "task.yaml").write_text(task)
     (run / "filter/stats.json").write_text(json.dumps({"<b>k</b>": 1, "by <s>": {ATTACK: 3, "x": 1}}))
@@ -99,7 +91,7 @@ def test_html_in_task_and_stats_is_escaped(tmp_path: Path) -> None:
     for name in ("retrieve/items.jsonl", "filter/kept.jsonl", "filter/rejects.jsonl"):
         path = run / name
         path.write_text(path.read_text().replace('"snli_dev"', json.dumps(evil_source)))
-    html = build_report(run, embedder=HashEmbedder()).read_text()
+    html = build_report(run, embedder=HashEmbedder(32)).read_text()
     assert evil_source not in html and "&lt;img src=x onerror=alert(3)&gt;" in html  # chart label
     assert "<i>x</i>" not in html and "&lt;i&gt;x&lt;/i&gt;" in html
     assert "<b>k</b>" not in html and ATTACK not in html
@@ -107,7 +99,7 @@ def test_html_in_task_and_stats_is_escaped(tmp_path: Path) -> None:
 
 def test_report_sections_and_caps(fake_run: Path) -> None:
     html = build_report(
-        fake_run, embedder=HashEmbedder(), max_kept=10, max_rejects=6, out=fake_run / "r2.html"
+        fake_run, embedder=HashEmbedder(32), max_kept=10, max_rejects=6, out=fake_run / "r2.html"
     ).read_text()
     for section in (
         'id="task"',
@@ -134,10 +126,12 @@ def test_report_sections_and_caps(fake_run: Path) -> None:
 
 
 def test_run_without_eval_rejects_or_stats(tmp_path: Path) -> None:
-    run = write_fake_run(tmp_path / "run", n_items=60, with_eval=False, with_rejects=False)
+    run = write_fake_run(
+        tmp_path / "run", sources=DEMO_SOURCES, n_items=60, with_eval=False, with_rejects=False
+    )
     for p in ("transform/rejects.jsonl", "filter/rejects.jsonl", "filter/stats.json", "filter/funnel.json"):
         (run / p).unlink(missing_ok=True)
-    html = build_report(run, embedder=HashEmbedder()).read_text()
+    html = build_report(run, embedder=HashEmbedder(32)).read_text()
     assert 'id="eval"' not in html
     assert "This run has no rejects files." in html
     assert "No filter/stats.json in this run; above: the labels of the kept samples." in html
@@ -145,7 +139,7 @@ def test_run_without_eval_rejects_or_stats(tmp_path: Path) -> None:
 
 
 def test_only_task_and_retrieve(tmp_path: Path) -> None:
-    run = write_fake_run(tmp_path / "run", n_items=20, with_eval=False)
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=20, with_eval=False)
     for p in ("transform", "filter"):
         shutil.rmtree(run / p)
     html = build_report(run, embedder=False).read_text()
@@ -183,7 +177,7 @@ def test_missing_item_rows_and_plain_string_task(tmp_path: Path) -> None:
             },
         ],
     )
-    html = build_report(tmp_path, embedder=HashEmbedder()).read_text()
+    html = build_report(tmp_path, embedder=HashEmbedder(32)).read_text()
     data = _blob(html, "browser-data")
     assert data["kept"][0]["item"] == "gsm8k\u241ftrain.jsonl:1" and data["items"] == {}
     assert data["label_field"] is None
@@ -221,24 +215,20 @@ def test_reason_group_and_clip() -> None:
 
 
 def test_report_command(fake_run: Path, tmp_path: Path) -> None:
-    import typer
     from typer.testing import CliRunner
 
-    from taskforge._report._commands import register
+    from taskforge._cli import app
 
-    app = typer.Typer()
-    register(app)
-    app.command("noop")(lambda: None)  # two commands, so typer keeps `report` as a subcommand
     out = tmp_path / "r.html"
     res = CliRunner().invoke(app, ["report", str(fake_run), "--no-map", "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert out.read_text().startswith("<!DOCTYPE html>")
     res = CliRunner().invoke(app, ["report", str(tmp_path / "missing"), "--no-map"])
-    assert res.exit_code == 2
+    assert res.exit_code == 3 and "no such run directory" in res.output  # input error, one line
 
 
 def test_funnel_from_funnel_json_when_rejects_are_missing(tmp_path: Path) -> None:
-    run = write_fake_run(tmp_path / "run", n_items=120, with_eval=False)
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=120, with_eval=False)
     funnel = json.loads((run / "filter/funnel.json").read_text())
     (run / "filter/rejects.jsonl").unlink()
     html = build_report(run, embedder=False).read_text()

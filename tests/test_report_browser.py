@@ -18,28 +18,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from taskforge._report import build_report
-from taskforge._report._fake import write_fake_run
+from taskforge.testing import HashEmbedder, write_fake_run
 
+DEMO_SOURCES = Path(__file__).resolve().parents[1] / "demo" / "sources"
 CHROMIUM = next(
     (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
 )
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
-
-
-class HashEmbedder:
-    """Fast deterministic stand-in for the sentence embedder (bag of hashed words)."""
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 64), dtype=np.float32)
-        for i, t in enumerate(texts):
-            for w in re.findall(r"\w+", t.lower()):
-                out[i, hash(w) % 64] += 1.0
-        out += 1e-3
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 class Page:
@@ -246,8 +234,8 @@ async def _inspect(html: Path, shot: Path | None = None) -> tuple[dict[str, Any]
 
 
 def test_report_renders_in_chromium(tmp_path: Path) -> None:
-    run = write_fake_run(tmp_path / "run", n_items=300)
-    html = build_report(run, embedder=HashEmbedder(), projection="pca")
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=300)
+    html = build_report(run, embedder=HashEmbedder(64), projection="pca")
     shot = Path(os.environ["TASKFORGE_REPORT_SHOT"]) if os.environ.get("TASKFORGE_REPORT_SHOT") else None
     counts, errors = asyncio.run(_inspect(html, shot))
     assert errors == []
@@ -270,7 +258,7 @@ def test_report_renders_in_chromium(tmp_path: Path) -> None:
 
 def test_minimal_run_renders_in_chromium(tmp_path: Path) -> None:
     """Only retrieval has run: no samples, rejects, stats or eval; no embedder."""
-    run = write_fake_run(tmp_path / "run", n_items=40, with_eval=False)
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=40, with_eval=False)
     for p in ("transform", "filter", "eval"):
         shutil.rmtree(run / p, ignore_errors=True)
     html = build_report(run, embedder=False)

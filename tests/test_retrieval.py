@@ -9,18 +9,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from taskforge._retrieval import (
-    METHODS,
-    StoreArrays,
-    brute_force_rebase,
-    embed_task,
-    read_items,
-    retrieve,
-)
-from taskforge._retrieval._memstore import HashEmbedder, MemoryStore
-from taskforge._retrieval._retrieve import example_keys
+from taskforge import Task, read_items, retrieve
+from taskforge._retrieval import METHODS, StoreArrays, brute_force_rebase, embed_task, example_keys
 from taskforge._retrieval._select import item_key
-from taskforge._task import Task
+from taskforge.testing import HashEmbedder, MemoryStore
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONTRACT_KEYS = ["rank", "source", "row_id", "global_row", "row", "cells", "scores", "method"]

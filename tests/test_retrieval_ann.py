@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from taskforge import Task
 from taskforge._retrieval import METHODS, StoreArrays, retrieve
 from taskforge._retrieval._ann import ann_scored, substore
-from taskforge._retrieval._memstore import HashEmbedder, MemoryStore
 from taskforge._retrieval._methods import Queries
-from taskforge._task import Task
+from taskforge.testing import HashEmbedder, MemoryStore
 
 TOPICS = [
     "planet moon orbit star",

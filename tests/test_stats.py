@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from taskforge import Task
 from taskforge._io import read_jsonl
 from taskforge._quality import dataset_stats, ngram_diversity, rouge_l_f1, rouge_l_uniqueness, rouge_tokenize
 from taskforge._quality._diversity import _fallback_tokenize
-from taskforge._task import Task
 
 rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
 

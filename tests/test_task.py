@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from taskforge._task import Task, TaskSpecError
+from taskforge import Task, TaskSpecError
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

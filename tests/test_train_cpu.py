@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from taskforge import Task
 from taskforge._experts import CpuExpert, ExpertError, evaluate, train_cpu_expert
-from taskforge._task import Task
 
 os.environ["TASKFORGE_QUIET"] = "1"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from taskforge._experts import PRESETS, LoraExpert, evaluate, make_tiny_causal_lm, train_lora
+from taskforge import Task
+from taskforge._experts import PRESETS, LoraExpert, evaluate, train_lora
 from taskforge._experts._lora import to_prompt_completion
-from taskforge._task import Task
+from taskforge.testing import make_tiny_causal_lm
 
 os.environ["TASKFORGE_QUIET"] = "1"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
+from taskforge import Task
 from taskforge._llm import LLM
-from taskforge._task import Task
-from taskforge._transform import TransformSettings, sample_id, transform
-from taskforge._transform._fixtures import demo_items, task_responder
-from taskforge.testing import FakeLLMServer
+from taskforge._records import sample_id
+from taskforge._transform import TransformSettings, transform
+from taskforge.testing import FakeLLMServer, demo_items, task_responder
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+DEMO = REPO / "demo" / "sources"
 REASON_CATEGORIES = {"JSON parse error", "invalid label", "missing field"}
 
 
@@ -33,7 +34,8 @@ def nli() -> Task:
 
 
 def client(server: FakeLLMServer, cache: Path, **kw: Any) -> LLM:
-    kw = {"timeout": 2.0, "backoff_base": 0.01, "backoff_cap": 0.05, **kw}
+    # free-text answers: these tests cover parsing and repair (structured outputs: test_transform_structured)
+    kw = {"timeout": 2.0, "backoff_base": 0.01, "backoff_cap": 0.05, "structured": "off", **kw}
     return LLM.from_spec("openai:fake", base_url=server.openai_url, cache_path=cache, **kw)
 
 
@@ -42,7 +44,7 @@ def read(path: Path) -> list[dict[str, Any]]:
 
 
 def items_500() -> list[dict[str, Any]]:
-    items = demo_items("snli_dev", 300) + demo_items("scitail_test", 200)
+    items = demo_items(DEMO, "snli_dev", 300) + demo_items(DEMO, "scitail_test", 200)
     for rank, it in enumerate(items, 1):
         it["rank"] = rank
     return items
@@ -80,7 +82,7 @@ def test_500_items_at_20_percent_faults_every_item_accounted_for(tmp_path: Path)
 
 
 def test_bad_answers_end_in_rejects_with_reasons(tmp_path: Path) -> None:
-    task, items = nli(), demo_items("snli_dev", 80)
+    task, items = nli(), demo_items(DEMO, "snli_dev", 80)
     responder = task_responder(task, bad_share=0.5, repairable=False)
     with FakeLLMServer(responder=responder) as s, client(s, tmp_path / "cache.sqlite") as llm:
         res = transform(task, items, tmp_path / "samples.jsonl", llm=llm)
@@ -105,7 +107,7 @@ def test_bad_answers_end_in_rejects_with_reasons(tmp_path: Path) -> None:
 
 def test_samples_per_item_chain_of_thought_and_cache(tmp_path: Path) -> None:
     task = Task.load(EXAMPLES / "math.yaml")
-    items = demo_items("gsm8k", 10)
+    items = demo_items(DEMO, "gsm8k", 10)
     settings = TransformSettings(samples_per_item=3, chain_of_thought=True)
     out = tmp_path / "samples.jsonl"
     with FakeLLMServer(responder=task_responder(task)) as s:
@@ -155,7 +157,7 @@ def _committed_calls(cache: Path) -> set[str]:
 
 def test_killed_transform_resumes_without_repeating_calls(tmp_path: Path) -> None:
     task = nli()
-    items = demo_items("snli_dev", 30)
+    items = demo_items(DEMO, "snli_dev", 30)
     retrieved = tmp_path / "items.jsonl"
     retrieved.write_text("".join(json.dumps(it) + "\n" for it in items))
     out = tmp_path / "run" / "samples.jsonl"
@@ -201,7 +203,7 @@ def test_killed_transform_resumes_without_repeating_calls(tmp_path: Path) -> Non
 
     # the result equals an uninterrupted run's
     ref_out = tmp_path / "ref" / "samples.jsonl"
-    with FakeLLMServer(responder=inner) as s, client(s, tmp_path / "ref.sqlite") as llm:
+    with FakeLLMServer(responder=inner) as s, client(s, tmp_path / "ref.sqlite", structured="auto") as llm:
         transform(task, items, ref_out, llm=llm, settings=TransformSettings(samples_per_item=2))
         assert set(second) | set(answered) == {_call_key(b["messages"], b.get("seed")) for b in s.requests}
     samples, ref = read(out), read(ref_out)
@@ -217,7 +219,7 @@ def test_cli_mapper_path(tmp_path: Path, flag: list[str]) -> None:
 
     from taskforge._cli import app
 
-    items = demo_items("scitail_test", 20)
+    items = demo_items(DEMO, "scitail_test", 20)
     retrieved = tmp_path / "items.jsonl"
     retrieved.write_text("".join(json.dumps(it) + "\n" for it in items))
     out = tmp_path / "o" / "samples.jsonl"
@@ -229,7 +231,7 @@ def test_cli_mapper_path(tmp_path: Path, flag: list[str]) -> None:
 
 
 def test_llm_errors_are_rejected_then_retried_by_the_next_run(tmp_path: Path) -> None:
-    task, items = nli(), demo_items("scitail_test", 12)
+    task, items = nli(), demo_items(DEMO, "scitail_test", 12)
     out = tmp_path / "samples.jsonl"
     failing = FakeLLMServer(responder=task_responder(task), fault_rate=1.0, faults=("500",))
     with failing as s, client(s, tmp_path / "cache.sqlite", max_retries=1) as llm:
@@ -246,9 +248,8 @@ def test_llm_errors_are_rejected_then_retried_by_the_next_run(tmp_path: Path) ->
 def test_resume_uses_the_partial_file_of_the_same_settings_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from taskforge._transform import _stage
 
-    task, items = nli(), demo_items("scitail_test", 10)
+    task, items = nli(), demo_items(DEMO, "scitail_test", 10)
     out = tmp_path / "samples.jsonl"
     partial = out.with_name("samples.jsonl.partial")
     monkeypatch.setattr(Path, "unlink", lambda self, missing_ok=False: None)  # keep the partial file
@@ -269,7 +270,7 @@ def test_resume_uses_the_partial_file_of_the_same_settings_only(
         res = transform(task, items, out, llm=llm, settings=TransformSettings(temperature=0.1))
         assert s.request_count == 10 and res.resumed == 0  # other settings: the partial file is ignored
     assert "FROM THE PARTIAL FILE" not in out.read_text()
-    assert _stage.sample_id(items[0], 0, "llm") == read(out)[0]["id"]
+    assert sample_id(items[0], 0, "llm") == read(out)[0]["id"]
 
 
 def test_documents_use_the_craft_prompt(tmp_path: Path) -> None:

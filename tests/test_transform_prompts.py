@@ -8,11 +8,12 @@ from pathlib import Path
 import jinja2
 import pytest
 
-from taskforge._task import Task
+from taskforge import Task
 from taskforge._transform import PromptBuilder, TransformSettings
-from taskforge._transform._fixtures import demo_items, row_of_prompt
+from taskforge.testing import demo_items, row_of_prompt
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def nli() -> Task:
 
 @pytest.fixture(scope="module")
 def item() -> dict:
-    return demo_items("snli_dev", 1)[0]
+    return demo_items(DEMO, "snli_dev", 1)[0]
 
 
 def test_rebase_prompt_is_the_papers_with_the_tasks_fields(nli: Task, item: dict) -> None:
@@ -44,7 +45,7 @@ def test_rebase_prompt_is_the_papers_with_the_tasks_fields(nli: Task, item: dict
 
 def test_plain_task_asks_for_input_and_output_and_reasoning_first() -> None:
     math = Task.load(EXAMPLES / "math.yaml")
-    item = demo_items("gsm8k", 1)[0]
+    item = demo_items(DEMO, "gsm8k", 1)[0]
     text = PromptBuilder(math, TransformSettings()).messages(item)[0]["content"]
     assert 'exactly 2 fields: "input" and "output".' in text
     cot = PromptBuilder(math, TransformSettings(chain_of_thought=True)).messages(item)[0]["content"]

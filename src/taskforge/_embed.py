@@ -12,8 +12,11 @@ import os
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+
+from taskforge._errors import ModelMismatchError, SettingsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -22,8 +25,16 @@ _CACHE: dict[tuple[str, str], Embedder] = {}
 _LOCK = threading.Lock()
 
 
-class ModelMismatchError(ValueError):
-    """A vector store was queried (or extended) with a model other than the one that built it."""
+class Encoder(Protocol):
+    """The one embedder interface: a name (recorded in stores and caches), a dimension, unit vectors.
+
+    :class:`Embedder` is the real one; ``taskforge.testing.HashEmbedder`` a fast stand-in for tests.
+    """
+
+    name: str
+    dim: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
 
 
 @contextlib.contextmanager
@@ -84,7 +95,7 @@ class Embedder:
         else fp32; ``TASKFORGE_EMBED_PRECISION`` overrides ``auto``).
         """
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+            raise SettingsError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         if precision == "auto":
             precision = os.environ.get("TASKFORGE_EMBED_PRECISION") or (
                 "bf16" if bf16_supported() else "fp32"
@@ -120,14 +131,19 @@ class Embedder:
 
     def check_same(self, model_name: str, dim: int) -> None:
         """Raise :class:`ModelMismatchError` unless this is the model ``model_name`` (dimension ``dim``)."""
-        if self.name != model_name or self.dim != dim:
-            raise ModelMismatchError(
-                f"embedder {self.name!r} ({self.dim}-d) does not match the store's model "
-                f"{model_name!r} ({dim}-d); query with the store's model (ds.embedder())"
-            )
+        check_same(self, model_name, dim)
 
     def __repr__(self) -> str:
         return f"Embedder({self.name!r}, dim={self.dim}, precision={self.precision!r})"
+
+
+def check_same(encoder: Encoder, model_name: str, dim: int) -> None:
+    """Raise :class:`ModelMismatchError` unless ``encoder`` is the model ``model_name`` (dimension ``dim``)."""
+    if encoder.name != model_name or encoder.dim != dim:
+        raise ModelMismatchError(
+            f"embedder {encoder.name!r} ({encoder.dim}-d) does not match the store's model "
+            f"{model_name!r} ({dim}-d); query with the store's model (ds.embedder())"
+        )
 
 
 def compute_threads() -> int | None:
@@ -175,4 +191,12 @@ def _load_model(target: str, precision: str, offline: bool) -> object:
         return SentenceTransformer(target, device="cpu", model_kwargs=kwargs)
 
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "ModelMismatchError", "bf16_supported", "resolve_model"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Embedder",
+    "Encoder",
+    "ModelMismatchError",
+    "bf16_supported",
+    "check_same",
+    "resolve_model",
+]

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
+from taskforge._errors import BadDataError
+
 
 def _current_umask() -> int:
     mask = os.umask(0)
@@ -86,7 +88,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             try:
                 yield json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+                raise BadDataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
 
 
 def read_jsonl_tolerant(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
@@ -101,7 +103,7 @@ def read_jsonl_tolerant(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]
         except json.JSONDecodeError as e:
             if lineno == len(lines) and not line.endswith("\n"):
                 return  # torn tail from an interrupted append
-            raise ValueError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
+            raise BadDataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
 
 
 class AppendLog:
@@ -178,7 +180,7 @@ def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
         with path.open(encoding="utf-8", newline="") as f:
             return list(csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ","))
-    raise ValueError(f"{path}: expected a .jsonl, .json, .csv or .tsv file")
+    raise BadDataError(f"{path}: expected a .jsonl, .json, .csv or .tsv file")
 
 
 def fsync_path(path: str | os.PathLike[str]) -> None:

@@ -2,36 +2,84 @@
 
 retrieve -> transform -> filter (+ stats) -> export -> [train -> eval] -> report
 
-Settings for each stage come from the task YAML's ``defaults``, then a config file,
-then flags (later wins); the resolved settings are saved in ``settings.json``. A stage
-is skipped when its settings and its input are unchanged (see :mod:`taskforge._runstate`),
-so changing a filter threshold re-runs the filter, not the LLM. A killed run resumes:
-finished stages are reused, the interrupted one resumes its own partial work (the LLM
-cache makes repeated calls free).
+The stages are a table (:data:`PIPELINE`): each row names the stage, its settings model, its
+runner and the files it writes; :func:`run` walks the table with one loop. Settings are
+resolved and validated before the first stage (:class:`~taskforge.RunSettings`: task
+defaults < config file < flags) and saved in ``settings.json``. A stage is skipped when its
+settings and its input are unchanged (see :mod:`taskforge._runstate`), so changing a filter
+threshold re-runs the filter, not the LLM. A killed run resumes: finished stages are reused,
+the interrupted one resumes its own partial work (the LLM cache makes repeated calls free).
+Each runner calls the same API function as the stage's own command, so ``run`` and the
+single-stage commands write the same files.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from taskforge._console import console, format_value, summary_table
+from taskforge._errors import SettingsError, StageError
 from taskforge._io import atomic_write_json, atomic_write_text, stable_hash
+from taskforge._records import read_samples
 from taskforge._runstate import StageRecord, fingerprint, finish, reusable
+from taskforge._settings import (
+    EvalSettings,
+    ExportSettings,
+    FilterSettings,
+    RetrieveSettings,
+    RunSettings,
+    StageSettings,
+    TrainSettings,
+    TransformSettings,
+)
 from taskforge._task import Task
 
-STAGES = ("retrieve", "transform", "filter", "export", "train", "eval")
 LLM_CACHE = "llm_cache.sqlite"
 
 
-class SettingsError(ValueError):
-    """A config file or flag that cannot be used."""
+@dataclass
+class StageOutput:
+    """What a runner hands back: counts for the record, its in-memory result for later stages."""
+
+    counts: dict[str, Any]
+    value: Any = None
+    files: Sequence[str] | None = None  # when they differ from the table's (export's formats)
+
+
+@dataclass
+class RunContext:
+    """What every runner sees: the task, the validated settings, the store, the run directory."""
+
+    task: Task
+    settings: RunSettings
+    datastore: Any
+    run_dir: Path
+    values: dict[str, Any] = field(default_factory=dict)  # results of the stages run this time
+
+    def dir(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+    def llm_settings(self) -> Any:
+        """The run's LLM settings, its cache at ``RUN/llm_cache.sqlite`` unless set."""
+        llm = self.settings.llm
+        return llm if llm.cache else llm.model_copy(update={"cache": self.run_dir / LLM_CACHE})
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One row of the pipeline table."""
+
+    name: str
+    settings: type[StageSettings]
+    runner: Callable[[RunContext, Path], StageOutput]
+    outputs: tuple[str, ...]  # files / folders the stage writes in RUN/<name>/
+    config: Callable[[RunContext], dict[str, Any]] | None = None  # what its reuse key covers
+    enabled: Callable[[RunSettings], bool] = lambda s: True
 
 
 @dataclass
@@ -40,6 +88,9 @@ class RunResult:
     records: dict[str, StageRecord] = field(default_factory=dict)
     report: Path | None = None
     warning: str | None = None
+    target: dict[str, Any] | None = (
+        None  # --target-samples: rounds, kept, what stopped them (RUN/target.json)
+    )
 
     @property
     def dataset(self) -> Path:
@@ -58,151 +109,209 @@ class RunResult:
         return out
 
 
-def resolve_settings(
-    task: Task, *, config_file: Path | None = None, flags: Mapping[str, Mapping[str, Any]] | None = None
-) -> dict[str, dict[str, Any]]:
-    """Merge stage settings: task defaults < config file < flags (``None`` flag values are ignored)."""
-    settings: dict[str, dict[str, Any]] = {stage: {} for stage in STAGES}
-    unknown = set(task.defaults) - set(STAGES)
-    if unknown:
-        raise SettingsError(f"task defaults: unknown stage(s) {sorted(unknown)}; stages are {list(STAGES)}")
-    for stage in STAGES:
-        settings[stage].update(task.stage_defaults(stage))
-    if config_file is not None:
-        try:
-            cfg = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as e:
-            raise SettingsError(f"{config_file}: cannot read config: {e}") from None
-        if not isinstance(cfg, dict) or set(cfg) - set(STAGES):
-            bad = sorted(set(cfg) - set(STAGES)) if isinstance(cfg, dict) else cfg
-            raise SettingsError(f"{config_file}: top-level keys must be stages {list(STAGES)}; got {bad}")
-        for stage, values in cfg.items():
-            if not isinstance(values, dict):
-                raise SettingsError(f"{config_file}: `{stage}` must be a mapping of settings")
-            settings[stage].update(values)
-    for stage, values in (flags or {}).items():
-        settings[stage].update({k: v for k, v in values.items() if v is not None})
-    return settings
+# ---- runners ---------------------------------------------------------------------------------------
+def run_retrieve(ctx: RunContext, stage_dir: Path) -> StageOutput:
+    from taskforge._retrieval import retrieve
+
+    res = retrieve(ctx.task, ctx.datastore, settings=ctx.settings.retrieve, out=stage_dir / "items.jsonl")
+    (stage_dir / "warning.txt").unlink(missing_ok=True)
+    if not len(res):
+        raise StageError("retrieve: no items (every source is excluded by the task, or the store is empty)")
+    counts: dict[str, Any] = {"items": len(res), "per_source": dict(res.per_source)}
+    if res.warning:
+        atomic_write_text(stage_dir / "warning.txt", res.warning)
+        counts["warning"] = res.warning
+    return StageOutput(counts, res)
 
 
+def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
+    from taskforge._llm import make_llm
+    from taskforge._transform import transform
+
+    settings = ctx.settings.transform
+    use_llm = settings.method == "llm" or (settings.method == "auto" and ctx.settings.llm.spec)
+    llm = make_llm(ctx.llm_settings()) if use_llm else None
+    fresh = ctx.values.get("retrieve")
+    items = fresh.items if fresh is not None else ctx.dir("retrieve") / "items.jsonl"
+    try:
+        res = transform(ctx.task, items, stage_dir / "samples.jsonl", llm=llm, settings=settings)
+    finally:
+        if llm is not None:
+            llm.close()
+    if not res.samples:
+        reasons = ", ".join(f"{k} {v}" for k, v in res.rejects_by_reason.items()) or "none"
+        labels = f" and {res.label_report_path} (a suggested label_map)" if res.label_report_path else ""
+        raise StageError(
+            f"transform: no sample from {res.items} items (rejects: {reasons}); see {res.rejects_path}{labels}"
+        )
+    counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
+    if res.rejects_by_reason:
+        counts["rejects_by_reason"] = dict(res.rejects_by_reason)
+    if res.label_report:
+        counts["unmapped_label_rows"] = res.label_report["unmapped_rows"]
+    if llm is not None:
+        counts["llm"] = res.llm_stats
+    return StageOutput(counts, res)
+
+
+def run_filter(ctx: RunContext, stage_dir: Path) -> StageOutput:
+    from taskforge._quality import filter_samples
+
+    samples = ctx.dir("transform") / "samples.jsonl"
+    res = filter_samples(ctx.task, samples, stage_dir, settings=ctx.settings.filter, llm=ctx.llm_settings())
+    counts = {"in": res.funnel["in"], "out": res.funnel["out"], "dropped": res.funnel.get("dropped", {})}
+    if not res.kept:
+        dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items() if v)
+        raise StageError(f"filter: every sample was dropped ({dropped}); see {res.paths['rejects']}")
+    return StageOutput(counts, res)
+
+
+def run_export(ctx: RunContext, stage_dir: Path) -> StageOutput:
+    from taskforge._quality import export_dataset
+
+    fresh = ctx.values.get("filter")
+    if fresh is not None:
+        kept, funnel, stats = fresh.kept, fresh.funnel, fresh.stats
+    else:
+        fdir = ctx.dir("filter")
+        kept = read_samples(fdir / "kept.jsonl")
+        funnel = _read_json(fdir / "funnel.json")
+        stats = _read_json(fdir / "stats.json")
+    paths = export_dataset(
+        ctx.task, kept, stage_dir, funnel=funnel, stats=stats, settings=ctx.settings.export
+    )
+    files = [str(Path(p).relative_to(stage_dir)) for p in paths.values()]
+    return StageOutput({"files": len(paths)}, paths, files=files)
+
+
+def run_train(ctx: RunContext, stage_dir: Path) -> StageOutput:
+    from taskforge._experts import train_expert
+
+    train = ctx.settings.train
+    fresh = ctx.values.get("filter")
+    data = fresh.kept if fresh is not None else ctx.dir("filter") / "kept.jsonl"
+    res = train_expert(
+        ctx.task,
+        data,
+        stage_dir / "model",
+        expert=train.expert,
+        base_model=train.base_model,
+        **train.options(),
+    )
+    return StageOutput({"samples": res.n_samples}, res)
+
+
+def run_eval(ctx: RunContext, stage_dir: Path) -> StageOutput:
+    from taskforge._experts import evaluate
+
+    opts = ctx.settings.eval
+    res = evaluate(
+        ctx.dir("train") / "model",
+        ctx.task,
+        opts.data,  # type: ignore[arg-type]
+        input_fields=opts.input_fields,
+        output_field=opts.output_field,
+        exclude_examples=opts.exclude_examples,
+        limit=opts.limit,
+    )
+    res.write(stage_dir / "results.json")
+    return StageOutput({"n": res.n, **res.metrics}, res)
+
+
+# ---- what each stage's reuse key covers ------------------------------------------------------------
+def _dump(settings: StageSettings) -> dict[str, Any]:
+    return settings.model_dump(mode="json")
+
+
+def retrieve_config(ctx: RunContext) -> dict[str, Any]:
+    """Retrieve settings without the target (a larger target must not redo a finished round)."""
+    return {k: v for k, v in _dump(ctx.settings.retrieve).items() if k != "target_samples"}
+
+
+def transform_config(ctx: RunContext) -> dict[str, Any]:
+    """Transform settings and the model (not the URL, concurrency or limits: the LLM cache covers those)."""
+    return {**_dump(ctx.settings.transform), "llm": ctx.settings.llm.spec}
+
+
+def filter_config(ctx: RunContext) -> dict[str, Any]:
+    files = ctx.settings.filter.eval_files
+    return {**_dump(ctx.settings.filter), "eval_fingerprints": [fingerprint(Path(p)) for p in files]}
+
+
+def eval_config(ctx: RunContext) -> dict[str, Any]:
+    return {**_dump(ctx.settings.eval), "data_fingerprint": fingerprint(Path(ctx.settings.eval.data or ""))}
+
+
+PIPELINE: tuple[Stage, ...] = (
+    Stage("retrieve", RetrieveSettings, run_retrieve, ("items.jsonl",), retrieve_config),
+    Stage(
+        "transform", TransformSettings, run_transform, ("samples.jsonl", "rejects.jsonl"), transform_config
+    ),
+    Stage(
+        "filter",
+        FilterSettings,
+        run_filter,
+        ("kept.jsonl", "rejects.jsonl", "funnel.json", "stats.json"),
+        filter_config,
+    ),
+    Stage("export", ExportSettings, run_export, ("data.jsonl", "README.md")),
+    Stage("train", TrainSettings, run_train, ("model",), enabled=lambda s: s.train.enabled),
+    Stage(
+        "eval",
+        EvalSettings,
+        run_eval,
+        ("results.json", "predictions.jsonl"),
+        eval_config,
+        enabled=lambda s: s.train.enabled and s.eval.data is not None,
+    ),
+)
+
+
+# ---- the loop --------------------------------------------------------------------------------------
 def run(
     task: Task,
     *,
     datastore: str | Path,
     out: str | Path,
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
+    settings: RunSettings | Mapping[str, Mapping[str, Any]] | None = None,
     report: bool = True,
 ) -> RunResult:
-    """Run every stage of the pipeline for ``task`` into the run directory ``out``."""
+    """Run every stage of the pipeline for ``task`` into the run directory ``out``.
+
+    ``settings``: a :class:`RunSettings` (see :meth:`RunSettings.resolve`), or a mapping of
+    sections laid over the task's defaults; None: the task's defaults. Everything is checked
+    before the first stage runs.
+    """
     from taskforge._datastore import Datastore
 
+    if not isinstance(settings, RunSettings):
+        settings = RunSettings.resolve(task, config=settings)
+    preflight(settings)
+    ds = Datastore.open(datastore)
     run_dir = Path(out)
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = {stage: dict((settings or {}).get(stage, {})) for stage in STAGES}
-    settings["retrieve"].setdefault("n", 1000)
     atomic_write_text(run_dir / "task.yaml", task.to_yaml())
-    atomic_write_json(run_dir / "settings.json", {"datastore": str(datastore), **settings})
-
-    # the task's own content; its `defaults` are already in each stage's settings hash
-    task_hash = stable_hash(task.model_dump(mode="json", exclude={"defaults"}))
-    result = RunResult(run_dir=run_dir)
-    ds = Datastore.open(datastore)
-    ds_hash = fingerprint(Path(datastore) / "manifest.json")
-
-    # ---- retrieve ------------------------------------------------------------------------------
-    def do_retrieve(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._retrieval import retrieve
-
-        res = retrieve(task, ds, out=stage_dir / "items.jsonl", **settings["retrieve"])
-        (stage_dir / "warning.txt").unlink(missing_ok=True)
-        if res.warning:
-            atomic_write_text(stage_dir / "warning.txt", res.warning)
-        return ["items.jsonl"], {"items": len(res), "per_source": dict(res.per_source)}
-
-    rec = _stage(result, "retrieve", settings["retrieve"], stable_hash([task_hash, ds_hash]), do_retrieve)
-    warning_file = run_dir / "retrieve" / "warning.txt"
-    if warning_file.exists():
-        result.warning = warning_file.read_text(encoding="utf-8")
-        console.print(f"[yellow bold]warning:[/] {result.warning}")
-
-    # ---- transform ------------------------------------------------------------------------------
-    def do_transform(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._transform import TransformSettings, transform
-
-        opts = dict(settings["transform"])
-        llm = _make_llm(opts, run_dir)
-        opts["method"] = "llm" if llm is not None else "mapper"
-        try:
-            res = transform(
-                task,
-                run_dir / "retrieve" / "items.jsonl",
-                stage_dir / "samples.jsonl",
-                llm=llm,
-                settings=TransformSettings(**opts),
-            )
-        finally:
-            if llm is not None:
-                llm.close()
-        counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
-        if res.rejects_by_reason:
-            counts["rejects_by_reason"] = dict(res.rejects_by_reason)
-        if llm is not None:
-            counts["llm"] = llm.stats.as_dict()
-        return ["samples.jsonl", "rejects.jsonl"], counts
-
-    rec = _stage(
-        result, "transform", settings["transform"], stable_hash([task_hash, rec.output_hash]), do_transform
+    atomic_write_json(
+        run_dir / "settings.json", {"datastore": str(datastore), **settings.model_dump(mode="json")}
     )
 
-    # ---- filter (+ stats) ----------------------------------------------------------------------
-    def do_filter(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._quality import FilterSettings, dataset_stats, filter_samples, load_samples
-
-        res = filter_samples(
-            task,
-            run_dir / "transform" / "samples.jsonl",
-            stage_dir,
-            settings=FilterSettings(**settings["filter"]),
-        )
-        atomic_write_json(
-            stage_dir / "stats.json", dataset_stats(task, load_samples(stage_dir / "kept.jsonl"))
-        )
-        funnel = res.funnel
-        return ["kept.jsonl", "rejects.jsonl", "funnel.json", "stats.json"], {
-            "in": funnel["in"],
-            "out": funnel["out"],
-            "dropped": funnel.get("dropped", {}),
-        }
-
-    filter_config = {
-        **settings["filter"],
-        "eval_fingerprints": [fingerprint(Path(p)) for p in settings["filter"].get("eval_files") or []],
-    }
-    rec = _stage(result, "filter", filter_config, stable_hash([task_hash, rec.output_hash]), do_filter)
-
-    # ---- export ---------------------------------------------------------------------------------
-    def do_export(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._quality import export_dataset, load_samples
-
-        fdir = run_dir / "filter"
-        paths = export_dataset(
-            task,
-            load_samples(fdir / "kept.jsonl"),
-            stage_dir,
-            funnel=json.loads((fdir / "funnel.json").read_text(encoding="utf-8")),
-            stats=json.loads((fdir / "stats.json").read_text(encoding="utf-8")),
-            **settings["export"],
-        )
-        return [str(Path(p).relative_to(stage_dir)) for p in paths.values()], {"files": len(paths)}
-
-    rec = _stage(result, "export", settings["export"], stable_hash([task_hash, rec.output_hash]), do_export)
-
-    # ---- train -> eval (optional) ----------------------------------------------------------------
-    if settings["train"].get("enabled"):
-        rec = _run_train(result, task, settings, task_hash, rec)
-        if settings["eval"].get("data"):
-            _run_eval(result, task, settings, task_hash, rec)
-
+    ctx = RunContext(task=task, settings=settings, datastore=ds, run_dir=run_dir)
+    result = RunResult(run_dir=run_dir)
+    # the task's own content; its `defaults` are already in each stage's settings
+    task_hash = stable_hash(task.model_dump(mode="json", exclude={"defaults"}))
+    upstream = fingerprint(Path(datastore) / "manifest.json")
+    rounds = settings.retrieve.target_samples is not None
+    if rounds:
+        upstream = _run_rounds(ctx, result, task_hash, upstream)
+    for stage in PIPELINE:
+        if not stage.enabled(settings) or (rounds and stage.name in ROUND_STAGES):
+            continue
+        rec = _run_stage(ctx, stage, input_hash=stable_hash([task_hash, upstream]))
+        result.records[stage.name] = rec
+        upstream = rec.output_hash
+        if rec.counts.get("warning"):
+            result.warning = str(rec.counts["warning"])
+            console.print(f"[yellow bold]warning:[/] {result.warning}", soft_wrap=True)
     if report:
         from taskforge._report import build_report
 
@@ -210,91 +319,126 @@ def run(
     return result
 
 
-def _run_train(
-    result: RunResult, task: Task, settings: dict[str, dict[str, Any]], task_hash: str, prev: StageRecord
-) -> StageRecord:
-    run_dir = result.run_dir
-
-    def do_train(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._experts import train_expert
-
-        opts = {k: v for k, v in settings["train"].items() if k != "enabled"}
-        data = run_dir / "filter" / "kept.jsonl"
-        train_expert(task, data, stage_dir / "model", **opts)
-        return ["model"], {"samples": sum(1 for _ in data.open(encoding="utf-8"))}
-
-    return _stage(result, "train", settings["train"], stable_hash([task_hash, prev.output_hash]), do_train)
+ROUND_STAGES = ("retrieve", "transform", "filter")
 
 
-def _run_eval(
-    result: RunResult, task: Task, settings: dict[str, dict[str, Any]], task_hash: str, prev: StageRecord
-) -> StageRecord:
-    run_dir = result.run_dir
+def _run_rounds(ctx: RunContext, result: RunResult, task_hash: str, upstream: str) -> str:
+    """``retrieve.target_samples``: retrieve -> transform -> filter in growing rounds (taskforge._target).
 
-    def do_eval(stage_dir: Path) -> tuple[list[str], dict[str, Any]]:
-        from taskforge._experts import evaluate
+    Each round is the plain stages with ``retrieve.n`` = the round's rows and the LLM budget
+    that is left; the LLM cache makes every row an earlier round paid for free. Returns the
+    filter's output hash for the stages after it.
+    """
+    from taskforge._target import RoundResult, run_until, start_rows
 
-        opts = dict(settings["eval"])
-        data = Path(opts.pop("data"))
-        res = evaluate(run_dir / "train" / "model", task, data, **opts)
-        res.write(stage_dir / "results.json")
-        return ["results.json", "predictions.jsonl"], {"n": res.n, **res.metrics}
+    base = ctx.settings
+    stages = [s for s in PIPELINE if s.name in ROUND_STAGES]
+    last = {"upstream": upstream}
 
-    config = {**settings["eval"], "data_fingerprint": fingerprint(Path(settings["eval"]["data"]))}
-    return _stage(result, "eval", config, stable_hash([task_hash, prev.output_hash]), do_eval)
+    def one_round(rows: int, cost_left: float | None, calls_left: int | None) -> RoundResult:
+        llm = base.llm.model_copy(update={"max_cost": cost_left, "max_calls": calls_left})
+        retrieve = base.retrieve.model_copy(update={"n": rows})
+        ctx.settings = base.model_copy(update={"retrieve": retrieve, "llm": llm})
+        ctx.values.clear()
+        up, kept = upstream, 0
+        for stage in stages:
+            try:
+                rec = _run_stage(ctx, stage, input_hash=stable_hash([task_hash, up]))
+            except StageError:
+                if stage.name != "filter":
+                    raise
+                break  # this round kept nothing (every sample dropped): the next one is larger
+            result.records[stage.name] = rec
+            up = rec.output_hash
+            kept = int(rec.counts.get("out", 0)) if stage.name == "filter" else kept
+        last["upstream"] = up
+        spent = (
+            {} if result.records["transform"].reused else result.records["transform"].counts.get("llm", {})
+        )
+        calls, cost = int(spent.get("calls", 0)), float(spent.get("cost", 0.0))
+        stop = None
+        if calls_left is not None and calls >= calls_left:
+            stop = "max_calls"
+        elif cost_left is not None and cost >= cost_left:
+            stop = "max_cost"
+        items = int(result.records["retrieve"].counts.get("items", 0))
+        console.print(
+            f"[bold]round:[/] {rows:,} rows -> {items:,} items -> {kept:,} kept (target {target:,})"
+        )
+        return RoundResult(rows, items, kept, cost=cost, calls=calls, budget_stop=stop)
+
+    target = int(base.retrieve.target_samples or 0)
+    try:
+        report = run_until(
+            target,
+            one_round,
+            rows=start_rows(ctx.run_dir, base.retrieve.n),
+            run_dir=ctx.run_dir,
+            max_cost=base.llm.max_cost,
+            max_calls=base.llm.max_calls,
+            max_rows=getattr(ctx.datastore, "n_rows", None),
+        )
+    finally:
+        ctx.settings = base
+    result.target = report.to_json()
+    console.print(
+        f"[bold]target {target:,}:[/] kept {report.kept:,} in {len(report.rounds)} round(s), "
+        f"{report.calls:,} LLM calls, ${report.cost:,.4f}; stopped by {report.stopped_by}"
+    )
+    return last["upstream"]
 
 
-def _stage(
-    result: RunResult,
-    name: str,
-    config: Mapping[str, Any],
-    input_hash: str,
-    body: Callable[[Path], tuple[list[str], dict[str, Any]]],
-) -> StageRecord:
-    """Reuse the stage when nothing it depends on changed; otherwise run ``body`` and record it."""
-    stage_dir = result.run_dir / name
-    config_hash = stable_hash(dict(config))
+def preflight(settings: RunSettings) -> None:
+    """Checks that need more than the settings models: LLM specs, the retrieval method, files named."""
+    from taskforge._llm import check_llm
+    from taskforge._retrieval import METHODS
+
+    check_llm(settings.llm)
+    check_llm(settings.filter.judge_llm(settings.llm))
+    if settings.retrieve.method not in METHODS:
+        raise SettingsError(
+            f"retrieve.method: unknown {settings.retrieve.method!r}; choose one of {', '.join(sorted(METHODS))}"
+        )
+    if settings.transform.method == "llm" and not settings.llm.spec:
+        raise SettingsError("transform.method is 'llm' but no LLM is given (llm.spec, --llm openai:MODEL)")
+    named = [("filter.eval_files", Path(p)) for p in settings.filter.eval_files]
+    if settings.train.enabled and settings.eval.data is not None:
+        named.append(("eval.data", settings.eval.data))
+    if settings.transform.template is not None:
+        named.append(("transform.template", settings.transform.template))
+    for key, path in named:
+        if not path.is_file():
+            raise SettingsError(f"{key}: {path} is not a file")
+
+
+def _run_stage(ctx: RunContext, stage: Stage, *, input_hash: str) -> StageRecord:
+    """Reuse the stage when nothing it depends on changed; otherwise run it and record it."""
+    stage_dir = ctx.dir(stage.name)
+    config = stage.config(ctx) if stage.config else _dump(ctx.settings.stage(stage.name))
+    config_hash = stable_hash(config)
     rec = reusable(stage_dir, config_hash, input_hash)
     if rec is not None:
-        console.print(f"[dim]{name}: unchanged, reusing {stage_dir}[/]")
-    else:
-        console.rule(f"[bold]{name}")
-        stage_dir.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter()
-        outputs, counts = body(stage_dir)
-        rec = finish(
-            stage_dir,
-            name,
-            config_hash=config_hash,
-            input_hash=input_hash,
-            outputs=outputs,
-            counts=counts,
-            started=started,
-        )
-    result.records[name] = rec
-    return rec
-
-
-def _make_llm(opts: dict[str, Any], run_dir: Path) -> Any:
-    """Build the LLM client from transform/judge settings (pops the client keys); None for the mapper."""
-    spec = opts.pop("llm", None)
-    client_keys = (
-        "base_url",
-        "api_key_env",
-        "max_in_flight",
-        "rpm",
-        "tpm",
-        "timeout",
-        "max_retries",
-        "prices",
+        console.print(f"[dim]{stage.name}: unchanged, reusing {stage_dir}[/]")
+        return rec
+    console.rule(f"[bold]{stage.name}")
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    output = stage.runner(ctx, stage_dir)
+    ctx.values[stage.name] = output.value
+    files = output.files if output.files is not None else stage.outputs
+    return finish(
+        stage_dir,
+        stage.name,
+        config_hash=config_hash,
+        input_hash=input_hash,
+        outputs=list(files),
+        counts=output.counts,
+        started=started,
     )
-    client = {k: opts.pop(k) for k in client_keys if k in opts}
-    mapper = opts.pop("mapper", None)
-    if not spec or mapper:
-        return None
-    from taskforge._llm import LLM
 
-    return LLM.from_spec(spec, cache_path=run_dir / LLM_CACHE, **client)
+
+def _read_json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _scalar(v: Any) -> bool:
@@ -315,7 +459,7 @@ def print_summary(result: RunResult) -> None:
     """The funnel table and where the outputs are."""
     rows = []
     for name, rec in result.records.items():
-        main = {k: v for k, v in rec.counts.items() if _scalar(v)}
+        main = {k: v for k, v in rec.counts.items() if _scalar(v) and k != "warning"}
         what = ", ".join(f"{k} {format_value(v)}" for k, v in main.items())
         rows.append([name, what, "reused" if rec.reused else f"{rec.seconds:.1f}s"])
     console.print(summary_table("Run summary", ["stage", "counts", "time"], rows))
@@ -327,7 +471,27 @@ def print_summary(result: RunResult) -> None:
         console.print(
             summary_table("Dropped by filter", ["filter", "samples"], flt.counts["dropped"].items())
         )
+    if result.target:
+        t = result.target
+        console.print(
+            summary_table(
+                "Target",
+                ["", ""],
+                [
+                    ("target samples", t["target"]),
+                    ("kept", t["kept"]),
+                    ("rounds", len(t["rounds"])),
+                    ("rows retrieved", t["rows"]),
+                    ("LLM calls", t["calls"]),
+                    ("cost", f"${t['cost']:,.4f}"),
+                    ("stopped by", t["stopped_by"]),
+                ],
+            )
+        )
     _print_eval(result)
     console.print(f"dataset: [bold]{result.dataset}[/]")
     if result.report:
         console.print(f"report:  [bold]{result.report}[/]")
+
+
+__all__ = ["PIPELINE", "RunContext", "RunResult", "Stage", "StageOutput", "preflight", "print_summary", "run"]

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from taskforge._console import console
-
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_command)
@@ -27,10 +25,27 @@ def run_command(
     ),
     per_source_cap: int | None = typer.Option(None, "--per-source-cap", min=1, help="Max items per source."),
     llm: str | None = typer.Option(
-        None, "--llm", help="LLM for transformation, e.g. openai:MODEL or anthropic:MODEL."
+        None, "--llm", help="LLM for transformation: openai:MODEL, anthropic:MODEL or local:PATH.gguf."
     ),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1."
+    base_url: list[str] | None = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible server, e.g. http://localhost:8000/v1; repeat for replicas of one model.",
+    ),
+    structured: str | None = typer.Option(
+        None, "--structured", help="Send the answer's JSON schema: auto (fall back if refused), on, off."
+    ),
+    batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
+    target_samples: int | None = typer.Option(
+        None,
+        "--target-samples",
+        min=1,
+        help="Retrieve more rows in rounds until N samples pass every filter.",
+    ),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="LLM budget in USD for this run."),
+    max_calls: int | None = typer.Option(None, "--max-calls", help="LLM budget in calls for this run."),
+    local_slots: int | None = typer.Option(
+        None, "--local-slots", min=1, help="--llm local:MODEL: parallel slots of the llama.cpp server."
     ),
     max_in_flight: int | None = typer.Option(None, "--max-in-flight", min=1, help="Concurrent LLM requests."),
     mapper: bool = typer.Option(
@@ -61,39 +76,41 @@ def run_command(
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
 ) -> None:
     """Retrieve -> transform -> filter -> export (-> train -> eval) for TASK_FILE, into a run directory."""
-    from taskforge._llm._types import LLMError
-    from taskforge._pipeline import SettingsError, print_summary, resolve_settings, run
-    from taskforge._task import Task, TaskSpecError
+    from taskforge._pipeline import print_summary, run
+    from taskforge._settings import RunSettings
+    from taskforge._task import Task
 
     if llm and mapper:
         raise typer.BadParameter("give either --llm or --mapper, not both")
-    try:
-        from taskforge._llm import parse_llm_spec
-
-        for spec in (llm, judge):
-            if spec:
-                parse_llm_spec(spec)  # a bad spec fails now, not after retrieval
-        task = Task.load(task_file)
-        flags = {
-            "retrieve": {"n": n, "method": method, "per_source_cap": per_source_cap},
-            "transform": {
-                "llm": llm,
-                "base_url": base_url,
-                "max_in_flight": max_in_flight,
-                "chain_of_thought": cot,
-                "mapper": True if mapper else None,
-            },
-            "filter": {
-                "eval_files": [str(p) for p in eval_files] if eval_files else None,
-                "judge": judge,
-                "judge_base_url": base_url if judge else None,
-            },
-            "train": {"enabled": True if train else None, "base_model": base_model},
-            "eval": {"data": str(eval_files[0]) if (train and eval_files) else None},
-        }
-        settings = resolve_settings(task, config_file=config, flags=flags)
-        result = run(task, datastore=datastore, out=out, settings=settings, report=not no_report)
-    except (TaskSpecError, SettingsError, LLMError) as e:
-        console.print(f"[red bold]error:[/] {e}")
-        raise typer.Exit(2) from None
+    task = Task.load(task_file)
+    urls = base_url[0] if base_url and len(base_url) == 1 else base_url
+    flags = {
+        "retrieve": {
+            "n": n,
+            "method": method,
+            "per_source_cap": per_source_cap,
+            "target_samples": target_samples,
+        },
+        "llm": {
+            "spec": llm,
+            "base_url": urls,
+            "max_in_flight": max_in_flight,
+            "structured": structured,
+            "batch": batch or None,
+            "max_cost": max_cost,
+            "max_calls": max_calls,
+            "local_slots": local_slots,
+        },
+        "transform": {"chain_of_thought": cot, "method": "mapper" if mapper else None},
+        "filter": {
+            "eval_files": [str(p) for p in eval_files] if eval_files else None,
+            "judge": judge,
+            "judge_base_url": base_url[0] if (judge and base_url) else None,
+        },
+        "train": {"enabled": True if train else None, "base_model": base_model},
+        "eval": {"data": eval_files[0] if (train and eval_files) else None},
+    }
+    # every setting is validated here, before any stage runs (a typo in --config stops the run now)
+    settings = RunSettings.resolve(task, config_file=config, flags=flags)
+    result = run(task, datastore=datastore, out=out, settings=settings, report=not no_report)
     print_summary(result)

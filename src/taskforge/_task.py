@@ -9,23 +9,28 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from taskforge._errors import TaskSpecError
 from taskforge._io import read_table
 from taskforge._parts import PartLayout, detect_parts
+from taskforge._records import text_of
 
 FieldValue = str | dict[str, Any]
 SINGLE_INPUT = "input"
 SINGLE_OUTPUT = "output"
-
-
-class TaskSpecError(ValueError):
-    """A task spec that cannot be used; the message names the field and what is wrong."""
 
 
 class FieldSpec(BaseModel):
@@ -96,6 +101,7 @@ class Task(BaseModel):
     output_schema: dict[str, FieldSpec] | None = None
     exclude_sources: list[str] = Field(default_factory=list)
     defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    _label_cache: tuple[tuple[Any, ...], Any] | None = PrivateAttr(default=None)
 
     @field_validator("exclude_sources", mode="before")
     @classmethod
@@ -178,9 +184,21 @@ class Task(BaseModel):
         """True when :meth:`labels` come from the examples' outputs, not from an output_schema."""
         return self._inferred is not None and not any(s.labels for s in (self.output_schema or {}).values())
 
-    @cached_property
+    @property
     def _inferred(self) -> tuple[str, tuple[str, ...]] | None:
-        """(field, labels) inferred from the examples when no schema field has labels; else None."""
+        """(field, labels) inferred from the examples when no schema field has labels; else None.
+
+        Cached while the examples, schema and instruction are the same objects (a copy with new
+        examples infers again)."""
+        key = (self.examples, self.output_schema, self.instruction)
+        cached = self._label_cache
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return cached[1]
+        found = self._infer_labels()
+        self._label_cache = (key, found)
+        return found
+
+    def _infer_labels(self) -> tuple[str, tuple[str, ...]] | None:
         if any(spec.labels for spec in (self.output_schema or {}).values()):
             return None
         for name in self.output_fields:
@@ -194,16 +212,7 @@ class Task(BaseModel):
         return None
 
     # ---- text views used for embedding, dedup and prompts -------------------------------------
-    @staticmethod
-    def text_of(value: Any) -> str:
-        """Flatten an input/output value to one text (named fields as ``name: value`` lines)."""
-        if value is None:
-            return ""
-        if isinstance(value, dict):
-            return "\n".join(f"{k}: {Task.text_of(v)}" for k, v in value.items())
-        if isinstance(value, list):
-            return "\n".join(Task.text_of(v) for v in value)
-        return str(value)
+    text_of = staticmethod(text_of)  # the one flattener, from taskforge._records
 
     def input_texts(self) -> list[str]:
         return [self.text_of(e.input) for e in self.examples]

@@ -4,7 +4,7 @@ Python API::
 
     report = build_datastore(["data/snli", "corpus.jsonl"], "store/", kind="rows", max_rows=1000)
     ds = Datastore.open("store/")
-    ds.search("Does the premise entail the hypothesis?", k=10)   # best cell per row, with its row
+    ds.get_rows([0, 1])                  # full records; quick text search: taskforge.search(ds, text)
 
 Folder layout (format version 1)::
 
@@ -26,13 +26,12 @@ concatenates them, and the manifest is written last, atomically.
 from taskforge._datastore._build import BuildReport, StrictModeError, build_datastore
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._datastore._store import Datastore, SourceInfo
-from taskforge._embed import Embedder, ModelMismatchError
+from taskforge._settings import BuildSettings
 
 __all__ = [
     "BuildReport",
+    "BuildSettings",
     "Datastore",
-    "Embedder",
-    "ModelMismatchError",
     "Source",
     "SourceError",
     "SourceInfo",

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from taskforge._cells import text_cells
 from taskforge._console import console, make_progress
-from taskforge._datastore._cells import text_cells
 from taskforge._datastore._chunks import (
     ChunkInput,
     clean_partial,
@@ -35,7 +35,9 @@ from taskforge._datastore._merge import MANIFEST, load_manifest, merge
 from taskforge._datastore._readers import BadRow, UnreadableFile
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._embed import Embedder, ModelMismatchError
+from taskforge._errors import UsageError
 from taskforge._io import atomic_write_json, stable_hash
+from taskforge._settings import BuildSettings
 
 DEFAULT_CHUNK_ROWS = 512
 MAX_ERROR_LINES = 5
@@ -58,26 +60,20 @@ class BuildReport:
 def build_datastore(
     sources: Sequence[str | os.PathLike[str]],
     out: str | os.PathLike[str],
-    *,
-    kind: str = "rows",
-    model: str | None = None,
-    description: str | None = None,
-    strict: bool = False,
-    max_rows: int | None = None,
-    ann: bool = False,
-    float16: bool = False,
-    chunk_rows: int | None = None,
-    batch_size: int = 64,
-    text_unit: str = "line",
-    precision: str = "auto",
+    settings: BuildSettings | None = None,
+    **overrides: Any,
 ) -> BuildReport:
     """Build (or extend, or resume) the datastore at ``out`` from ``sources``; returns a report.
 
-    Sources already in the store with the same content are kept as they are; new ones are
-    embedded and appended. ``description`` applies to every source given in this call.
+    ``settings`` (or keyword ``overrides`` of :class:`~taskforge.BuildSettings`: ``kind``,
+    ``max_rows``, ``model``, ...) say how. Sources already in the store with the same content
+    are kept as they are; new ones are embedded and appended. ``description`` applies to every
+    source given in this call.
     """
-    if kind not in ("rows", "documents"):
-        raise ValueError(f"kind must be 'rows' or 'documents', not {kind!r}")
+    s = BuildSettings.build(settings, overrides)
+    kind, model, description, strict, max_rows = s.kind, s.model, s.description, s.strict, s.max_rows
+    ann, float16, chunk_rows, batch_size = s.ann, s.float16, s.chunk_rows, s.batch_size
+    text_unit, precision = s.text_unit, s.precision
     t0 = time.perf_counter()
     out = Path(out)
     chunk_rows = chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
@@ -87,7 +83,7 @@ def build_datastore(
     previous = load_manifest(out) if (out / MANIFEST).exists() else None
     if previous is not None:
         if previous["kind"] != kind:
-            raise ValueError(f"{out} is a {previous['kind']!r} store; cannot add {kind!r} sources to it")
+            raise UsageError(f"{out} is a {previous['kind']!r} store; cannot add {kind!r} sources to it")
         embedder.check_same(previous["model"]["name"], previous["model"]["dim"])
     settings = {
         "kind": kind,

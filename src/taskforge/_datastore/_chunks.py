@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from taskforge._datastore._cells import document_text, split_passages
+from taskforge._cells import document_text, split_passages
 from taskforge._embed import Embedder
 from taskforge._io import fsync_path
 

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
 from taskforge._console import console, kv_table, summary_table
-
-if TYPE_CHECKING:
-    from taskforge._datastore._store import Datastore
+from taskforge._datastore import Datastore
 
 datastore_app = typer.Typer(help="Build, inspect and search a datastore of embedded rows or documents.")
 
@@ -36,30 +33,23 @@ def build_cmd(
     precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 embedding compute."),
 ) -> None:
     """Embed SOURCE... into the datastore at --out (skips sources already embedded)."""
-    from taskforge._datastore._build import build_datastore
-    from taskforge._datastore._sources import SourceError
-    from taskforge._datastore._store import Datastore
-    from taskforge._embed import ModelMismatchError
+    from taskforge._datastore import Datastore, build_datastore
 
-    try:
-        report = build_datastore(
-            sources,
-            out,
-            kind=kind,
-            model=model,
-            description=description,
-            strict=strict,
-            max_rows=max_rows,
-            ann=ann,
-            float16=float16,
-            chunk_rows=chunk_rows,
-            batch_size=batch_size,
-            text_unit=text_unit,
-            precision=precision,
-        )
-    except (SourceError, ModelMismatchError, ValueError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from None
+    report = build_datastore(
+        sources,
+        out,
+        kind=kind,
+        model=model,
+        description=description,
+        strict=strict,
+        max_rows=max_rows,
+        ann=ann,
+        float16=float16,
+        chunk_rows=chunk_rows,
+        batch_size=batch_size,
+        text_unit=text_unit,
+        precision=precision,
+    )
     rows = [
         (
             s["name"],
@@ -83,7 +73,7 @@ def build_cmd(
 @datastore_app.command("info")
 def info_cmd(path: Path = typer.Argument(..., help="Datastore folder.")) -> None:
     """Sources, rows, vectors, model and disk size of a datastore."""
-    ds = _open(path)
+    ds = Datastore.open(path)
     rows = [(s.name, s.n_rows, s.n_vectors, len(s.columns), s.description[:60]) for s in ds.sources]
     console.print(summary_table("sources", ["source", "rows", "vectors", "columns", "description"], rows))
     ann = ds.manifest.get("ann")
@@ -115,23 +105,16 @@ def search_cmd(
     ),
 ) -> None:
     """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
-    ds = _open(path)
-    hits = ds.search(text, k, index="ann" if ann else "exact", description_weight=description_weight)
+    from taskforge._retrieval import search
+
+    hits = search(
+        Datastore.open(path), text, k, index="ann" if ann else "exact", description_weight=description_weight
+    )
     rows = [
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits
     ]
     console.print(summary_table(f"top {k} for {text!r}", ["source", "row", "column", "score", "text"], rows))
-
-
-def _open(path: Path) -> Datastore:
-    from taskforge._datastore._store import Datastore
-
-    try:
-        return Datastore.open(path)
-    except (FileNotFoundError, ValueError) as e:
-        console.print(f"[red]error:[/] {e}")
-        raise typer.Exit(1) from None
 
 
 def _size(n: int) -> str:

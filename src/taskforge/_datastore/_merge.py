@@ -20,6 +20,7 @@ import pyarrow as pa
 from taskforge._console import console
 from taskforge._datastore._chunks import ROWS_SCHEMA, chunk_dir, read_chunk_meta, read_chunk_rows
 from taskforge._embed import Embedder
+from taskforge._errors import BadDataError
 from taskforge._io import atomic_write_json, fsync_path
 
 MANIFEST = "manifest.json"
@@ -31,9 +32,9 @@ MERGED_SCHEMA = pa.schema([("source", pa.int32()), *ROWS_SCHEMA])
 def load_manifest(path: Path) -> dict[str, Any]:
     manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
     if manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a taskforge datastore (manifest format {manifest.get('format')!r})")
+        raise BadDataError(f"{path}: not a taskforge datastore (manifest format {manifest.get('format')!r})")
     if manifest.get("version") != VERSION:
-        raise ValueError(f"{path}: datastore format version {manifest.get('version')} is not supported")
+        raise BadDataError(f"{path}: datastore format version {manifest.get('version')} is not supported")
     return manifest
 
 

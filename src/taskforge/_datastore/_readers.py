@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from taskforge._errors import InputError
+
 COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 FORMATS = {
     ".jsonl": "jsonl",
@@ -46,7 +48,7 @@ class BadRow:
     message: str
 
 
-class UnreadableFile(OSError):
+class UnreadableFile(InputError, OSError):
     """A file that cannot be read at all (not one bad row)."""
 
 
@@ -131,7 +133,7 @@ def _csv(path: Path, label: str, delimiter: str) -> Iterator[Row | BadRow]:
 
 def looks_like_header(cells: list[str]) -> bool:
     """A header row has short, non-numeric names (sst5's TSV has none: ``__label__4 \\t sentence``)."""
-    from taskforge._datastore._cells import _NUMBER
+    from taskforge._cells import _NUMBER
 
     filled = [c.strip() for c in cells if c.strip()]
     if not filled:

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from taskforge._datastore._readers import COMPRESSED, BadRow, Row, file_format, iter_hf_dataset, read_file
+from taskforge._errors import InputError
 
 CARD_NAMES = ("README.md", "README.rst", "README.txt", "README")
 SKIP_NAMES = {"SOURCE.txt", "LICENSE", "LICENSE.txt", "CITATION.cff", "dataset_info.json", "state.json"}
 SKIP_SUFFIXES = {".md", ".rst", ".lst", ".py", ".sh", ".yaml", ".yml", ".cff"}
 
 
-class SourceError(RuntimeError):
+class SourceError(InputError):
     """A source that cannot be read; the message names it."""
 
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from taskforge._datastore._merge import load_manifest
 from taskforge._embed import Embedder
+from taskforge._errors import DatastoreNotFound, SettingsError
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class Datastore:
     def open(cls, path: str | os.PathLike[str]) -> Datastore:
         path = Path(path)
         if not (path / "manifest.json").exists():
-            raise FileNotFoundError(f"{path}: no datastore here (manifest.json missing)")
+            raise DatastoreNotFound(f"{path}: no datastore here (manifest.json missing)")
         return cls(path, load_manifest(path))
 
     # ---- arrays (memory-mapped) -----------------------------------------------------------
@@ -136,12 +137,12 @@ class Datastore:
             elif kind == "ann":
                 entry = self.manifest.get("ann")
                 if not entry:
-                    raise ValueError(f"{self.path}: built without an ANN index (rebuild with --ann)")
+                    raise SettingsError(f"{self.path}: built without an ANN index (rebuild with --ann)")
                 from taskforge._datastore._ann import load_ann
 
                 index = load_ann(self._data, entry)
             else:
-                raise ValueError(f"index kind must be 'exact' or 'ann', not {kind!r}")
+                raise SettingsError(f"index kind must be 'exact' or 'ann', not {kind!r}")
             self._indexes[kind] = index
         return self._indexes[kind]
 
@@ -150,83 +151,6 @@ class Datastore:
         emb = Embedder.load(self.model_name, precision=self.manifest["model"].get("precision", "auto"))
         emb.check_same(self.model_name, self.dim)
         return emb
-
-    def search(
-        self,
-        text: str,
-        k: int = 10,
-        *,
-        embedder: Embedder | None = None,
-        index: str = "exact",
-        description_weight: float = 0.5,
-    ) -> list[dict[str, Any]]:
-        """The ``k`` best rows for ``text``, each with its best cell/passage, scores and full row.
-
-        A row's score is its best cell's cosine, mixed with the cosine of its source's
-        description (ReBase's dataset score) by ``description_weight``: a query such as
-        "Does the premise entail the hypothesis?" then finds NLI rows rather than rows that
-        merely mention the word "hypothesis". ``description_weight=0`` is pure cell search.
-        A quick look should show k different things, so a row whose best cell repeats the
-        text of a better hit (a label such as "entailment" in every row) is skipped.
-        """
-        from taskforge._retrieval._scoring import row_max_scores
-
-        emb = embedder or self.embedder()
-        emb.check_same(self.model_name, self.dim)
-        query = emb.encode([text])
-        vrow = self.vector_row()
-        dataset = self.description_vectors() @ query[0]
-        if index == "exact":
-            row_cell = row_max_scores(self.vectors(), vrow, self.n_rows, query)[:, 0]
-        else:
-            fetch = min(self.n_vectors, max(k * 50, 1000))
-            scores, ids = self.index(index).search(query, fetch)
-            keep = ids[0] >= 0
-            row_cell = row_max_scores(scores[0][keep][:, None], vrow[ids[0][keep]], self.n_rows, np.ones(1))[
-                :, 0
-            ]
-        final = (1 - description_weight) * row_cell + description_weight * dataset[self.row_source()]
-        # identical texts embed identically: one row per (source, best-cell score) stands for its twins
-        key = self.row_source().astype(np.int64) << 32 | row_cell.astype(np.float32).view(np.uint32)
-        _, first = np.unique(key, return_index=True)
-        first = first[np.isfinite(final[first])]
-        n_candidates = min(max(k * 4, 50), len(first))
-        if n_candidates == 0:
-            return []
-        top = first[np.argpartition(-final[first], n_candidates - 1)[:n_candidates]]
-        top = top[np.argsort(-final[top], kind="stable")]
-        vecs, vcol, columns = self.vectors(), self.vector_column(), self.column_names()
-        hits: list[dict[str, Any]] = []
-        seen: set[str] = set()
-        for r in top.tolist():
-            lo, hi = np.searchsorted(vrow, r, "left"), np.searchsorted(vrow, r, "right")
-            best = lo + int(np.argmax(np.asarray(vecs[lo:hi], dtype=np.float32) @ query[0]))
-            rec = self.get_rows([r])[0]
-            if self.kind == "rows":
-                column = columns[int(vcol[best])]
-                snippet = rec["cells"].get(column, "")
-            else:
-                from taskforge._datastore._cells import split_passages
-
-                column, snippet = f"passage {int(vcol[best])}", split_passages(rec["text"])[int(vcol[best])]
-            key = " ".join(snippet.lower().split())
-            if key in seen:
-                continue
-            seen.add(key)
-            hits.append(
-                {
-                    **rec,
-                    "global_row": r,
-                    "column": column,
-                    "score": float(final[r]),
-                    "cell_score": float(row_cell[r]),
-                    "dataset_score": float(dataset[self.row_source()[r]]),
-                    "snippet": snippet,
-                }
-            )
-            if len(hits) == k:
-                break
-        return hits
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())

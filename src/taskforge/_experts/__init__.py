@@ -24,7 +24,6 @@ from taskforge._experts._metrics import (
     rouge_l,
     token_f1,
 )
-from taskforge._experts._tiny import make_tiny_causal_lm
 from taskforge._experts._train import default_expert, train_expert
 
 __all__ = [
@@ -45,7 +44,6 @@ __all__ = [
     "extract_answer",
     "judge_win_rate",
     "load_model",
-    "make_tiny_causal_lm",
     "normalize_answer",
     "resolve_base_model",
     "rouge_l",

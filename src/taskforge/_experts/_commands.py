@@ -1,6 +1,7 @@
 """CLI commands of this stage: ``taskforge train`` and ``taskforge eval``.
 
-User-fixable problems (no GPU, no weights, bad data) print one red line and exit with code 2.
+User-fixable problems (no GPU, no weights, bad data) are :class:`ExpertError`s: the CLI's one
+error handler prints them on one line and exits with code 2.
 """
 
 from __future__ import annotations
@@ -10,22 +11,7 @@ from pathlib import Path
 import typer
 
 from taskforge._console import console, kv_table, summary_table
-
-EXIT_USAGE = 2
-
-
-def _fail(msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/] {msg}")
-    return typer.Exit(EXIT_USAGE)
-
-
-def _load_task(path: Path):
-    from taskforge._task import Task, TaskSpecError
-
-    try:
-        return Task.load(path)
-    except TaskSpecError as e:
-        raise _fail(str(e)) from None
+from taskforge._task import Task
 
 
 def train_cmd(
@@ -48,35 +34,30 @@ def train_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train a task expert on generated samples (CPU classifier or LoRA adapter)."""
-    from taskforge._experts._errors import ExpertError
+    from taskforge._experts._train import default_expert, train_expert
 
-    task = _load_task(task_path)
-    try:
-        from taskforge._experts._train import default_expert, train_expert
-
-        kind = expert or default_expert(task, base_model)
-        if kind == "cpu":
-            if not task.labels():
-                console.print("[yellow]the task has no output_schema labels: inferring them from the data[/]")
-            kw: dict[str, object] = {
-                "epochs": int(epochs) if epochs else None,
-                "lr": lr,
-                "batch_size": batch_size,
-            }
-        else:
-            kw = {
-                "method": method,
-                "preset": preset,
-                "device": device,
-                "epochs": epochs,
-                "lr": lr,
-                "batch_size": batch_size,
-                "max_steps": max_steps,
-            }
-        kw = {k: v for k, v in kw.items() if v is not None}
-        res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
-    except ExpertError as e:
-        raise _fail(str(e)) from None
+    task = Task.load(task_path)
+    kind = expert or default_expert(task, base_model)
+    if kind == "cpu":
+        if not task.labels():
+            console.print("[yellow]the task has no output_schema labels: inferring them from the data[/]")
+        kw: dict[str, object] = {
+            "epochs": int(epochs) if epochs else None,
+            "lr": lr,
+            "batch_size": batch_size,
+        }
+    else:
+        kw = {
+            "method": method,
+            "preset": preset,
+            "device": device,
+            "epochs": epochs,
+            "lr": lr,
+            "batch_size": batch_size,
+            "max_steps": max_steps,
+        }
+    kw = {k: v for k, v in kw.items() if v is not None}
+    res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
     console.print(
         kv_table(
             f"trained {res.kind} expert",
@@ -118,42 +99,39 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="LoRA expert: generation length."),
 ) -> None:
     """Evaluate a trained expert (or an LLM few-shot) on an eval file."""
-    from taskforge._experts._errors import ExpertError
+    from taskforge._errors import UsageError
     from taskforge._experts._evaluate import evaluate
+    from taskforge._llm import make_llm
+    from taskforge._settings import LLMSettings
 
-    task = _load_task(task_path)
-    cache = (run_dir / "llm_cache.sqlite") if run_dir else None
-    try:
-        if (model is None) == (llm is None):
-            raise ExpertError("give either MODEL (a trained expert folder) or --llm PROVIDER:MODEL")
-        predictor: object = model
-        if llm:
-            from taskforge._experts._judge import FewShotLLM, make_llm
+    task = Task.load(task_path)
+    if (model is None) == (llm is None):
+        raise UsageError("give either MODEL (a trained expert folder) or --llm PROVIDER:MODEL")
+    client = LLMSettings(
+        base_url=base_url, api_key_env=api_key_env
+    )  # one client setting for --llm and --judge
+    predictor: object = model
+    if llm:
+        from taskforge._experts._judge import FewShotLLM
 
-            predictor = FewShotLLM(
-                make_llm(llm, base_url=base_url, api_key_env=api_key_env, cache_path=cache), task, shots=shots
-            )
-        judge_llm = None
-        if judge:
-            from taskforge._experts._judge import make_llm
-
-            judge_llm = make_llm(judge, base_url=base_url, api_key_env=api_key_env, cache_path=cache)
-        result = evaluate(
-            predictor,
-            task,
-            data,
-            input_fields=input_fields,
-            output_field=output_field,
-            exclude_examples=not keep_examples,
-            limit=limit,
-            judge=judge_llm,
-            out=out,
-            run_dir=run_dir,
-            model_kwargs={"device": device, "max_new_tokens": max_new_tokens} if model and not llm else None,
-            baselines=not no_baselines,
+        predictor = FewShotLLM(
+            make_llm(client.model_copy(update={"spec": llm}), cache_dir=run_dir), task, shots=shots
         )
-    except ExpertError as e:
-        raise _fail(str(e)) from None
+    judge_llm = make_llm(client.model_copy(update={"spec": judge}), cache_dir=run_dir) if judge else None
+    result = evaluate(
+        predictor,
+        task,
+        data,
+        input_fields=input_fields,
+        output_field=output_field,
+        exclude_examples=not keep_examples,
+        limit=limit,
+        judge=judge_llm,
+        out=out,
+        run_dir=run_dir,
+        model_kwargs={"device": device, "max_new_tokens": max_new_tokens} if model and not llm else None,
+        baselines=not no_baselines,
+    )
     dropped = f", {result.n_excluded} dropped as examples" if result.n_excluded else ""
     console.print(
         f"[bold]{task.name}[/]: {result.model} ({result.kind}) on {result.data}: {result.n:,} items{dropped}"

@@ -15,15 +15,16 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from taskforge._console import console, make_progress
-from taskforge._experts._data import FieldValue, classifier_text, label_of, read_rows
+from taskforge._experts._data import FieldValue, classifier_text, read_rows
 from taskforge._experts._errors import ExpertError
 from taskforge._experts._heads import build_model
 from taskforge._io import atomic_write_json
+from taskforge._records import label_of
 from taskforge._task import Task
 
 CPU_KIND = "cpu-classifier"
@@ -78,12 +79,11 @@ def resolve_labels(task: Task, samples: Sequence[dict[str, Any]], labels: Sequen
         return [str(x) for x in labels]
     if task.labels():
         return list(task.labels() or [])
-    found = sorted(
-        {label_of(task, s["output"]) for s in samples} | {label_of(task, e.output) for e in task.examples}
-    )
-    if len(found) > MAX_INFERRED_LABELS:
+    outputs = [s["output"] for s in samples] + [e.output for e in task.examples]
+    found = sorted({lab for lab in (label_of(task, o) for o in outputs) if lab is not None})
+    if not found or len(found) > MAX_INFERRED_LABELS:
         raise ExpertError(
-            f"the task has no output_schema labels and the data has {len(found)} distinct outputs: "
+            f"the task has no output_schema labels and the data has {len(found)} distinct short outputs: "
             "the CPU expert is for classification / multiple-choice tasks (add `output_schema: {FIELD: "
             "{labels: [...]}}` to the task, or train a LoRA expert with --base-model)"
         )
@@ -738,9 +738,3 @@ class CpuExpert:
         if not inputs:
             return []
         return [self.labels[int(i)] for i in self.predict_proba(inputs, batch_size).argmax(-1)]
-
-
-def settings_dict(result: TrainResult) -> dict[str, Any]:
-    d = asdict(result)
-    d["out_dir"] = str(result.out_dir)
-    return d

@@ -105,14 +105,6 @@ def label_field(task: Task) -> str:
     return task.label_field() or task.output_fields[0]
 
 
-def label_of(task: Task, output: Any) -> str:
-    """The label string of a sample's output (the task's labelled field)."""
-    val = task.output_value(output, label_field(task)) if isinstance(output, dict) else output
-    if isinstance(val, list):
-        val = val[0] if val else ""
-    return _text(val).strip()
-
-
 def gold_answers(task: Task, output: Any) -> list[str]:
     """All acceptable answers of a gold output (lists give several; dicts their main field)."""
     if isinstance(output, dict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from taskforge._errors import UsageError
 
-class ExpertError(RuntimeError):
+
+class ExpertError(UsageError):
     """Training/evaluation cannot start: missing weights, no GPU, bad data... The message says what to do."""

@@ -8,15 +8,17 @@ in both orders (A/B then B/A) to cancel position bias: win 1, tie 0.5, loss 0 pe
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskforge._experts._data import FieldValue, chat_messages, completion_text
 from taskforge._experts._errors import ExpertError
+from taskforge._settings import LLMSettings
 from taskforge._task import Task
+
+if TYPE_CHECKING:
+    from taskforge._llm import LLMClient
 
 FEW_SHOT_KIND = "llm-few-shot"
 
@@ -34,25 +36,15 @@ Response B:
 
 Which response answers the input better (correct first, then complete and well-formed)?
 Reply with exactly one word: A, B, or tie."""
-_VERDICT = re.compile(r"\b(A|B|tie)\b", re.IGNORECASE)
 
 
-def make_llm(
-    spec_or_llm: Any,
-    *,
-    base_url: str | None = None,
-    api_key_env: str | None = None,
-    cache_path: str | Path | None = None,
-) -> Any:
-    """An :class:`LLM` from a spec string ("openai:MODEL"), or the object itself."""
-    if not isinstance(spec_or_llm, str):
-        return spec_or_llm
-    from taskforge._llm import LLM, LLMError
+def client(llm: LLMClient | str) -> LLMClient:
+    """The client itself, or one made from a spec string ("openai:MODEL") by the one factory."""
+    if not isinstance(llm, str):
+        return llm
+    from taskforge._llm import make_llm
 
-    try:
-        return LLM.from_spec(spec_or_llm, base_url=base_url, api_key_env=api_key_env, cache_path=cache_path)
-    except LLMError as e:
-        raise ExpertError(f"--llm/--judge {spec_or_llm}: {e}") from None
+    return make_llm(LLMSettings(spec=llm))
 
 
 class FewShotLLM:
@@ -62,7 +54,7 @@ class FewShotLLM:
 
     def __init__(
         self,
-        llm: Any,
+        llm: LLMClient,
         task: Task | None = None,
         *,
         shots: int | None = None,
@@ -126,17 +118,15 @@ class JudgeResult:
         }
 
 
-def parse_verdict(text: str | None) -> str | None:
-    """'A' / 'B' / 'tie' from the judge's reply (the last such word), else None."""
-    found = _VERDICT.findall(text or "")
-    if not found:
-        return None
-    v = found[-1]
-    return "tie" if v.lower() == "tie" else v.upper()
+def judge_choice(text: str | None) -> str | None:
+    """'A' / 'B' / 'tie' from the judge's reply (see :func:`taskforge._llm.parse_verdict`), else None."""
+    from taskforge._llm import parse_verdict
+
+    return parse_verdict(text, ("A", "B", "tie"))
 
 
 def judge_win_rate(
-    judge: Any,
+    judge: LLMClient | str,
     task: Task,
     items: Sequence[dict[str, Any]],
     predictions: Sequence[str],
@@ -146,7 +136,7 @@ def judge_win_rate(
     """Share of items where the judge prefers the prediction over the reference output."""
     from taskforge._llm import GenerationOptions, LLMRequest
 
-    llm = make_llm(judge)
+    llm = client(judge)
     opts = GenerationOptions(temperature=0.0, top_p=1.0, max_tokens=max_tokens)
     requests = []
     for i, (it, pred) in enumerate(zip(items, predictions, strict=True)):
@@ -169,7 +159,7 @@ def judge_win_rate(
     failures = 0
     for res in llm.run(requests):
         i_s, order = res.request.key.split(":")
-        verdict = parse_verdict(res.text) if res.ok else None
+        verdict = judge_choice(res.text) if res.ok else None
         if verdict is None:
             failures += 1
             continue
@@ -183,6 +173,6 @@ def judge_win_rate(
         ties=sum(0.0 < s < 1.0 for s in done),
         losses=sum(s == 0.0 for s in done),
         failures=failures,
-        judge=getattr(llm, "spec", str(judge)),
+        judge=llm.spec,
         verdicts=per_item,
     )

@@ -1,8 +1,8 @@
 """The LLM layer: one small client for OpenAI-compatible servers (vLLM, Ollama, llama.cpp, OpenAI)
 and the Anthropic API, with bounded concurrency, retries, rate limits and a SQLite cache.
 
-    llm = LLM.from_spec("openai:qwen2.5-7b", base_url="http://localhost:8000/v1",
-                        cache_path=run_dir / "llm_cache.sqlite", max_in_flight=64)
+    llm = make_llm(LLMSettings(spec="openai:qwen2.5-7b", base_url="http://localhost:8000/v1",
+                               max_in_flight=64), cache_dir=run_dir)   # the one factory
     requests = (LLMRequest(key=item_id, messages=[...], options=GenerationOptions(temperature=0.7))
                 for item_id in ...)
     for res in llm.run(requests):          # completion order, as they arrive
@@ -25,7 +25,9 @@ from taskforge._llm._backends import (
     parse_llm_spec,
 )
 from taskforge._llm._client import LLM
+from taskforge._llm._factory import LLMClient, check_llm, make_llm
 from taskforge._llm._types import GenerationOptions, LLMError, LLMRequest, LLMResult, LLMStats
+from taskforge._llm._verdict import parse_verdict
 
 __all__ = [
     "LLM",
@@ -33,11 +35,15 @@ __all__ = [
     "Backend",
     "Completion",
     "GenerationOptions",
+    "LLMClient",
     "LLMError",
     "LLMRequest",
     "LLMResult",
     "LLMStats",
     "OpenAIBackend",
+    "check_llm",
     "make_backend",
+    "make_llm",
     "parse_llm_spec",
+    "parse_verdict",
 ]

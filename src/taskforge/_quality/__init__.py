@@ -2,7 +2,7 @@
 
 ``filter_samples`` runs the filter steps (format, exact and near duplicates, few-shot
 similarity, decontamination, optional LLM judge, optional label cap) and writes
-``kept.jsonl``, ``rejects.jsonl`` and ``funnel.json``; ``dataset_stats`` gives sizes,
+``kept.jsonl``, ``rejects.jsonl``, ``funnel.json`` and ``stats.json``; ``dataset_stats`` gives sizes,
 provenance, labels, lengths and ReBase's diversity metrics; ``export_dataset`` writes
 JSONL, Parquet, HF ``save_to_disk``, chat SFT records and a dataset card.
 """
@@ -22,7 +22,7 @@ from taskforge._quality._export import (
     export_dataset,
     source_notes_from_dir,
 )
-from taskforge._quality._filter import FilterResult, FilterSettings, build_steps, filter_samples
+from taskforge._quality._filter import FilterResult, build_steps, filter_samples
 from taskforge._quality._filters import (
     Drop,
     ExactDuplicateFilter,
@@ -32,15 +32,16 @@ from taskforge._quality._filters import (
     LabelBalanceFilter,
     NearDuplicateFilter,
 )
-from taskforge._quality._judge import JudgeFilter, judge_prompt, parse_verdict
-from taskforge._quality._samples import load_samples, sample_text
+from taskforge._quality._judge import JudgeFilter, judge_prompt, judge_says
 from taskforge._quality._stats import dataset_stats
+from taskforge._settings import ExportSettings, FilterSettings
 
 __all__ = [
     "FORMATS",
     "DecontaminationFilter",
     "Drop",
     "ExactDuplicateFilter",
+    "ExportSettings",
     "FewShotSimilarityFilter",
     "Filter",
     "FilterResult",
@@ -58,13 +59,11 @@ __all__ = [
     "export_dataset",
     "filter_samples",
     "judge_prompt",
-    "load_samples",
+    "judge_says",
     "ngram_diversity",
-    "parse_verdict",
     "read_eval_rows",
     "rouge_l_f1",
     "rouge_l_uniqueness",
     "rouge_tokenize",
-    "sample_text",
     "source_notes_from_dir",
 ]

@@ -9,29 +9,7 @@ from typing import Any
 import typer
 
 from taskforge._console import console, summary_table
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=2)
-
-
-def _load_task(path: Path) -> Any:
-    from taskforge._task import Task, TaskSpecError
-
-    try:
-        return Task.load(path)
-    except TaskSpecError as e:
-        raise _fail(str(e)) from None
-
-
-def _load(path: Path) -> list[dict[str, Any]]:
-    from taskforge._quality._samples import load_samples
-
-    try:
-        return load_samples(path)
-    except (OSError, ValueError) as e:
-        raise _fail(str(e)) from None
+from taskforge._task import Task
 
 
 def _print_funnel(funnel: dict[str, Any]) -> None:
@@ -88,32 +66,24 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Quality control: format, duplicates, few-shot similarity, decontamination, judge, label cap."""
-        from pydantic import ValidationError
+        from taskforge._quality import filter_samples
+        from taskforge._records import read_samples
+        from taskforge._settings import FilterSettings
 
-        from taskforge._quality._filter import FilterSettings, filter_samples
-
-        task = _load_task(task_path)
-        try:
-            settings = FilterSettings.from_task(
-                task,
-                near_dup_threshold=near_dup_threshold,
-                ngram=ngram,
-                max_per_label=max_per_label,
-                judge=judge,
-                judge_base_url=judge_base_url,
-                judge_on_error=judge_on_error,
-                decontaminate=False if report_only else None,
-            )
-        except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors())
-            raise _fail(f"filter settings: {problems}") from None
-        from taskforge._llm import LLMError
-
-        items = _load(samples)
-        try:
-            result = filter_samples(task, items, out, settings=settings, eval_files=eval_files)
-        except (OSError, ValueError, LLMError) as e:
-            raise _fail(str(e)) from None
+        task = Task.load(task_path)
+        settings = FilterSettings.for_task(
+            task,
+            {
+                "near_dup_threshold": near_dup_threshold,
+                "ngram": ngram,
+                "max_per_label": max_per_label,
+                "judge": judge,
+                "judge_base_url": judge_base_url,
+                "judge_on_error": judge_on_error,
+                "decontaminate": False if report_only else None,
+            },
+        )
+        result = filter_samples(task, read_samples(samples), out, settings=settings, eval_files=eval_files)
         _print_funnel(result.funnel)
         console.print(f"wrote {result.paths['kept']} ({len(result.kept):,}) and {result.paths['rejects']}")
 
@@ -132,9 +102,10 @@ def register(app: typer.Typer) -> None:
         """Dataset statistics: size, sources, labels, field lengths, ReBase diversity metrics."""
         from taskforge._io import atomic_write_json
         from taskforge._quality._stats import dataset_stats, stats_rows
+        from taskforge._records import read_samples
 
-        task = _load_task(task_path) if task_path else None
-        stats = dataset_stats(task, _load(dataset), diversity=diversity, workers=workers)
+        task = Task.load(task_path) if task_path else None
+        stats = dataset_stats(task, read_samples(dataset), diversity=diversity, workers=workers)
         console.print(summary_table(f"Statistics of {dataset}", ["", ""], stats_rows(stats)))
         if stats["sources"]:
             console.print(summary_table("Sources", ["source", "samples"], stats["sources"].items()))
@@ -151,8 +122,8 @@ def register(app: typer.Typer) -> None:
             ..., metavar="KEPT", help="kept.jsonl from `taskforge filter` (or its folder)."
         ),
         out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-        fmt: str = typer.Option(
-            "jsonl,parquet,hf,chat", "--format", help="Comma-separated: jsonl,parquet,hf,chat."
+        fmt: str | None = typer.Option(
+            None, "--format", help="Comma-separated: jsonl,parquet,hf,chat [all of them]."
         ),
         funnel_path: Path | None = typer.Option(
             None, "--funnel", help="funnel.json [beside KEPT when present]."
@@ -167,15 +138,13 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Export for training: JSONL, Parquet, HF save_to_disk, chat SFT records, and a dataset card."""
-        from taskforge._quality._export import FORMATS, export_dataset, source_notes_from_dir
-        from taskforge._quality._stats import dataset_stats
+        from taskforge._quality import dataset_stats, export_dataset
+        from taskforge._records import read_samples
+        from taskforge._settings import ExportSettings
 
-        task = _load_task(task_path)
-        formats = [f.strip() for f in fmt.split(",") if f.strip()]
-        bad = sorted(set(formats) - set(FORMATS))
-        if bad:
-            raise _fail(f"unknown format(s) {bad}; choose from {', '.join(FORMATS)}")
-        items = _load(kept)
+        task = Task.load(task_path)
+        settings = ExportSettings.for_task(task, {"formats": fmt, "sources_dir": sources_dir})
+        items = read_samples(kept)
         folder = kept if kept.is_dir() else kept.parent
         funnel_path = funnel_path or (folder / "funnel.json" if (folder / "funnel.json").exists() else None)
         stats_path = stats_path or (folder / "stats.json" if (folder / "stats.json").exists() else None)
@@ -183,11 +152,5 @@ def register(app: typer.Typer) -> None:
         stats = (
             json.loads(stats_path.read_text(encoding="utf-8")) if stats_path else dataset_stats(task, items)
         )
-        notes = None
-        if sources_dir:
-            names = {str((s.get("provenance") or {}).get("source")) for s in items}
-            notes = source_notes_from_dir(sources_dir, sorted(names))
-        paths = export_dataset(
-            task, items, out, formats=formats, funnel=funnel, stats=stats, source_notes=notes
-        )
+        paths = export_dataset(task, items, out, funnel=funnel, stats=stats, settings=settings)
         console.print(summary_table("Exported", ["format", "path"], [(k, str(v)) for k, v in paths.items()]))

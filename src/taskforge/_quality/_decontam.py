@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from taskforge._errors import BadDataError
 from taskforge._io import read_jsonl
 from taskforge._quality._diversity import rouge_tokenize
 from taskforge._quality._filters import Drop, Filter
-from taskforge._quality._samples import Sample
+from taskforge._records import Sample
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -59,7 +60,7 @@ def read_eval_rows(path: str | Path) -> list[list[str]]:
         if not isinstance(data, list):
             data = [data]
         return [list(_strings(r)) for r in data]
-    raise ValueError(f"{path}: eval sets must be .jsonl, .json, .csv or .tsv")
+    raise BadDataError(f"{path}: eval sets must be .jsonl, .json, .csv or .tsv")
 
 
 def eval_name(path: Path, taken: set[str]) -> str:

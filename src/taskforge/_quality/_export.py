@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from taskforge._io import atomic_write_text, write_jsonl
-from taskforge._quality._samples import Sample, input_text, output_text, provenance
+from taskforge._records import Sample, input_text, output_text, provenance
+from taskforge._settings import EXPORT_FORMATS, ExportSettings
 from taskforge._task import Task
 
-FORMATS = ("jsonl", "parquet", "hf", "chat")
+FORMATS = EXPORT_FORMATS
 
 
 def chat_record(task: Task, sample: Sample) -> dict[str, Any]:
@@ -242,20 +243,24 @@ def export_dataset(
     kept: Iterable[Sample],
     out_dir: str | Path,
     *,
-    formats: Sequence[str] = FORMATS,
     funnel: Mapping[str, Any] | None = None,
     stats: Mapping[str, Any] | None = None,
     source_notes: Mapping[str, str] | None = None,
+    settings: ExportSettings | None = None,
+    **overrides: Any,
 ) -> dict[str, Path]:
     """Write the chosen formats and the dataset card to ``out_dir``; returns ``{format: path}``.
 
-    Keys: ``jsonl`` (data.jsonl), ``parquet`` (data.parquet), ``hf`` (hf/), ``chat``
-    (chat.jsonl), ``card`` (README.md, always written).
+    ``settings`` (or keyword ``overrides`` such as ``formats=["jsonl"]``) choose the formats and
+    where the sources' citations are. Keys: ``jsonl`` (data.jsonl), ``parquet`` (data.parquet),
+    ``hf`` (hf/), ``chat`` (chat.jsonl), ``card`` (README.md, always written).
     """
-    unknown = sorted(set(formats) - set(FORMATS))
-    if unknown:
-        raise ValueError(f"unknown export format(s) {unknown}; choose from {list(FORMATS)}")
+    settings = ExportSettings.build(settings, overrides)
+    formats = settings.formats
     samples = list(kept)
+    if source_notes is None and settings.sources_dir is not None:
+        names = sorted({str(provenance(s).get("source")) for s in samples})
+        source_notes = source_notes_from_dir(settings.sources_dir, names)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}

@@ -18,16 +18,8 @@ from typing import Any, ClassVar
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from taskforge._quality._samples import (
-    Sample,
-    example_samples,
-    input_text,
-    label_of,
-    normalise,
-    output_text,
-    reject_record,
-    sample_text,
-)
+from taskforge._quality._samples import example_samples, normalise
+from taskforge._records import Sample, input_text, label_of, make_reject, output_text, sample_text
 from taskforge._task import SINGLE_INPUT, SINGLE_OUTPUT, FieldSpec, Task
 
 
@@ -64,7 +56,7 @@ class Filter:
                 continue
             name = drop.filter or self.name
             self.dropped[name] += 1
-            rejects.append(reject_record(name, drop.reason, sample, drop.raw))
+            rejects.append(make_reject("filter", name, drop.reason, sample=sample, raw=drop.raw))
         self.seen += len(samples)
         return kept
 
@@ -317,7 +309,7 @@ class LabelBalanceFilter(Filter):
         counts: Counter[str] = Counter()
         out: list[Drop | None] = []
         for s in samples:
-            label = label_of(self.task, s)
+            label = label_of(self.task, s.get("output"))
             if label is None:
                 out.append(None)
                 continue

@@ -11,13 +11,15 @@ judged"); a re-run retries only those, the others come from the cache.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from taskforge._quality._filters import Drop, Filter
-from taskforge._quality._samples import Sample, input_text, output_text
+from taskforge._records import Sample, input_text, output_text
 from taskforge._task import Task
+
+if TYPE_CHECKING:
+    from taskforge._llm import LLMClient
 
 PROMPT = """You will be given a task description. Your task is to determine whether a data is fitful for this task.
 
@@ -39,9 +41,6 @@ New Data:
 
 Response (Yes or No):"""
 
-_ANSWER_RE = re.compile(r"[a-z]+")
-_THINK_RE = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
-
 
 def _data_block(input_value: str, output_value: str) -> str:
     return json.dumps({"input": input_value, "output": output_value}, ensure_ascii=False, indent=2)
@@ -60,12 +59,12 @@ def judge_prompt(task: Task, sample: Sample) -> str:
     )
 
 
-def parse_verdict(text: str | None) -> bool | None:
-    """True for yes, False for no, None when the answer's first word (after any <think> block) is neither."""
-    words = _ANSWER_RE.findall(_THINK_RE.sub(" ", text or "").lower())
-    if not words:
-        return None
-    return {"yes": True, "no": False}.get(words[0])
+def judge_says(text: str | None) -> bool | None:
+    """True for yes, False for no, None when the reply gives neither (see :func:`taskforge._llm.parse_verdict`)."""
+    from taskforge._llm import parse_verdict
+
+    verdict = parse_verdict(text, ("yes", "no"))
+    return None if verdict is None else verdict == "yes"
 
 
 class JudgeFilter(Filter):
@@ -75,7 +74,7 @@ class JudgeFilter(Filter):
     names = ("judge", "judge_error")
 
     def __init__(
-        self, task: Task, llm: Any, *, on_error: Literal["drop", "keep"] = "drop", max_tokens: int = 8
+        self, task: Task, llm: LLMClient, *, on_error: Literal["drop", "keep"] = "drop", max_tokens: int = 8
     ) -> None:
         super().__init__()
         self.task, self.llm, self.on_error, self.max_tokens = task, llm, on_error, max_tokens
@@ -102,7 +101,7 @@ class JudgeFilter(Filter):
             if not res.ok:
                 out[i] = self._error(f"judge call failed: {res.error}", None)
                 continue
-            verdict = parse_verdict(res.text)
+            verdict = judge_says(res.text)
             if verdict is None:
                 out[i] = self._error(
                     f"judge answer is neither yes nor no: {(res.text or '')[:80]!r}", res.text
@@ -121,15 +120,12 @@ class JudgeFilter(Filter):
         return Drop(reason, filter="judge_error", raw=raw)
 
     def report(self) -> dict[str, Any]:
-        stats = getattr(self.llm, "stats", None)
-        if hasattr(stats, "as_dict"):
-            stats = stats.as_dict()
         return {
             "judge": {
-                "model": getattr(self.llm, "spec", None),
+                "model": self.llm.spec,
                 "errors": self.errors,
                 "on_error": self.on_error,
                 "kept_on_error": self.kept_on_error,
-                "llm": stats if isinstance(stats, dict) else None,
+                "llm": self.llm.stats.as_dict(),
             }
         }

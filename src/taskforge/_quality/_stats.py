@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from taskforge._quality._diversity import ngram_diversity, rouge_l_uniqueness, rouge_tokenize
-from taskforge._quality._samples import Sample, label_of, provenance, sample_text
+from taskforge._records import Sample, label_of, provenance, sample_text
 from taskforge._task import SINGLE_INPUT, SINGLE_OUTPUT, Task
 
 
@@ -40,7 +40,7 @@ def _field_values(sample: Sample) -> Iterable[tuple[str, Any]]:
 
 
 def _labels(task: Task | None, samples: list[Sample]) -> dict[str, int] | None:
-    labels = [label_of(task, s) for s in samples]
+    labels = [label_of(task, s.get("output")) for s in samples]
     no_schema = task is None or task.label_field() is None
     # without a labelled schema field: only when every output looks like a label and few are distinct
     if no_schema and (not samples or any(lab is None for lab in labels) or len(set(labels)) > 50):

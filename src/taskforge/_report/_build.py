@@ -13,11 +13,12 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from taskforge._embed import Encoder
 from taskforge._io import atomic_write_text
 from taskforge._task import Task
 
 from ._charts import PALETTE, bar_chart, funnel_chart, histogram
-from ._embedmap import MapPoint, TextEncoder, build_map
+from ._embedmap import MapPoint, build_map
 from ._load import RunData, clip, item_text, load_run
 from ._stats_view import blocks, diversity_view, eval_view, fmt_num, is_num, stat_value, unique_share
 
@@ -33,7 +34,7 @@ def _hover(text: str) -> str:
 def build_report(
     run_dir: str | Path,
     *,
-    embedder: TextEncoder | bool | None = None,
+    embedder: Encoder | bool | None = None,
     projection: str = "pca",
     max_kept: int = 2000,
     max_rejects: int = 500,

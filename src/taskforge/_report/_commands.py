@@ -30,19 +30,16 @@ def register(app: typer.Typer) -> None:
         from taskforge._report import build_report
 
         if projection not in ("pca", "tsne", "auto"):
-            console.print(f"[red]error:[/red] --projection must be pca, tsne or auto, not {projection!r}")
-            raise typer.Exit(code=2)
-        try:
-            path = build_report(
-                run_dir,
-                embedder=False if no_map else None,
-                projection=projection,
-                max_kept=max_kept,
-                max_rejects=max_rejects,
-                map_limit=map_limit,
-                out=out,
+            raise typer.BadParameter(
+                f"must be pca, tsne or auto, not {projection!r}", param_hint="--projection"
             )
-        except FileNotFoundError as e:
-            console.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(code=2) from None
+        path = build_report(
+            run_dir,
+            embedder=False if no_map else None,
+            projection=projection,
+            max_kept=max_kept,
+            max_rejects=max_rejects,
+            map_limit=map_limit,
+            out=out,
+        )
         console.print(f"report: [bold]{path}[/]")

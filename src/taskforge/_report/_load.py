@@ -21,9 +21,10 @@ from typing import Any
 import yaml
 
 from taskforge._io import read_jsonl_tolerant
+from taskforge._records import label_of, text_of
+from taskforge._settings import STAGES
 from taskforge._task import Task
 
-STAGES = ("retrieve", "transform", "filter", "export", "train", "eval")
 MAX_CHARS = 3000  # longest string kept per field in the embedded data
 
 
@@ -65,13 +66,10 @@ class RunData:
         return self.task.label_field() if self.task else None
 
     def label_of(self, sample: dict[str, Any] | None) -> str | None:
-        """The sample's label (task's labelled output field), or None."""
-        lf = self.label_field
-        if not lf or not isinstance(sample, dict):
+        """The sample's label (see :func:`taskforge._records.label_of`), or None."""
+        if self.task is None or not isinstance(sample, dict):
             return None
-        out = sample.get("output")
-        val = out.get(lf) if isinstance(out, dict) else out
-        return None if val is None else str(val)
+        return label_of(self.task, sample.get("output"))
 
 
 def clip(value: Any, limit: int = MAX_CHARS) -> Any:
@@ -256,4 +254,4 @@ def item_text(item: dict[str, Any]) -> str:
     cells = item.get("cells")
     if isinstance(cells, dict) and cells:
         return "\n".join(f"{k}: {v}" for k, v in cells.items())
-    return Task.text_of(item.get("row"))
+    return text_of(item.get("row"))

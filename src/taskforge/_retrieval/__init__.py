@@ -4,6 +4,7 @@ Methods: ``rebase_tuned`` (default: ReBase's parts reweighted, with centred sour
 descriptions, chosen on the quality suite benchmarks/retrieval_quality.py), ``rebase`` (the ReBase paper's formula, exact), ``craft``
 (CRAFT's per-example plus mean-similarity mix), ``mean`` (similarity to the mean example,
 for document stores). ``rebase_plus`` takes free weights, incl. whole-row and source-fit terms and centring.
+``search`` is the one-query quick look behind ``taskforge datastore search``.
 """
 
 from taskforge._retrieval._methods import (
@@ -16,8 +17,7 @@ from taskforge._retrieval._methods import (
     rebase_plus,
     rebase_tuned,
 )
-from taskforge._retrieval._output import read_items, write_items
-from taskforge._retrieval._retrieve import DEFAULTS, RetrievalResult, embed_task, retrieve
+from taskforge._retrieval._retrieve import RetrievalResult, embed_task, example_keys, retrieve
 from taskforge._retrieval._scoring import (
     StoreArrays,
     brute_force_rebase,
@@ -25,25 +25,27 @@ from taskforge._retrieval._scoring import (
     row_max_scores,
     top_k,
 )
+from taskforge._retrieval._search import search
+from taskforge._settings import RetrieveSettings
 
 __all__ = [
-    "DEFAULTS",
     "METHODS",
     "Queries",
     "RetrievalResult",
+    "RetrieveSettings",
     "Scored",
     "StoreArrays",
     "brute_force_rebase",
     "craft",
     "embed_task",
+    "example_keys",
     "mean",
-    "read_items",
     "rebase",
     "rebase_components",
     "rebase_plus",
     "rebase_tuned",
     "retrieve",
     "row_max_scores",
+    "search",
     "top_k",
-    "write_items",
 ]

@@ -39,24 +39,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Retrieve the rows (or documents) of a datastore that best fit a task."""
         from taskforge._console import console
-        from taskforge._retrieval._retrieve import retrieve
-        from taskforge._task import TaskSpecError
+        from taskforge._retrieval import retrieve
 
-        try:
-            res = retrieve(
-                task,
-                datastore,
-                n=n,
-                method=method,
-                out=out,
-                per_source_cap=per_source_cap,
-                index=index,
-                check_exact=check_exact,
-                show=True,
-            )
-        except (TaskSpecError, ValueError, FileNotFoundError) as e:
-            console.print(f"[bold red]error:[/] {e}")
-            raise typer.Exit(2) from None
+        res = retrieve(
+            task,
+            datastore,
+            n=n,
+            method=method,
+            out=out,
+            per_source_cap=per_source_cap,
+            index=index,
+            check_exact=check_exact,
+            show=True,
+        )
         if "overlap_exact" in res.search:
             console.print(
                 f"ANN top-{len(res.items)} overlap with exact search: {res.search['overlap_exact']:.4f} "

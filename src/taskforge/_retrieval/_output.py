@@ -1,60 +1,15 @@
-"""Retrieved items on disk (JSONL or Parquet, written atomically) and the summary table.
-
-JSONL lines follow docs/architecture.md exactly. Parquet keeps the same top-level fields;
-``row`` and ``cells`` are JSON strings there, since sources disagree on column types.
-"""
+"""The summary tables of a retrieval (items are read and written by :mod:`taskforge._records`)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from rich.table import Table
 
 from taskforge._console import summary_table
-from taskforge._io import atomic_open, read_jsonl, write_jsonl
-
-_JSON_COLUMNS = ("row", "cells")
-
-
-def write_items(path: str | Path, items: Sequence[dict[str, Any]]) -> Path:
-    """Write items as JSONL (default) or Parquet (``.parquet``), atomically."""
-    path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        flat = [
-            {**it, **{c: json.dumps(it.get(c), ensure_ascii=False) for c in _JSON_COLUMNS if c in it}}
-            for it in items
-        ]
-        table = pa.Table.from_pylist(flat)
-        with atomic_open(path, "wb", encoding=None) as f:
-            pq.write_table(table, f)
-    else:
-        write_jsonl(path, items)
-    return path
-
-
-def read_items(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Read items written by :func:`write_items`, in either format, as architecture.md dicts."""
-    path = Path(path)
-    if path.suffix.lower() != ".parquet":
-        yield from read_jsonl(path)
-        return
-    import pyarrow.parquet as pq
-
-    for rec in pq.read_table(path).to_pylist():
-        for c in _JSON_COLUMNS:
-            if isinstance(rec.get(c), str):
-                rec[c] = json.loads(rec[c])
-        if rec.get("text") is None:
-            rec.pop("text", None)
-        yield rec
 
 
 def source_table(items: Sequence[dict[str, Any]], title: str = "Retrieved per source") -> Table:

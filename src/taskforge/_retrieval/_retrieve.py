@@ -17,20 +17,22 @@ from typing import Any
 import numpy as np
 
 from taskforge._console import console
+from taskforge._embed import Encoder
+from taskforge._errors import SettingsError
+from taskforge._records import Item, write_items
 from taskforge._retrieval._methods import METHODS, Queries, Scored
-from taskforge._retrieval._output import quantile_table, source_table, write_items
+from taskforge._retrieval._output import quantile_table, source_table
 from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays
 from taskforge._retrieval._select import MIN_EXAMPLE_CELL, Selector, normalize
+from taskforge._settings import RetrieveSettings
 from taskforge._task import Task
-
-DEFAULTS: dict[str, Any] = {"n": 1000, "method": "rebase_tuned", "per_source_cap": None, "index": "exact"}
 
 
 @dataclass
 class RetrievalResult:
     """What ``retrieve`` found: the items (architecture.md format, best first) and a summary."""
 
-    items: list[dict[str, Any]]
+    items: list[Item]
     method: str
     n_requested: int
     per_source: dict[str, int]
@@ -67,8 +69,8 @@ def _open_datastore(datastore: Any) -> Any:
 _QUERY_CACHE: dict[tuple[str, str], np.ndarray] = {}  # (model, text) -> vector; tasks are re-queried
 
 
-def _encode_cached(embedder: Any, texts: list[str]) -> np.ndarray:
-    name = str(getattr(embedder, "name", id(embedder)))
+def _encode_cached(embedder: Encoder, texts: list[str]) -> np.ndarray:
+    name = embedder.name
     todo = list(dict.fromkeys(t for t in texts if (name, t) not in _QUERY_CACHE))
     if todo:
         for t, v in zip(todo, np.asarray(embedder.encode(todo), dtype=np.float32), strict=True):
@@ -79,7 +81,7 @@ def _encode_cached(embedder: Any, texts: list[str]) -> np.ndarray:
     return np.stack([_QUERY_CACHE[(name, t)] for t in texts])
 
 
-def embed_task(task: Task, embedder: Any) -> Queries:
+def embed_task(task: Task, embedder: Encoder) -> Queries:
     """The task's query vectors: instruction, each example's input, output, and both together."""
     ins, outs = task.input_texts(), task.output_texts()
     whole = [f"{i}\n{o}" for i, o in zip(ins, outs, strict=True)]
@@ -99,45 +101,40 @@ def example_keys(task: Task) -> set[str]:
     return {k for k in keys if len(k) >= MIN_EXAMPLE_CELL}
 
 
-def resolve_settings(task: Task, **given: Any) -> dict[str, Any]:
-    """Flags (not None) over the task's ``defaults.retrieve`` over the built-in defaults."""
-    out = {**DEFAULTS, **task.stage_defaults("retrieve")}
-    out.update({k: v for k, v in given.items() if v is not None})
-    return out
-
-
 def retrieve(
     task: Task | str | os.PathLike[str],
     datastore: Any,
     *,
-    n: int | None = None,
-    method: str | None = None,
+    settings: RetrieveSettings | None = None,
     out: str | os.PathLike[str] | None = None,
-    per_source_cap: int | None = None,
-    index: str | None = None,
     check_exact: bool = False,
     block: int = DEFAULT_BLOCK,
     show: bool | None = None,
+    **overrides: Any,
 ) -> RetrievalResult:
     """Retrieve the ``n`` best rows/documents for ``task`` from ``datastore`` (a Datastore or its path).
 
-    ``method``: one of :data:`METHODS` ("rebase" is the paper's exact formula). Sources matched
+    ``settings`` (:class:`~taskforge.RetrieveSettings`; default: the task's ``defaults.retrieve``)
+    or keyword ``overrides`` of it: ``n``, ``method`` (one of :data:`METHODS`; "rebase" is the
+    paper's exact formula), ``per_source_cap``, ``index`` ("exact": every vector scored; "ann":
+    the store's ANN index proposes candidate rows, which are re-scored exactly). Sources matched
     by ``task.exclude_sources`` are never scored into any list. ``out``: .jsonl or .parquet.
-    ``index``: "exact" (every vector scored) or "ann" (the store's ANN index proposes candidate
-    rows, which are re-scored exactly); with ``check_exact`` an ANN run also runs the exact
-    search and reports the overlap of the two top-N in ``result.search["overlap_exact"]``.
-    Unset arguments fall back to ``task.defaults.retrieve``, then to :data:`DEFAULTS`.
+    With ``check_exact`` an ANN run also runs the exact search and reports the overlap of the
+    two top-N in ``result.search["overlap_exact"]``.
     """
     t0 = time.perf_counter()
     if not isinstance(task, Task):
         task = Task.load(task)
-    ds = _open_datastore(datastore)
-    cfg = resolve_settings(task, n=n, method=method, per_source_cap=per_source_cap, index=index)
-    n_, method_ = int(cfg["n"]), str(cfg["method"])
+    if settings is None:
+        settings = RetrieveSettings.for_task(task, overrides)
+    elif overrides:
+        settings = RetrieveSettings.build(settings, overrides)
+    n_, method_ = settings.n, settings.method
     if method_ not in METHODS:
-        raise ValueError(f"method: unknown {method_!r}; choose one of {sorted(METHODS)}")
-    if n_ < 1:
-        raise ValueError(f"n: must be at least 1, got {n_}")
+        raise SettingsError(
+            f"retrieve.method: unknown {method_!r}; choose one of {', '.join(sorted(METHODS))}"
+        )
+    ds = _open_datastore(datastore)
 
     queries = embed_task(task, ds.embedder())
     t_embed = time.perf_counter()
@@ -146,14 +143,12 @@ def retrieve(
     excluded = np.array([task.is_excluded(s) for s in names], dtype=bool)
     row_ok = ~excluded[store.row_source]
     search: dict[str, float] = {}
-    if cfg["index"] == "ann":
+    if settings.index == "ann":
         from taskforge._retrieval._ann import ann_scored
 
         scored, search = ann_scored(method_, METHODS[method_], store, queries, n_, row_ok, ds.index("ann"))
-    elif cfg["index"] == "exact":
-        scored = METHODS[method_](store, queries, n_, block)
     else:
-        raise ValueError(f"index: must be 'exact' or 'ann', not {cfg['index']!r}")
+        scored = METHODS[method_](store, queries, n_, block)
     t_score = time.perf_counter()
 
     def select(sc: Scored) -> Selector:
@@ -162,7 +157,7 @@ def retrieve(
             row_source=store.row_source,
             row_ok=row_ok,
             fetch=lambda rows: ds.get_rows(np.asarray(rows, dtype=np.int64)),
-            per_source_cap=cfg["per_source_cap"],
+            per_source_cap=settings.per_source_cap,
             banned_keys=example_keys(task),
         )
         for scores, quota in sc.lists:
@@ -172,7 +167,7 @@ def retrieve(
     sel = select(scored)
     items = _to_items(sel.taken, scored, method_, names, store.row_source)
     t_select = time.perf_counter()
-    if check_exact and cfg["index"] == "ann":
+    if check_exact and settings.index == "ann":
         exact_scored = METHODS[method_](store, queries, n_, block)
         exact = select(exact_scored)
         search["overlap_exact"] = len(set(exact.taken) & set(sel.taken)) / max(1, len(exact.taken))
@@ -190,7 +185,7 @@ def retrieve(
         per_source=dict(Counter(it["source"] for it in items).most_common()),
         excluded_sources=[s for s, x in zip(names, excluded, strict=True) if x],
         dropped=dict(sel.dropped),
-        search={"index": cfg["index"], **search},
+        search={"index": settings.index, **search},
         seconds={
             "embed": t_embed - t0,
             "score": t_score - t_embed,

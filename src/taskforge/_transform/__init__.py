@@ -8,11 +8,12 @@ Public API::
     validate_sample(task, obj, *, chain_of_thought=False) -> (input, output, reasoning)
 """
 
+from taskforge._settings import TransformSettings
 from taskforge._transform._mapper import Mapper, SourcePlan, label_names_from_readme, map_row
 from taskforge._transform._parsing import SampleError, answer_fields, extract_json, validate_sample
 from taskforge._transform._prompts import PromptBuilder
-from taskforge._transform._settings import TransformResult, TransformSettings
-from taskforge._transform._stage import sample_id, transform
+from taskforge._transform._settings import TransformResult
+from taskforge._transform._stage import transform
 
 __all__ = [
     "Mapper",
@@ -25,7 +26,6 @@ __all__ = [
     "extract_json",
     "label_names_from_readme",
     "map_row",
-    "sample_id",
     "transform",
     "validate_sample",
 ]

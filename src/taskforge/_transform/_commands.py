@@ -26,16 +26,20 @@ def register(app: typer.Typer) -> None:
     @app.command("transform")
     def transform_cmd(
         task: Path = typer.Argument(..., help="Task spec (YAML)."),
-        retrieved: Path = typer.Argument(..., help="Retrieved items (JSONL, from `taskforge retrieve`)."),
+        retrieved: Path = typer.Argument(
+            ..., help="Retrieved items (JSONL or Parquet, from `taskforge retrieve`)."
+        ),
         out: Path = typer.Option(Path("samples.jsonl"), "--out", "-o", help="Samples file (JSONL)."),
         llm: str | None = typer.Option(
-            None, "--llm", help="openai:MODEL or anthropic:MODEL; without it: mapper."
+            None, "--llm", help="openai:MODEL, anthropic:MODEL or local:PATH.gguf; without it: mapper."
         ),
         mapper: bool = typer.Option(
             False, "--mapper", help="Map rows onto the task's fields without an LLM."
         ),
-        base_url: str | None = typer.Option(
-            None, "--base-url", help="LLM server URL (OpenAI-compatible: .../v1)."
+        base_url: list[str] | None = typer.Option(
+            None,
+            "--base-url",
+            help="LLM server URL (OpenAI-compatible: .../v1); repeat for replicas of one model.",
         ),
         api_key_env: str | None = typer.Option(
             None, "--api-key-env", help="Environment variable with the API key."
@@ -76,20 +80,28 @@ def register(app: typer.Typer) -> None:
         cache: Path | None = typer.Option(
             None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."
         ),
+        structured: str | None = typer.Option(
+            None, "--structured", help="Send the answer's JSON schema: auto (fall back if refused), on, off."
+        ),
+        batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
+        max_cost: float | None = typer.Option(None, "--max-cost", help="Stop calling after this many USD."),
+        max_calls: int | None = typer.Option(None, "--max-calls", help="Stop calling after this many calls."),
+        local_slots: int | None = typer.Option(
+            None, "--local-slots", min=1, help="--llm local:MODEL: parallel slots of the llama.cpp server."
+        ),
     ) -> None:
         """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
-        import jinja2
-
         from taskforge._console import console
-        from taskforge._llm._types import LLMError
-        from taskforge._task import Task, TaskSpecError
-        from taskforge._transform._settings import TransformSettings
-        from taskforge._transform._stage import transform
+        from taskforge._llm import make_llm
+        from taskforge._settings import LLMSettings, TransformSettings
+        from taskforge._task import Task
+        from taskforge._transform import transform
 
-        try:
-            spec = Task.load(task)
-            flags: dict[str, Any] = {
-                "method": "mapper" if mapper else ("llm" if llm else None),
+        spec = Task.load(task)
+        settings = TransformSettings.for_task(
+            spec,
+            {
+                "method": "mapper" if mapper or not llm else "llm",
                 "template": template,
                 "style": style,
                 "chain_of_thought": cot,
@@ -102,35 +114,32 @@ def register(app: typer.Typer) -> None:
                 "label_map": _label_map(label_map),
                 "sources_dir": sources_dir,
                 "rejects": rejects,
-                "cache": cache,
-            }
-            settings = TransformSettings.resolve(spec.stage_defaults("transform"), flags)
-            if mapper or not llm:
-                settings = settings.model_copy(update={"method": "mapper"})
-            client = None
-            if settings.method == "llm":
-                from taskforge._llm import LLM
-
-                client = LLM.from_spec(
-                    llm or "",
-                    base_url=base_url,
-                    api_key_env=api_key_env,
-                    cache_path=settings.cache or out.parent / "llm_cache.sqlite",
-                    max_in_flight=max_in_flight,
-                    rpm=rpm,
-                    timeout=timeout,
-                )
-            try:
-                res = transform(spec, retrieved, out, llm=client, settings=settings)
-            finally:
-                if client is not None:
-                    client.close()
-        except (TaskSpecError, LLMError, ValueError, FileNotFoundError, jinja2.TemplateError) as e:
-            where = f"{template}: " if isinstance(e, jinja2.TemplateError) else ""
-            console.print(
-                f"[bold red]error:[/] {where}{type(e).__name__ if where else ''} {e}".replace("  ", " ")
+            },
+        )
+        client = None
+        if settings.method == "llm":
+            llm_settings = LLMSettings.build(
+                {
+                    "spec": llm,
+                    "base_url": base_url[0] if base_url and len(base_url) == 1 else base_url,
+                    "api_key_env": api_key_env,
+                    "max_in_flight": max_in_flight,
+                    "rpm": rpm,
+                    "timeout": timeout,
+                    "cache": cache,
+                    "structured": structured,
+                    "batch": batch or None,
+                    "max_cost": max_cost,
+                    "max_calls": max_calls,
+                    "local_slots": local_slots,
+                }
             )
-            raise typer.Exit(2) from None
+            client = make_llm(llm_settings, cache_dir=out.parent)
+        try:
+            res = transform(spec, retrieved, out, llm=client, settings=settings)
+        finally:
+            if client is not None:
+                client.close()
         console.print(summary(res))
         console.print(
             f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}"
@@ -145,6 +154,8 @@ def summary(res: Any) -> Any:
     rows += [(f"  {reason}", n) for reason, n in res.rejects_by_reason.items()]
     if res.resumed:
         rows.append(("resumed (already done)", res.resumed))
+    if getattr(res, "label_report_path", None) is not None:
+        rows.append(("label report", str(res.label_report_path)))
     if res.llm_stats:
         s = res.llm_stats
         rows += [

@@ -29,7 +29,8 @@ _BOOLEAN_ALIASES = {"true": ("yes",), "false": ("no",), "yes": ("true",), "no": 
 _YES = frozenset({"yes", "true"})
 _NO = frozenset({"no", "false"})
 _NEGATION = re.compile(r"^(?:not|non|no)_(.+)$")
-_LABEL_LIKE = re.compile(r"^(?=.*[A-Za-z]{2})[A-Za-z0-9][\w /&'-]{0,39}$")
+_NAME_ONLY_MIN = 0.5  # cosine a value's name needs to a label to be suggested without rows behind it
+_LABEL_LIKE = re.compile(r"^(?=.*[A-Za-z]{2})\w[\w /&'-]{0,39}$")  # "neutral", "5 stars", "__label__4"
 
 
 def negated(key: str) -> str | None:
@@ -113,7 +114,14 @@ class ColumnLabels:
     rules: dict[str, str] = field(default_factory=dict)  # raw key -> rule that decided it
     shown: dict[str, str] = field(default_factory=dict)  # raw key -> the value as the source names it
     rows: Counter[str] = field(default_factory=Counter)  # raw key -> rows mapped or rejected
-    samples: dict[str, list[str]] = field(default_factory=dict)  # unmapped raw key -> a few rows' inputs
+    samples: dict[str, list[str]] = field(default_factory=dict)  # raw key -> a few rows' inputs
+
+    def count(self, key: str, context: str, keep: int) -> None:
+        """One more row with value ``key``; the first ``keep`` rows' inputs are kept for suggestions."""
+        self.rows[key] += 1
+        kept = self.samples.setdefault(key, [])
+        if len(kept) < keep and context:
+            kept.append(context)
 
     def absorb(self, labels: LabelSet) -> None:
         """Rule 7: with X among this column's labels, its other label-like values become not_X."""
@@ -126,10 +134,15 @@ class ColumnLabels:
             if lab is None and self.rules.get(key) != "ambiguous" and label_like(self.shown[key]):
                 self.values[key], self.rules[key] = not_x, "absorbed"
 
-    def mapped_share(self, raw: list[Any], key_of: Any) -> float:
+    def recognised_share(self, raw: list[Any], key_of: Any) -> float:
+        """Share of values that map, or that name the task's labels ambiguously ("not_entailment" in
+        a 3-way task): either way this is the label column, and its unmapped rows are counted."""
         if not raw:
             return 0.0
-        return sum(1 for v in raw if self.values.get(key_of(v)) is not None) / len(raw)
+        keys = [key_of(v) for v in raw]
+        return sum(
+            1 for k in keys if self.values.get(k) is not None or self.rules.get(k) == "ambiguous"
+        ) / len(raw)
 
 
 def report(
@@ -139,10 +152,9 @@ def report(
     suggest: Any,
 ) -> dict[str, Any]:
     """The label report of a run: per source, each value seen with its rows and label; what did
-    not map; a suggested ``label_map`` from ``suggest(values, rows) -> [(label, why)]``."""
+    not map; a suggested ``label_map`` from ``suggest(values, columns) -> [(label, why)]``."""
     per_source: dict[str, Any] = {}
     unmapped: Counter[str] = Counter()
-    rows: dict[str, list[str]] = {}
     for source, col in sorted(sources.items()):
         values = {}
         for key, n in col.rows.most_common():
@@ -150,7 +162,6 @@ def report(
             values[shown] = {"rows": n, "label": label, "rule": col.rules.get(key, "")}
             if label is None:
                 unmapped[shown] += n
-                rows.setdefault(shown, []).extend(col.samples.get(key, []))
         entry: dict[str, Any] = {"column": col.column, "values": values}
         if source in problems:
             entry["problem"] = problems[source]
@@ -165,8 +176,12 @@ def report(
             ambiguous[text] = choices
         elif normalise_label(text) not in _YES | _NO and label_like(text):
             plain.append(text)  # yes/no mean whatever each source's question asked: no global mapping
-    for text, (label, why) in zip(plain, suggest(plain, rows) if plain else [], strict=True):
-        suggested[text], basis[text] = label, why
+    for text, (label, why) in zip(
+        plain, suggest(plain, list(sources.values())) if plain else [], strict=True
+    ):
+        basis[text] = why
+        if "rows" in why or why["name"] >= _NAME_ONLY_MIN:
+            suggested[text] = label  # a name alone, far from every label, suggests nothing
     return {
         "labels": labels.labels,
         "sources": per_source,
@@ -192,9 +207,9 @@ def report_lines(rep: dict[str, Any], max_values: int = 6) -> list[str]:
     if rep["suggested_label_map"]:
         pairs = ", ".join(f"{k!r}: {v!r}" for k, v in rep["suggested_label_map"].items())
         lines.append(
-            "  suggested label_map (the label whose examples the value's rows resemble most, else the "
-            "nearest label name; check it, then put it in the task's defaults.transform.label_map "
-            f"or pass --label-map RAW=LABEL): {{{pairs}}}"
+            "  suggested label_map (from how each value's rows differ from the source's other rows, "
+            "else from its name; a hint: check it, then put it in the task's "
+            f"defaults.transform.label_map or pass --label-map RAW=LABEL): {{{pairs}}}"
         )
     for text, choices in rep["ambiguous"].items():
         lines.append(f"  {text!r} is ambiguous for this task (any of {choices}): left unmapped")

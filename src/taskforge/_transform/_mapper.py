@@ -24,21 +24,34 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import yaml
 
-from taskforge._datastore._cells import flatten, text_cells
+from taskforge._cells import flatten, text_cells
+from taskforge._embed import Encoder
+from taskforge._errors import SettingsError
+from taskforge._settings import TransformSettings
 from taskforge._task import Task
 from taskforge._transform._labels import ColumnLabels, LabelSet, report
 from taskforge._transform._parsing import SampleError, canonical_label, normalise_label, validate_sample
-from taskforge._transform._settings import TransformSettings
 from taskforge._transform._wrappers import Wrapper, learn_wrappers, strip_special
 
 # Generic field names say little on their own; compare column names with what they usually mean.
 _NAME_HINTS = {
-    "input": ("question", "prompt", "query", "text", "sentence", "problem"),
+    "input": (
+        "question",
+        "prompt",
+        "query",
+        "text",
+        "sentence",
+        "problem",
+        "review",
+        "passage",
+        "article",
+        "content",
+    ),
     "output": ("answer", "response", "solution", "target", "completion"),
     "text": ("document", "passage", "content", "context"),
     "label": ("class", "category", "gold label"),
@@ -50,15 +63,12 @@ _PLAN_CHARS = 300  # the model reads ~256 tokens; longer cells only slow plannin
 _MAX_CATEGORIES = 20
 _MAX_LABEL_CHARS = 40  # longer values are text, not class labels
 _WRAPPER_ROWS = 64  # rows per source a wrapper is learnt from (string work only: cheap)
+_LABEL_ROWS = 2000  # rows per source whose label values choose the label column (dict work only)
 _SUGGEST_ROWS = 16  # rows per unmapped label value whose inputs suggest which label it means
 
 
 _VECTORS: dict[tuple[Any, str], np.ndarray] = {}  # per-process memo: plans of a run re-embed the same texts
 _VECTORS_MAX = 50_000
-
-
-class Encoder(Protocol):
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray: ...
 
 
 @dataclass
@@ -75,6 +85,7 @@ class SourcePlan:
     question_label: str | None = None  # the label a wrapper asks about ("Is this review positive?")
     label_candidate: ColumnLabels | None = None  # no label column: the likeliest one, for the report
     problem: str | None = None  # why no row of this source can be mapped
+    rows_seen: int = 0  # rows the plan was made from
 
     @property
     def label_values(self) -> dict[str, str | None]:
@@ -90,6 +101,14 @@ class SourcePlan:
             + ", ".join(f"{f}<-{c} ({self.scores.get(f, 0):.2f})" for f, c in self.columns.items())
             + cut
         )
+
+
+def _unit(vec: np.ndarray) -> np.ndarray:
+    return vec / (float(np.linalg.norm(vec)) or 1.0)
+
+
+def _units(rows: np.ndarray) -> np.ndarray:
+    return rows / (np.linalg.norm(rows, axis=1, keepdims=True) + 1e-9)
 
 
 def item_columns(item: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
@@ -162,12 +181,15 @@ class Mapper:
             if self.labels and canonical_label(v, self.labels) is None
         }
         if unknown:
-            raise ValueError(f"label_map: {sorted(unknown)} not among the task's labels {self.labels}")
+            raise SettingsError(
+                f"transform.label_map: {sorted(unknown)} not among the task's labels {self.labels}"
+            )
         self.label_set = LabelSet(self.labels, self.settings.label_map) if self.labels else None
         self._field_vecs: dict[str, np.ndarray] | None = None
         self._field_lens: dict[str, float] = {}
         self._label_vecs: np.ndarray | None = None
         self.plans: dict[str, SourcePlan] = {}
+        self._rows: dict[str, list[dict[str, Any]]] = {}  # rows a plan was made from, per source
 
     @property
     def embedder(self) -> Encoder:
@@ -180,7 +202,7 @@ class Mapper:
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in one batch, reusing vectors this process has already computed."""
         emb = self.embedder
-        tag = getattr(emb, "name", None) or id(emb)
+        tag = emb.name
         missing = list(dict.fromkeys(t for t in texts if (tag, t) not in _VECTORS))
         if missing:
             if len(_VECTORS) + len(missing) > _VECTORS_MAX:
@@ -248,17 +270,32 @@ class Mapper:
         self._field_vecs = {}
         for name in self.text_fields:
             values = self._example_values(name)
-            self._field_vecs[name] = self._encode([v[:_PLAN_CHARS] for v in values]).mean(axis=0)
+            self._field_vecs[name] = _unit(self._encode([v[:_PLAN_CHARS] for v in values]).mean(axis=0))
             self._field_lens[name] = float(np.mean([len(v) for v in values])) or 1.0
         if self.labels:
             self._label_vecs = self._encode(list(self.labels))
 
     def plan(self, source: str, items: Sequence[dict[str, Any]]) -> SourcePlan:
-        """Choose this source's columns from (a sample of) its items; cached per source."""
-        if source in self.plans:
-            return self.plans[source]
+        """Choose this source's columns from (a sample of) its items; cached per source.
+
+        A plan made from fewer than ``plan_rows`` rows is made again when later calls bring more
+        rows of the source (callers that go batch by batch, such as selection by label, see a
+        few rows of each source at a time; a wrapper or a label column needs more to be seen).
+        """
+        cached = self.plans.get(source)
+        if cached is not None and cached.rows_seen >= self.settings.plan_rows:
+            return cached
+        seen = self._rows.setdefault(source, [])
+        known = {id(it) for it in seen}
+        seen.extend(it for it in items[:_LABEL_ROWS] if id(it) not in known)
+        del seen[_LABEL_ROWS:]
+        if cached is not None and cached.rows_seen >= len(seen):
+            return cached
+        items = seen
+        if len(seen) >= self.settings.plan_rows:
+            del self._rows[source]  # enough rows: this plan stays
         self._prepare()
-        plan = SourcePlan(source=source, label_field=self.label_field)
+        plan = SourcePlan(source=source, label_field=self.label_field, rows_seen=len(items))
         plan.wrappers = self._learn_wrappers(items)
         if self.label_set is not None and plan.wrappers:
             asked = " ".join(re.sub(r"\{[^}]*\}", " ", w.pattern()) for w in plan.wrappers.values())
@@ -274,8 +311,11 @@ class Mapper:
         self._score_text(score, cols, cells, text_cols, name_sim)
         candidates: dict[str, ColumnLabels] = {}
         if self.label_field:
+            # label values are judged on every row at hand (no embedding needed): the first rows of a
+            # source may all carry the one value that does not map
+            label_rows = [self._unwrap(it, plan.wrappers)[1] for it in items[:_LABEL_ROWS]]
             for j, col in enumerate(cols):
-                raw = [sc[col] for _, sc in cells if col in sc]
+                raw = [sc[col] for sc in label_rows if col in sc]
                 found = self._label_rate(plan, col, raw)
                 if found is None:
                     continue
@@ -310,7 +350,9 @@ class Mapper:
             if not values.get(col):
                 continue
             n = len(values[col])
-            vec = vecs[start : start + n].mean(axis=0)
+            vec = _unit(
+                vecs[start : start + n].mean(axis=0)
+            )  # centroid cosine: means of varied texts are short
             start += n
             mean_len = float(np.mean([len(cs[col]) for cs, _ in cells if cs.get(col, "").strip()]))
             for i, f in enumerate(self.text_fields):
@@ -346,6 +388,8 @@ class Mapper:
         sim = np.zeros((len(names), len(cols)), dtype=np.float32)
         for i, n in enumerate(names):
             words = [norm(n), *_NAME_HINTS.get(norm(n), ())]
+            if n == self.label_field and n != "label":
+                words += ["label", *_NAME_HINTS["label"]]
             sim[i] = (self._encode(words) @ cvec.T).max(axis=0)
             for j, c in enumerate(cols):
                 if norm(c) in words:
@@ -364,7 +408,9 @@ class Mapper:
         return None
 
     def _label_rate(self, plan: SourcePlan, col: str, raw: list[Any]) -> tuple[float, ColumnLabels] | None:
-        """(share of a column's values that map onto a label, the mapping); None for free text."""
+        """(share of a column's values that map onto a label or are ambiguous between labels, the
+        mapping); None for free text and empty columns."""
+        raw = [v for v in raw if v is not None and str(v).strip()]
         if not raw:
             return None
         distinct = {self._raw_key(v) for v in raw}
@@ -376,7 +422,7 @@ class Mapper:
             return None
         mapping = ColumnLabels(col)
         self.resolve_labels(plan, raw, mapping)
-        return mapping.mapped_share(raw, self._raw_key), mapping
+        return mapping.recognised_share(raw, self._raw_key), mapping
 
     # ---- labels -----------------------------------------------------------------------------------
     @staticmethod
@@ -433,49 +479,68 @@ class Mapper:
         return "true" if value is True else "false" if value is False else str(value)
 
     def suggest(
-        self, values: Sequence[str], rows: dict[str, list[str]]
+        self, values: Sequence[str], columns: Sequence[ColumnLabels]
     ) -> list[tuple[str, dict[str, float]]]:
         """The label to suggest for each unmapped value, and why: ``{"name": cos, "rows": cos}``.
 
-        ``name``: the value's own text against the label names. ``rows``: the inputs of rows that
-        carry the value against the task's examples of each label, both centred on the examples'
-        mean (all reviews look alike; what sets "1 star" rows apart is what decides), used
-        when the value has rows and every label has examples.
+        ``name``: the value's own text against the label names. ``rows``: how the inputs of rows
+        carrying the value differ from the other rows of their source (what sets "1 star" reviews
+        apart from the source's other reviews), against each label's direction
+        (:meth:`_label_directions`); used when a source shows the value beside other values.
+        ``columns``: the label columns of the sources, with their rows' inputs.
         """
         assert self.labels is not None
         if self._label_vecs is None:
             self._label_vecs = self._encode(list(self.labels))
         name_sims = self._encode(list(values)) @ self._label_vecs.T
-        centroids = self._label_centroids()
+        row_sims = self._row_similarity(set(values), columns)
         out = []
         for value, name_sim in zip(values, name_sims, strict=True):
             why = {"name": round(float(name_sim.max()), 3)}
             best = int(np.argmax(name_sim))
-            texts = rows.get(value) or []
-            if centroids is not None and texts:
-                centre, label_dirs = centroids
-                v = self._encode(texts).mean(axis=0) - centre
-                sims = label_dirs @ v / (np.linalg.norm(label_dirs, axis=1) * np.linalg.norm(v) + 1e-9)
+            if value in row_sims:
+                sims = row_sims[value]
                 best = int(np.argmax(sims))
                 why["rows"] = round(float(sims[best]), 3)
             out.append((self.labels[best], why))
         return out
 
-    def _label_centroids(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """(mean of the examples' inputs, each label's example mean minus it); None if a label has none."""
+    def _row_similarity(self, values: set[str], columns: Sequence[ColumnLabels]) -> dict[str, np.ndarray]:
+        """Per value: mean over sources of cos(value's rows - source's centre, label direction)."""
+        label_dirs = self._label_directions()
+        sums: dict[str, list[np.ndarray]] = {}
+        for col in columns:
+            means = {k: self._encode(texts).mean(axis=0) for k, texts in col.samples.items() if texts}
+            if len(means) < 2:
+                continue  # one value alone: nothing to contrast it with
+            centre = np.mean(list(means.values()), axis=0)
+            for key, mean in means.items():
+                shown = col.shown.get(key, key)
+                if shown in values:
+                    sums.setdefault(shown, []).append(label_dirs @ _unit(mean - centre))
+        return {v: np.mean(s, axis=0) for v, s in sums.items()}
+
+    def _label_directions(self) -> np.ndarray:
+        """Per label, a unit direction in embedding space that sets it apart from the other labels.
+
+        The sum of two unit vectors: "This is {label}." minus the mean of those sentences (the
+        usual zero-shot anchor), and the label's examples' mean minus the mean of all examples
+        (left out when a label has no example). With k = 3 examples the example part alone is
+        noise-prone (measured on t0_yelp / t0_app_reviews rows: 6/10 values right; the sum 8/10).
+        """
         assert self.labels is not None and self.label_field is not None
+        anchors = self._encode([f"This is {lab}." for lab in self.labels])
+        dirs = _units(anchors - anchors.mean(axis=0))
         by_label: dict[str, list[str]] = {lab: [] for lab in self.labels}
         for e in self.task.examples:
-            label = canonical_label(
-                Task.text_of(self.task.output_value(e.output, self.label_field)), self.labels
-            )
+            value = Task.text_of(self.task.output_value(e.output, self.label_field))
+            label = canonical_label(value, self.labels)
             if label is not None:
                 by_label[label].append(Task.text_of(e.input)[:_PLAN_CHARS])
-        if any(not texts for texts in by_label.values()):
-            return None
-        means = np.stack([self._encode(texts).mean(axis=0) for texts in by_label.values()])
-        centre = self._encode([t for texts in by_label.values() for t in texts]).mean(axis=0)
-        return centre, means - centre
+        if all(by_label.values()):
+            means = np.stack([self._encode(texts).mean(axis=0) for texts in by_label.values()])
+            dirs = dirs + _units(means - means.mean(axis=0))
+        return _units(dirs)
 
     def label_report(self) -> dict[str, Any] | None:
         """Per source, each label value seen (rows, label, rule); what did not map; a suggested label_map."""
@@ -533,10 +598,7 @@ class Mapper:
             if cand is not None and cand.column in scalars:
                 self.resolve_labels(plan, [scalars[cand.column]], cand)
                 key = self._raw_key(scalars[cand.column])
-                cand.rows[key] += 1
-                kept = cand.samples.setdefault(key, [])
-                if len(kept) < _SUGGEST_ROWS:
-                    kept.append(self._context(plan, cells)[:_PLAN_CHARS])
+                cand.count(key, self._context(plan, cells)[:_PLAN_CHARS], _SUGGEST_ROWS)
             raise SampleError("no column", plan.problem)
         obj: dict[str, Any] = {}
         for name, col in plan.columns.items():
@@ -572,12 +634,9 @@ class Mapper:
         self.resolve_labels(plan, [raw])
         assert plan.labels is not None
         key = self._raw_key(raw)
-        plan.labels.rows[key] += 1
+        plan.labels.count(key, context[:_PLAN_CHARS], _SUGGEST_ROWS)
         label = plan.labels.values.get(key)
         if label is None:
-            kept = plan.labels.samples.setdefault(key, [])
-            if len(kept) < _SUGGEST_ROWS and context:
-                kept.append(context[:_PLAN_CHARS])
             shown = self._named(plan, raw)
             ambiguous = self.label_set.ambiguous_choices(shown) if self.label_set else None
             why = f" (ambiguous: any of {ambiguous})" if ambiguous else " (add it to label_map)"

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from taskforge._errors import StageError
 from taskforge._task import Task
 
 _DECODER = json.JSONDecoder()
@@ -22,7 +23,7 @@ _TRAILING_COMMA = re.compile(r",(\s*[}\]])")
 REASONING = "reasoning"
 
 
-class SampleError(ValueError):
+class SampleError(StageError, ValueError):
     """An answer that is not a valid sample; ``category`` groups reasons in summaries."""
 
     def __init__(self, category: str, detail: str) -> None:

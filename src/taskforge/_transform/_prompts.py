@@ -27,9 +27,9 @@ from typing import Any
 import jinja2
 
 from taskforge._io import stable_hash
+from taskforge._settings import TransformSettings
 from taskforge._task import Task
 from taskforge._transform._parsing import REASONING, answer_fields, flat_layout
-from taskforge._transform._settings import TransformSettings
 
 TEMPLATES = Path(__file__).parent / "templates"
 Messages = list[dict[str, str]]

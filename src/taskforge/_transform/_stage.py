@@ -17,21 +17,25 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from taskforge._io import (
-    AppendLog,
-    atomic_write_json,
-    read_jsonl,
-    read_jsonl_tolerant,
-    stable_hash,
-    write_jsonl,
-)
+import jinja2
+
+from taskforge._errors import SettingsError, UsageError
+from taskforge._io import AppendLog, atomic_write_json, read_jsonl_tolerant, stable_hash
+from taskforge._records import Item, read_items, sample_id, write_rejects, write_samples
+from taskforge._records import make_reject as _reject
+from taskforge._settings import TransformSettings
 from taskforge._task import Task
 from taskforge._transform._mapper import Mapper
 from taskforge._transform._parsing import SampleError, answer_fields, extract_json, validate_sample
 from taskforge._transform._prompts import Messages, PromptBuilder
-from taskforge._transform._settings import TransformResult, TransformSettings
+from taskforge._transform._schema import answer_schema
+from taskforge._transform._settings import TransformResult
+
+if TYPE_CHECKING:
+    from taskforge._embed import Encoder
+    from taskforge._llm import LLMClient, LLMResult
 
 LLM_ERROR = "LLM error"
 
@@ -44,11 +48,6 @@ class Unit:
     item: dict[str, Any]
     rank: int
     sample_index: int
-
-
-def sample_id(item: dict[str, Any], sample_index: int, method: str) -> str:
-    """Stable id of a sample: a hash of (source, row_id, sample_index, method)."""
-    return "s-" + stable_hash([item.get("source"), item.get("row_id"), sample_index, method])
 
 
 def _slug(category: str) -> str:
@@ -66,14 +65,7 @@ def _item_ref(unit: Unit) -> dict[str, Any]:
 
 
 def make_reject(unit: Unit, err: SampleError, raw: str | None = None) -> dict[str, Any]:
-    return {
-        "stage": "transform",
-        "filter": _slug(err.category),
-        "reason": str(err),
-        "item": _item_ref(unit),
-        "sample": None,
-        "raw": raw,
-    }
+    return dict(_reject("transform", _slug(err.category), str(err), item=_item_ref(unit), raw=raw))
 
 
 def make_sample(
@@ -107,11 +99,10 @@ def make_sample(
     return sample
 
 
-def load_items(
-    retrieved: str | Path | Iterable[dict[str, Any]], limit: int | None = None
-) -> list[dict[str, Any]]:
+def load_items(retrieved: str | Path | Iterable[Item], limit: int | None = None) -> list[dict[str, Any]]:
+    """Items from a file written by ``retrieve`` (JSONL or Parquet) or an iterable, up to ``limit``."""
     items: list[dict[str, Any]] = []
-    source = read_jsonl(retrieved) if isinstance(retrieved, (str, Path)) else retrieved
+    source = read_items(retrieved) if isinstance(retrieved, (str, Path)) else retrieved
     for it in source:
         items.append(it)
         if limit and len(items) >= limit:
@@ -121,26 +112,29 @@ def load_items(
 
 def transform(
     task: Task | str | Path,
-    retrieved: str | Path | Iterable[dict[str, Any]],
+    retrieved: str | Path | Iterable[Item],
     out: str | Path,
     *,
-    llm: Any = None,
+    llm: LLMClient | None = None,
     settings: TransformSettings | None = None,
-    embedder: Any = None,
+    embedder: Encoder | None = None,
     progress: bool = True,
+    **overrides: Any,
 ) -> TransformResult:
     """Turn retrieved items into samples at ``out`` and rejects beside it (or at ``settings.rejects``).
 
-    ``llm``: an :class:`taskforge._llm.LLM`; without one (or with ``method="mapper"``) rows are
-    mapped onto the task's fields without an LLM. See the module docstring for resume.
+    ``retrieved``: the items file ``retrieve`` wrote (JSONL or Parquet) or the items themselves.
+    ``llm``: a client from :func:`taskforge._llm.make_llm`; without one (or with ``method="mapper"``)
+    rows are mapped onto the task's fields without an LLM. ``settings`` (or keyword ``overrides``
+    of it) say how. See the module docstring for resume.
     """
     task = task if isinstance(task, Task) else Task.load(task)
-    settings = settings or TransformSettings()
+    settings = TransformSettings.build(settings, overrides)
     out = Path(out)
     rejects_path = Path(settings.rejects) if settings.rejects else out.parent / "rejects.jsonl"
     method = settings.method if settings.method != "auto" else ("llm" if llm is not None else "mapper")
     if method == "llm" and llm is None:
-        raise ValueError("method 'llm' needs an LLM (give --llm openai:MODEL), or use the mapper")
+        raise UsageError("method 'llm' needs an LLM (give --llm openai:MODEL), or use the mapper")
     started = time.monotonic()
     items = load_items(retrieved, settings.limit)
     per_item = settings.samples_per_item if method == "llm" else 1
@@ -157,8 +151,8 @@ def transform(
         records = _run_llm(task, units, out, llm, settings, progress, result)
     samples = [records[u.key]["sample"] for u in units if "sample" in records.get(u.key, {})]
     rejects = [records[u.key]["reject"] for u in units if "reject" in records.get(u.key, {})]
-    write_jsonl(out, samples)
-    write_jsonl(rejects_path, rejects)
+    write_samples(out, samples)
+    write_rejects(rejects_path, rejects)
     if result.label_report is not None:
         result.label_report_path = out.parent / "label_report.json"
         atomic_write_json(result.label_report_path, result.label_report)
@@ -171,7 +165,7 @@ def transform(
 
 # ---- mapper ------------------------------------------------------------------------------------
 def _run_mapper(
-    task: Task, units: list[Unit], settings: TransformSettings, embedder: Any, progress: bool
+    task: Task, units: list[Unit], settings: TransformSettings, embedder: Encoder | None, progress: bool
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
     """Samples and rejects by unit key, and the label report (None for a task without labels)."""
     from taskforge._console import console, make_progress
@@ -209,9 +203,8 @@ def _run_mapper(
 
 
 # ---- LLM -----------------------------------------------------------------------------------------
-def _stats(llm: Any) -> dict[str, Any]:
-    stats = llm.stats
-    return dict(stats.as_dict() if hasattr(stats, "as_dict") else vars(stats))
+def _stats(llm: LLMClient) -> dict[str, Any]:
+    return llm.stats.as_dict()
 
 
 def _delta(now: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +247,7 @@ def _run_llm(
     task: Task,
     units: list[Unit],
     out: Path,
-    llm: Any,
+    llm: LLMClient,
     settings: TransformSettings,
     progress: bool,
     result: TransformResult,
@@ -266,7 +259,10 @@ def _run_llm(
 
     builder = PromptBuilder(task, settings)
     if units:  # a broken template fails here, before any file is written
-        builder.messages(units[0].item, units[0].sample_index)
+        try:
+            builder.messages(units[0].item, units[0].sample_index)
+        except jinja2.TemplateError as e:
+            raise SettingsError(f"{settings.template}: {type(e).__name__}: {e}") from None
     # seed + sample_index goes to the server: several samples per item differ, and reruns reproduce
     options = GenerationOptions(
         temperature=settings.temperature,
@@ -274,11 +270,11 @@ def _run_llm(
         max_tokens=settings.max_tokens,
         seed=settings.seed,
     )
-    model = getattr(llm, "spec", None) or getattr(llm, "name", None)
+    model = llm.spec
     header = {
         "task": stable_hash(task.model_dump(mode="json")),
         "config": stable_hash(settings.prompt_config()),
-        "model": str(model) if model else None,
+        "model": model,
     }
     log, done = _open_partial(out, header)
     records = {k: r for k, r in done.items() if LLM_ERROR not in str(r.get("reject", {}).get("reason", ""))}
@@ -289,14 +285,16 @@ def _run_llm(
         msgs = builder.messages(u.item, u.sample_index)
         pending[u.key] = _Pending(u, msgs, stable_hash(msgs))
     fields = frozenset(answer_fields(task, chain_of_thought=settings.chain_of_thought)) | {"input", "output"}
+    # the client sends it to servers that constrain decoding (LLM(structured=...)); validated either way
+    schema = answer_schema(task, chain_of_thought=settings.chain_of_thought)
 
     def record(key: str, rec: dict[str, Any]) -> None:
         records[key] = rec
         log.append({"key": key, **rec})
 
-    def handle(res: Any, repair_round: bool) -> None:
+    def handle(res: LLMResult, repair_round: bool) -> None:
         p = pending[res.request.key]
-        model_name = getattr(res, "model", None) or (str(model) if model else None)
+        model_name = res.model or model
         if not res.ok:
             err = SampleError(LLM_ERROR, str(res.error))
             record(p.unit.key, {"reject": make_reject(p.unit, err, p.raw)})
@@ -343,7 +341,11 @@ def _run_llm(
 
             requests = (
                 LLMRequest(
-                    key=p.unit.key, messages=p.messages, options=options, sample_index=p.unit.sample_index
+                    key=p.unit.key,
+                    messages=p.messages,
+                    options=options,
+                    sample_index=p.unit.sample_index,
+                    json_schema=schema,
                 )
                 for p in list(pending.values())
             )
@@ -358,6 +360,7 @@ def _run_llm(
                     messages=builder.repair_messages(p.messages, p.raw or "", str(p.error)),
                     options=options,
                     sample_index=p.unit.sample_index,
+                    json_schema=schema,
                 )
                 for p in repairs
             )
@@ -367,5 +370,5 @@ def _run_llm(
     finally:
         log.close()
     result.llm_stats = _delta(_stats(llm), before)
-    result.model = str(model) if model else None
+    result.model = model
     return records

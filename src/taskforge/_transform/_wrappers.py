@@ -19,7 +19,9 @@ from dataclasses import dataclass, replace
 
 from taskforge._parts import PartLayout, detect_parts, field_name
 
-MIN_ROWS = 6  # fewer rows than this cannot tell a template from a coincidence
+MIN_ROWS = 6  # fewer rows than this cannot tell a short template from a coincidence
+_MIN_ROWS_LONG = 3  # ... nor this a long one (5+ words at a line / sentence / quote boundary)
+_LONG_WORDS = 5
 _MIN_ROWS_MID_SENTENCE = 12  # a template ending mid-sentence ("... question about {topic}") needs more
 _MIN_CHARS = 30  # mean length below which a column holds labels or names, not wrapped content
 _SPECIAL = re.compile(
@@ -145,12 +147,17 @@ def learn_wrapper(column: str, values: Sequence[str], *, nested: bool = False) -
     slot of a wrapper already found, so a labelled start ("Question: ...") is enough.
     """
     texts = list(dict.fromkeys(v.strip() for v in values if isinstance(v, str) and v.strip()))
-    if len(texts) < MIN_ROWS or sum(map(len, texts)) < _MIN_CHARS * len(texts):
+    if len(texts) < _MIN_ROWS_LONG or sum(map(len, texts)) < _MIN_CHARS * len(texts):
         return None
     prefix = _snap_prefix(_common_prefix(texts), mid_sentence=len(texts) >= _MIN_ROWS_MID_SENTENCE)
     suffix = _snap_suffix(_common_prefix([t[::-1] for t in texts])[::-1])
     if suffix and not _WORD.search(suffix) and not prefix.rstrip().endswith('"'):
         suffix = ""  # a closing quote or bracket alone is a wrapper only around an opening one
+    if len(texts) < MIN_ROWS:  # a few rows: only a long template at clear boundaries is no coincidence
+        prefix = prefix if prefix[-1:] == "\n" or prefix.rstrip()[-1:] in ("?", ":", '"') else ""
+        suffix = suffix if suffix[:1] == "\n" or suffix.lstrip()[:1].isupper() else ""
+        if len(_WORD.findall(prefix + " " + suffix)) < _LONG_WORDS:
+            return None
     shortest = min(len(t) for t in texts)
     if len(prefix) + len(suffix) >= shortest:
         suffix = ""
@@ -276,10 +283,16 @@ def _snap_prefix(prefix: str, *, mid_sentence: bool) -> str:
 
 
 def _snap_suffix(suffix: str) -> str:
-    """The shared end moved forward to a boundary a template starts at: a line, a space, a closing quote."""
+    """The shared end moved forward to where a template starts: a line, a space before a word, a closing quote.
+
+    (Not a space before punctuation: in " .\nQuestion: ..." the " ." ends the content.)"""
     for j, ch in enumerate(suffix):
         nxt = suffix[j + 1] if j + 1 < len(suffix) else ""
-        if ch in "\n \t" or (ch == '"' and not nxt.isalnum()):
+        if (
+            ch == "\n"
+            or (ch in " \t" and (nxt.isalnum() or nxt in '\n"'))
+            or (ch == '"' and not nxt.isalnum())
+        ):
             cut = suffix[j:]
             break
     else:

@@ -1,7 +1,7 @@
-"""Test helpers: retrieved items made from demo rows, and a fake-LLM responder that answers like a model.
+"""Test helpers: retrieved items made from source rows, and a fake-LLM responder that answers like a model.
 
-``demo_items`` builds items in the retrieve -> transform format straight from a source folder,
-so the transform stage can be tested without a datastore. ``task_responder`` reads the retrieved
+``demo_items`` builds items in the retrieve -> transform format straight from a source folder
+(e.g. the repo's ``demo/sources``), so the transform stage can be tested without a datastore. ``task_responder`` reads the retrieved
 row back out of a ReBase prompt and answers with task-shaped JSON, and, for a chosen share of
 rows, with the answers LLMs get wrong (prose around JSON, broken JSON, wrong labels, missing
 fields), so every path through parsing, validation and repair is exercised over real sockets.
@@ -15,18 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from taskforge._datastore._cells import text_cells
+from taskforge._cells import text_cells
+from taskforge._records import Item
 from taskforge._task import Task
 
-DEMO = Path(__file__).resolve().parents[3] / "demo" / "sources"
 _ROW_START = "You need to decide which part of the dataset to use.\n\n"
 _ROW_END = "\n\nYour response MUST"
 REPAIR_MARK = "Your answer could not be used"
 
 
-def demo_items(source: str, n: int | None = None, *, root: Path = DEMO) -> list[dict[str, Any]]:
-    """Retrieved items (rank, source, row_id, row, cells, scores, method) from a demo source folder."""
-    folder = root / source
+def demo_items(root: str | Path, source: str, n: int | None = None) -> list[Item]:
+    """Retrieved items (rank, source, row_id, row, cells, scores, method) from ``root/source``."""
+    folder = Path(root) / source
     files = sorted(p for p in folder.iterdir() if p.suffix in (".jsonl", ".json"))
     if not files:
         raise FileNotFoundError(f"{folder}: no .jsonl/.json data file")
@@ -37,7 +37,7 @@ def demo_items(source: str, n: int | None = None, *, root: Path = DEMO) -> list[
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = rows[:n] if n else rows
     return [
-        {
+        {  # type: ignore[misc]
             "rank": i + 1,
             "source": source,
             "row_id": f"{path.name}:{i + 1}",
@@ -73,7 +73,9 @@ def task_responder(
     ``bad_share`` of rows (chosen by a hash of the row, so the same each run) get a bad answer:
     broken JSON, a wrong label, or a missing field. A repair request is answered with valid JSON
     when ``repairable`` (else the same mistake again). Otherwise answers are valid, wrapped in
-    prose or code fences now and then, with a brace inside a string.
+    prose or code fences now and then, with a brace inside a string. A request carrying a JSON
+    schema (``response_format`` or a forced tool) gets bare valid JSON, as constrained decoding
+    would give.
     """
     labels = task.labels() or []
     label_field = task.label_field()
@@ -97,8 +99,15 @@ def task_responder(
         sample_index = int(body.get("seed") or 0) if isinstance(body.get("seed"), int) else 0
         last = str(body["messages"][-1].get("content", ""))
         repair = last.startswith(REPAIR_MARK)
-        bad = (h % 1000) < bad_share * 1000
+        fmt = body.get("response_format") or {}
+        constrained = fmt.get("type") == "json_schema" or bool(body.get("tool_choice"))
+        bad = (h % 1000) < bad_share * 1000 and not constrained
         obj = good(row, h, sample_index)
+        if constrained:
+            props = (fmt.get("json_schema") or {}).get("schema", {}).get("properties")
+            if props is None:
+                props = (body.get("tools") or [{}])[0].get("input_schema", {}).get("properties", {})
+            return json.dumps({k: obj[k] for k in props if k in obj}, ensure_ascii=False)
         if bad and not (repair and repairable):
             kind = (h // 1000) % 3
             if kind == 0:
