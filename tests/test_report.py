@@ -255,7 +255,7 @@ def _tile(html: str, label: str) -> str:
 
 
 def test_accuracy_tile_shows_baselines_and_turns_amber(tmp_path: Path) -> None:
-    run = write_fake_run(tmp_path / "run", n_items=40)
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=40)
     html = build_report(run, embedder=HashEmbedder()).read_text()
     tile = _tile(html, "accuracy")
     assert "majority 0.604" in tile and "examples only 0.612" in tile and "warn" not in tile
