@@ -24,6 +24,34 @@ EXPORT_FORMATS = ("jsonl", "parquet", "hf", "chat")
 Layer = Mapping[str, Any] | BaseModel | None
 
 
+def check_base_url(url: Any) -> Any:
+    """``url`` (or each of a list) when it names a server (http(s)://host[:port]/...); else a
+    ValueError saying how to write it.
+
+    A URL without a host ("localhost:8000/v1") would otherwise be retried as a connection
+    error until the retries run out; it is a typo, so it fails before any request.
+    """
+    if url is None:
+        return None
+    if isinstance(url, (list, tuple)):
+        for one in url:
+            check_base_url(one)
+        return url
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"base URL {url!r} has no http(s) scheme and host; write it like http://localhost:8000/v1"
+        )
+    return url
+
+
 class StageSettings(BaseModel):
     """Base of every settings model: unknown keys are errors; assignments are validated too."""
 
@@ -105,6 +133,30 @@ class BuildSettings(StageSettings):
     batch_size: int = Field(default=64, ge=1)
     text_unit: Literal["line", "file"] = "line"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # None: UTF-8, rows that are not valid UTF-8 are counted as malformed; "auto": detect per file
+    encoding: str | None = None
+    max_row_mb: float = Field(default=64.0, gt=0)  # longer rows are skipped and counted
+    wait: bool = True  # another build writing to the same folder: wait for it (False: stop, exit 1)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value not in (None, "auto"):
+            import codecs
+
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, auto)") from None
+        return value
+
+    # documents: the column(s) holding each document's text, first present wins; rows with none skipped
+    text_column: list[str] | None = None
+
+    @field_validator("text_column", mode="before")
+    @classmethod
+    def _one_or_many_columns(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else (v or None)
 
 
 class RetrieveSettings(StageSettings):
@@ -155,6 +207,11 @@ class LLMSettings(StageSettings):
     local_threads: int = Field(default=1, ge=1)
     local_ctx: int = Field(default=4096, ge=256)  # context tokens per slot
 
+    @field_validator("base_url")
+    @classmethod
+    def _url_with_host(cls, value: str | None) -> str | None:
+        return check_base_url(value)
+
 
 class TransformSettings(StageSettings):
     """How retrieved items become samples.
@@ -165,6 +222,8 @@ class TransformSettings(StageSettings):
     ``style``: the built-in prompt, ``rebase`` (one retrieved row as JSON) or ``craft`` (worked
     examples as chat turns, then the document); ``auto`` picks ``craft`` for documents.
     ``template``: a Jinja2 file used instead of the built-in prompt (see ``_transform/_prompts``).
+    ``context``: what a retrieved document shows the LLM: the ``passage`` that matched the task
+    (retrieval names it; bounded length) or the whole ``document``.
     """
 
     section: ClassVar[str] = "transform"
@@ -172,6 +231,7 @@ class TransformSettings(StageSettings):
     method: Literal["auto", "mapper", "llm"] = "auto"
     style: Literal["auto", "rebase", "craft"] = "auto"
     template: Path | None = None
+    context: Literal["passage", "document"] = "passage"
     chain_of_thought: bool = False
     samples_per_item: int = Field(default=1, ge=1)
     n_examples: int | None = Field(
@@ -195,11 +255,14 @@ class TransformSettings(StageSettings):
     plan_rows: int = Field(default=16, ge=1, description="rows per source used to choose its columns")
     # files
     rejects: Path | None = None  # default: rejects.jsonl beside the samples
+    # the stage fails (exit 1) when more than this share of LLM requests still fail after retries
+    max_error_rate: float = Field(default=0.1, ge=0, le=1)
 
     def prompt_config(self) -> dict[str, Any]:
         """The settings that change prompts or answers (part of the resume key)."""
         keys = (
             "style",
+            "context",
             "chain_of_thought",
             "n_examples",
             "seed",
@@ -239,19 +302,26 @@ class FilterSettings(StageSettings):
     workers: int = Field(default=2, ge=1)
     stats: bool = True  # also write stats.json (sizes, labels, diversity) of the kept samples
 
+    @field_validator("judge_base_url")
+    @classmethod
+    def _judge_url_with_host(cls, value: str | None) -> str | None:
+        return check_base_url(value)
+
     def judge_llm(self, base: LLMSettings | None = None) -> LLMSettings | None:
         """The judge's client settings: its own model, URL and key; the rest (limits, cache) from ``base``."""
-        if not self.judge:
-            return None
-        base = base or LLMSettings()
-        return base.model_copy(
-            update={
-                "spec": self.judge,
-                "base_url": self.judge_base_url,
-                "api_key_env": self.judge_api_key_env,
-                "prices": None,
-            }
-        )
+        return judge_settings(self.judge, self.judge_base_url, self.judge_api_key_env, base)
+
+
+def judge_settings(
+    spec: str | None, base_url: str | None, api_key_env: str | None, base: LLMSettings | None
+) -> LLMSettings | None:
+    """An LLM judge's client settings: its own model, URL and key; limits and cache from ``base``."""
+    if not spec:
+        return None
+    base = base or LLMSettings()
+    return base.model_copy(
+        update={"spec": spec, "base_url": base_url, "api_key_env": api_key_env, "prices": None}
+    )
 
 
 class ExportSettings(StageSettings):
@@ -328,6 +398,13 @@ class EvalSettings(StageSettings):
     output_field: str | None = None
     exclude_examples: bool = True
     limit: int | None = Field(default=None, ge=1)
+    # generation tasks: an LLM judge's win rate of the expert's outputs against the references
+    judge: str | None = None  # "openai:MODEL" / "anthropic:MODEL"
+    judge_base_url: str | None = None
+    judge_api_key_env: str | None = None
+
+    def judge_llm(self, base: LLMSettings | None = None) -> LLMSettings | None:
+        return judge_settings(self.judge, self.judge_base_url, self.judge_api_key_env, base)
 
 
 # ---- the whole run -------------------------------------------------------------------------------
