@@ -487,6 +487,16 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, (int, float, str, bool))
 
 
+def _print_eval(result: RunResult) -> None:
+    """The expert beside its baselines (majority, examples only) and any warning, from eval/results.json."""
+    path = result.run_dir / "eval" / "results.json"
+    if "eval" not in result.records or not path.exists():
+        return
+    from taskforge._experts._honest import print_honest_eval
+
+    print_honest_eval(json.loads(path.read_text(encoding="utf-8")), confusion=False)
+
+
 def print_summary(result: RunResult) -> None:
     """The funnel table and where the outputs are."""
     rows = []
@@ -520,6 +530,7 @@ def print_summary(result: RunResult) -> None:
                 ],
             )
         )
+    _print_eval(result)
     console.print(f"dataset: [bold]{result.dataset}[/]")
     if result.report:
         console.print(f"report:  [bold]{result.report}[/]")
