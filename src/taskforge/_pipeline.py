@@ -115,7 +115,11 @@ def run_retrieve(ctx: RunContext, stage_dir: Path) -> StageOutput:
 
     resolver = label_resolver(ctx.task, ctx.datastore, ctx.settings.transform)
     res = retrieve(
-        ctx.task, ctx.datastore, settings=ctx.settings.retrieve, out=stage_dir / "items.jsonl", labels_of=resolver
+        ctx.task,
+        ctx.datastore,
+        settings=ctx.settings.retrieve,
+        out=stage_dir / "items.jsonl",
+        labels_of=resolver,
     )
     (stage_dir / "warning.txt").unlink(missing_ok=True)
     if not len(res):

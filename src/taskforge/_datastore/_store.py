@@ -240,7 +240,9 @@ class Datastore:
     @cached_property
     def _vector_chars(self) -> np.ndarray:
         lengths = [
-            len(text) for cells in self._rows.column("cells").to_pylist() for text in json.loads(cells).values()
+            len(text)
+            for cells in self._rows.column("cells").to_pylist()
+            for text in json.loads(cells).values()
         ]
         out = np.asarray(lengths, dtype=np.int32)
         if len(out) != self.n_vectors:  # cells and vectors are written in the same order (rows stores)
