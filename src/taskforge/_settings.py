@@ -105,6 +105,9 @@ class BuildSettings(StageSettings):
     batch_size: int = Field(default=64, ge=1)
     text_unit: Literal["line", "file"] = "line"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    encoding: str | None = None  # None: UTF-8, undecodable rows counted; "auto": detect; or a codec
+    max_row_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # longer rows are skipped and counted
+    wait: bool = True  # another build holds the folder: wait (True) or stop with LockedError
 
 
 class RetrieveSettings(StageSettings):
