@@ -6,9 +6,9 @@ Vectors are float32 and unit-normalised, so inner product is cosine similarity.
 
 Two backends compute them: ``torch`` (sentence-transformers, fp32 or bf16) and ``onnx``
 (ONNX Runtime, int8 weights, exported once from the same model: ``taskforge._onnx``).
-``auto`` picks ``onnx`` where it is installed (the ``taskforge[onnx]`` extra): it is the
-fastest here (benchmarks/embed_throughput.py). A store records the backend it was built
-with and is queried with the same one.
+``onnx`` needs the ``taskforge[onnx]`` extra and is chosen explicitly (``--backend onnx``; see
+:func:`resolve_backend` for why it is not the default). A store records the backend it was
+built with and is queried with the same one.
 """
 
 from __future__ import annotations
@@ -87,21 +87,26 @@ def bf16_supported() -> bool:
 def resolve_backend(backend: str, precision: str) -> tuple[str, str]:
     """(backend, precision) to load: ``auto`` resolved, and the pair checked.
 
-    ``auto`` backend: ``TASKFORGE_EMBED_BACKEND``, else ``onnx`` when onnxruntime is installed,
-    else ``torch``. ``auto`` precision: int8 on onnx; on torch ``TASKFORGE_EMBED_PRECISION``,
-    else bf16 when the CPU has it natively, else fp32.
+    ``auto`` backend: ``TASKFORGE_EMBED_BACKEND``, else ``torch``. onnx int8 is faster but not
+    the default: its vectors move with the batch a text is encoded in (dynamic activation
+    scales; cosine down to ~0.96 between a text alone and in a batch) and agree with fp32 at
+    cosine ~0.97 at worst, while bf16 agrees at 0.9999 (benchmarks/embed_throughput.py).
+    ``auto`` precision: int8 on onnx; on torch ``TASKFORGE_EMBED_PRECISION``, else bf16 when
+    the CPU has it natively, else fp32.
     """
     if backend not in BACKENDS:
         raise SettingsError(f"backend must be one of {BACKENDS}, not {backend!r}")
     if precision not in PRECISIONS:
         raise SettingsError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if backend == "auto":
-        from taskforge._onnx import onnx_available
-
-        backend = os.environ.get("TASKFORGE_EMBED_BACKEND") or ("onnx" if onnx_available() else "torch")
+        backend = os.environ.get("TASKFORGE_EMBED_BACKEND") or ("onnx" if precision == "int8" else "torch")
         if backend not in BACKENDS[1:]:
             raise SettingsError(f"TASKFORGE_EMBED_BACKEND must be torch or onnx, not {backend!r}")
     if backend == "onnx":
+        from taskforge._onnx import onnx_available
+
+        if not onnx_available():
+            raise SettingsError("the onnx backend needs onnxruntime and onnx: pip install 'taskforge[onnx]'")
         if precision == "bf16":
             raise SettingsError("the onnx backend computes in int8 or fp32, not bf16; use --backend torch")
         return backend, "int8" if precision == "auto" else precision
@@ -124,11 +129,11 @@ class Embedder:
         self.dim = int(get_dim())
 
     @classmethod
-    def load(cls, name: str | None = None, *, precision: str = "auto", backend: str = "torch") -> Embedder:
+    def load(cls, name: str | None = None, *, precision: str = "auto", backend: str = "auto") -> Embedder:
         """Load (or reuse) a model by name or path; ``None`` is the bundled all-MiniLM-L6-v2.
 
         ``backend``: ``torch`` (sentence-transformers), ``onnx`` (ONNX Runtime int8) or ``auto``
-        (see :func:`resolve_backend`). ``precision``: ``fp32``, ``bf16`` (torch), ``int8`` (onnx)
+        (torch unless ``TASKFORGE_EMBED_BACKEND`` says onnx; see :func:`resolve_backend`). ``precision``: ``fp32``, ``bf16`` (torch), ``int8`` (onnx)
         or ``auto`` (onnx: int8; torch: bf16 when the CPU supports it natively, else fp32;
         ``TASKFORGE_EMBED_PRECISION`` overrides ``auto``).
         """

@@ -104,7 +104,8 @@ class BuildSettings(StageSettings):
     chunk_rows: int | None = Field(default=None, ge=1)  # None: TASKFORGE_CHUNK_ROWS or 512
     batch_size: int = Field(default=64, ge=1)
     text_unit: Literal["line", "file"] = "line"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    backend: Literal["auto", "torch", "onnx"] = "auto"  # auto: torch (onnx int8: opt in, faster)
     encoding: str | None = None  # None: UTF-8, undecodable rows counted; "auto": detect; or a codec
     max_row_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # longer rows are skipped and counted
     wait: bool = True  # another build holds the folder: wait (True) or stop with LockedError

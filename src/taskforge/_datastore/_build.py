@@ -43,7 +43,7 @@ from taskforge._datastore._merge import MANIFEST, load_manifest, merge
 from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES, BadRow, Notice, ReadOptions, UnreadableFile
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._embed import Embedder, ModelMismatchError
-from taskforge._errors import UsageError
+from taskforge._errors import TaskforgeError, UsageError
 from taskforge._io import atomic_write_json, stable_hash, writer_lock
 from taskforge._settings import BuildSettings
 
@@ -87,7 +87,7 @@ def build_datastore(
     s = BuildSettings.build(settings, overrides)
     kind, model, description, strict, max_rows = s.kind, s.model, s.description, s.strict, s.max_rows
     ann, float16, chunk_rows, batch_size = s.ann, s.float16, s.chunk_rows, s.batch_size
-    text_unit, precision = s.text_unit, s.precision
+    text_unit, precision, backend = s.text_unit, s.precision, s.backend
     encoding, max_row_bytes, wait = s.encoding, s.max_row_bytes, s.wait
     t0 = time.perf_counter()
     out = Path(out)
@@ -97,7 +97,9 @@ def build_datastore(
         resolve_source(str(s), description=description, text_unit=text_unit, options=options) for s in sources
     ]
     _check_unique(resolved)
-    embedder = Embedder.load(model, precision=precision)
+    if backend == "auto" and precision == "auto":
+        backend, precision = _recorded_embedding(out)
+    embedder = Embedder.load(model, precision=precision, backend=backend)
     with writer_lock(out, what="datastore build", wait=wait, notify=_notify):
         report = _build_locked(
             resolved, out, embedder, kind=kind, max_rows=max_rows, chunk_rows=chunk_rows,
@@ -110,6 +112,18 @@ def build_datastore(
 
 def _notify(message: str) -> None:
     console.print(f"[yellow]{message}[/]", soft_wrap=True)
+
+
+def _recorded_embedding(out: Path) -> tuple[str, str]:
+    """An existing store's backend and precision, so sources added to it embed the same way
+    (stores from before backends were recorded are torch's); ("auto", "auto") for a new store."""
+    if not (out / MANIFEST).exists():
+        return "auto", "auto"
+    try:
+        model = load_manifest(out)["model"]
+    except TaskforgeError:
+        return "auto", "auto"  # the build proper reports a broken manifest, under the lock
+    return str(model.get("backend", "torch")), str(model.get("precision", "auto"))
 
 
 def _build_locked(
