@@ -13,7 +13,7 @@ Prints per task the overlap of the top-N row ids (issue 16 target: >= 0.98) and 
 relevant-source precision, so a change in overlap can be read as better or worse retrieval.
 
     python benchmarks/embed_quality.py [--sources ../shared/datastore-sources] [--max-rows 60]
-        [--datastore /work/stores/full1000] [-n 1000] [--work DIR]
+        [--datastore /work/stores/full1000] [-n 1000] [--work DIR] [--queries-only]
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ def main() -> None:
     ap.add_argument("--datastore", type=Path, default=None, help="a built store for the queries-only check")
     ap.add_argument("-n", type=int, default=1000)
     ap.add_argument("--work", type=Path, default=None, help="where to build the two stores (kept if given)")
+    ap.add_argument("--queries-only", action="store_true", help="skip building the two stores")
     args = ap.parse_args()
 
     int8 = Embedder.load(backend="onnx", precision="int8")
@@ -85,6 +86,8 @@ def main() -> None:
             own, top_rows(ds, args.n), args.n, ("store's", "int8 q"),
         )  # fmt: skip
 
+    if args.queries_only:
+        return
     work = args.work or Path(tempfile.mkdtemp(prefix="tf_embq_"))
     sources = sorted(p for p in args.sources.iterdir() if p.is_dir())
     stores = {}

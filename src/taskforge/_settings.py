@@ -109,6 +109,8 @@ class BuildSettings(StageSettings):
     encoding: str | None = None  # None: UTF-8, undecodable rows counted; "auto": detect; or a codec
     max_row_bytes: int = Field(default=64 * 1024 * 1024, ge=1)  # longer rows are skipped and counted
     wait: bool = True  # another build holds the folder: wait (True) or stop with LockedError
+    executor: Literal["local", "ray"] = "local"  # ray: one Ray task per source (taskforge[ray])
+    address: str | None = None  # Ray cluster to join (None: a local Ray instance)
 
 
 class RetrieveSettings(StageSettings):

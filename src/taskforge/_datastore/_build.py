@@ -104,7 +104,7 @@ def build_datastore(
         report = _build_locked(
             resolved, out, embedder, kind=kind, max_rows=max_rows, chunk_rows=chunk_rows,
             text_unit=text_unit, options=options, strict=strict, batch_size=batch_size,
-            float16=float16, ann=ann,
+            float16=float16, ann=ann, executor=s.executor, address=s.address,
         )  # fmt: skip
     report.seconds = time.perf_counter() - t0
     return report
@@ -140,8 +140,13 @@ def _build_locked(
     batch_size: int,
     float16: bool,
     ann: bool,
+    executor: str = "local",
+    address: str | None = None,
 ) -> BuildReport:
-    """The build proper, under the writer lock: the previous manifest is read only now."""
+    """The build proper, under the writer lock: the previous manifest is read only now.
+
+    ``executor``: ``local`` builds the sources one after another here; ``ray`` builds each as a
+    Ray task (``taskforge._datastore._ray``; same chunks, same manifest)."""
     previous = load_manifest(out) if (out / MANIFEST).exists() else None
     if previous is not None:
         if previous["kind"] != kind:
@@ -171,25 +176,44 @@ def _build_locked(
         settings["max_row_bytes"] = options.max_row_bytes
     settings["cell_chars"] = cell_chars(embedder, kind)
     report = BuildReport(out)
-    done: list[dict[str, Any]] = []
-    failure: Exception | None = None
-    with make_progress() as progress:
-        overall = progress.add_task("sources", total=len(resolved))
-        for src in resolved:
-            try:
-                entry = _build_source(src, out, embedder, settings, strict, batch_size, progress)
-            except (SourceError, UnreadableFile, OSError, ValueError) as e:
-                failure = e if isinstance(e, SourceError) else SourceError(f"source {src.name!r}: {e}")
-                break
-            done.append(entry)
-            report.sources.append(entry)
-            progress.advance(overall)
+    if executor == "ray":
+        from taskforge._datastore._ray import build_sources_ray
+
+        done, failure = build_sources_ray(
+            resolved, out, embedder, settings, strict=strict, batch_size=batch_size, address=address
+        )
+        report.sources.extend(done)
+    else:
+        failure = _build_here(resolved, out, embedder, settings, strict, batch_size, report)
+        done = report.sources
     if done or previous is None:
         manifest = merge(out, previous, done, embedder, kind=kind, float16=float16, ann=ann)
         report.ann_recall = (manifest.get("ann") or {}).get("recall")
     if failure is not None:
         raise failure
     return report
+
+
+def _build_here(
+    resolved: list[Source],
+    out: Path,
+    embedder: Embedder,
+    settings: dict[str, Any],
+    strict: bool,
+    batch_size: int,
+    report: BuildReport,
+) -> Exception | None:
+    """The local executor: sources one after another; the first failure stops the rest."""
+    with make_progress() as progress:
+        overall = progress.add_task("sources", total=len(resolved))
+        for src in resolved:
+            try:
+                entry = _build_source(src, out, embedder, settings, strict, batch_size, progress)
+            except (SourceError, UnreadableFile, OSError, ValueError) as e:
+                return e if isinstance(e, SourceError) else SourceError(f"source {src.name!r}: {e}")
+            report.sources.append(entry)
+            progress.advance(overall)
+    return None
 
 
 def cell_chars(embedder: Embedder, kind: str) -> int:

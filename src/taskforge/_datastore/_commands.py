@@ -49,6 +49,12 @@ def build_cmd(
     max_row_mb: float = typer.Option(
         DEFAULT_MAX_ROW_BYTES / 2**20, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
     ),
+    executor: str = typer.Option(
+        "local", "--executor", help="local | ray: build each source as a Ray task (taskforge[ray] extra)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster to join with --executor ray (auto, ray://host:10001)."
+    ),
     no_wait: bool = typer.Option(
         False, "--no-wait", help="Stop at once if another build is writing to --out (default: wait for it)."
     ),
@@ -74,6 +80,8 @@ def build_cmd(
         encoding=encoding,
         max_row_bytes=int(max_row_mb * 2**20),
         wait=not no_wait,
+        executor=executor,
+        address=address,
     )
     rows = [
         (
