@@ -18,9 +18,9 @@ import pytest
 from typer.testing import CliRunner
 
 import taskforge._datastore._store as store_module
+from taskforge import search
 from taskforge._cli import app
 from taskforge._datastore import Datastore, build_datastore
-from taskforge._retrieval import search
 
 ENV = {**os.environ, "TASKFORGE_QUIET": "1"}
 

@@ -10,15 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskforge._datastore import (
-    Datastore,
-    DatastoreError,
-    UntrustedModelError,
-    build_datastore,
-)
+from taskforge import ModelMismatchError, search
+from taskforge._datastore import Datastore, DatastoreError, UntrustedModelError, build_datastore
 from taskforge._embed import resolve_model
-from taskforge._errors import ModelMismatchError
-from taskforge._retrieval import search
 
 
 @pytest.fixture()

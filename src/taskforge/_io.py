@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from taskforge._errors import BadDataError, StageError
+from taskforge._errors import BadDataError, LockedError
 
 
 def _current_umask() -> int:
@@ -188,11 +188,6 @@ def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 
 LOCK_FILE = ".taskforge.lock"
-_OWNER_FILE = ".taskforge.lock.owner"
-
-
-class LockedError(StageError):
-    """Another process is writing to the same folder (and the caller chose not to wait)."""
 
 
 def _stderr_line(message: str) -> None:
@@ -206,24 +201,27 @@ def writer_lock(
     what: str,
     wait: bool = True,
     notify: Callable[[str], None] = _stderr_line,
+    name: str = LOCK_FILE,
 ) -> Iterator[Path]:
     """Hold ``folder``'s writer lock for the block: one writer at a time.
 
     A second writer waits for the first (after one ``notify`` line naming it), or, with
     ``wait=False``, raises :class:`LockedError`. The lock is an OS file lock (``filelock``:
     ``flock`` on Unix), so a writer killed with SIGKILL releases it at once; nothing goes stale.
-    ``what`` names the work in messages ("datastore build", "run").
+    ``what`` names the work in messages ("datastore build", "run"); ``name`` is the lock file's
+    name in ``folder`` (one folder may hold several outputs, each with its own lock).
     """
     from filelock import FileLock, Timeout
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    lock_path = folder / LOCK_FILE
+    lock_path = folder / name
+    owner_file = folder / f"{name}.owner"
     lock = FileLock(lock_path)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        holder = _lock_holder(folder, what)
+        holder = _lock_holder(owner_file, what)
         if not wait:
             raise LockedError(
                 f"{folder} is in use by another {holder}; wait for it to finish "
@@ -236,18 +234,18 @@ def writer_lock(
     try:
         owner = {"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         with contextlib.suppress(OSError):
-            atomic_write_json(folder / _OWNER_FILE, owner)
+            atomic_write_json(owner_file, owner)
         yield lock_path
     finally:
         with contextlib.suppress(OSError):
-            (folder / _OWNER_FILE).unlink()
+            owner_file.unlink()
         lock.release()
 
 
-def _lock_holder(folder: Path, what: str) -> str:
+def _lock_holder(owner_file: Path, what: str) -> str:
     """The holder as "run (pid 123, since 12:00:01)" from its note, or just ``what`` without one."""
     try:
-        owner = json.loads((folder / _OWNER_FILE).read_text(encoding="utf-8"))
+        owner = json.loads(owner_file.read_text(encoding="utf-8"))
         return f"{owner['what']} (pid {int(owner['pid'])}, since {owner['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return what

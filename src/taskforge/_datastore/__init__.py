@@ -27,7 +27,6 @@ from taskforge._datastore._build import BuildReport, StrictModeError, build_data
 from taskforge._datastore._merge import DatastoreError
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._datastore._store import Datastore, SourceInfo, UntrustedModelError
-from taskforge._io import LockedError
 from taskforge._settings import BuildSettings
 
 __all__ = [
@@ -35,7 +34,6 @@ __all__ = [
     "BuildSettings",
     "Datastore",
     "DatastoreError",
-    "LockedError",
     "Source",
     "SourceError",
     "SourceInfo",

@@ -78,34 +78,26 @@ def build_datastore(
     ``settings`` (or keyword ``overrides`` of :class:`~taskforge.BuildSettings`: ``kind``,
     ``max_rows``, ``model``, ...) say how. Sources already in the store with the same content
     are kept as they are; new ones are embedded and appended. ``description`` applies to every
-    source given in this call.
-
-    ``encoding``: None reads UTF-8 and counts undecodable rows as malformed; ``"auto"`` detects
-    each file's charset; else a codec name. ``max_row_bytes``: longer rows are skipped and counted.
-    ``wait``: when another build holds the folder, wait for it (True) or raise ``LockedError``.
+    source given in this call. ``encoding``: None reads UTF-8 and counts undecodable rows as
+    malformed; ``"auto"`` detects each file's charset; else a codec name. Rows over
+    ``max_row_mb`` are skipped and counted. ``wait``: when another build holds the folder, wait
+    for it (True) or raise ``LockedError``.
     """
     s = BuildSettings.build(settings, overrides)
-    kind, model, description, strict, max_rows = s.kind, s.model, s.description, s.strict, s.max_rows
-    ann, float16, chunk_rows, batch_size = s.ann, s.float16, s.chunk_rows, s.batch_size
-    text_unit, precision, backend = s.text_unit, s.precision, s.backend
-    encoding, max_row_bytes, wait = s.encoding, s.max_row_bytes, s.wait
     t0 = time.perf_counter()
     out = Path(out)
-    chunk_rows = chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
-    options = ReadOptions(encoding=encoding, max_row_bytes=max_row_bytes)
+    options = ReadOptions(encoding=s.encoding, max_row_bytes=int(s.max_row_mb * 2**20))
     resolved = [
-        resolve_source(str(s), description=description, text_unit=text_unit, options=options) for s in sources
+        resolve_source(str(src), description=s.description, text_unit=s.text_unit, options=options)
+        for src in sources
     ]
     _check_unique(resolved)
+    backend, precision = s.backend, s.precision
     if backend == "auto" and precision == "auto":
         backend, precision = _recorded_embedding(out)
-    embedder = Embedder.load(model, precision=precision, backend=backend)
-    with writer_lock(out, what="datastore build", wait=wait, notify=_notify):
-        report = _build_locked(
-            resolved, out, embedder, kind=kind, max_rows=max_rows, chunk_rows=chunk_rows,
-            text_unit=text_unit, options=options, strict=strict, batch_size=batch_size,
-            float16=float16, ann=ann, executor=s.executor, address=s.address,
-        )  # fmt: skip
+    embedder = Embedder.load(s.model, precision=precision, backend=backend)
+    with writer_lock(out, what="datastore build", wait=s.wait, notify=_notify):
+        report = _build_locked(resolved, out, embedder, s, options)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -114,39 +106,15 @@ def _notify(message: str) -> None:
     console.print(f"[yellow]{message}[/]", soft_wrap=True)
 
 
-def _recorded_embedding(out: Path) -> tuple[str, str]:
-    """An existing store's backend and precision, so sources added to it embed the same way
-    (stores from before backends were recorded are torch's); ("auto", "auto") for a new store."""
-    if not (out / MANIFEST).exists():
-        return "auto", "auto"
-    try:
-        model = load_manifest(out)["model"]
-    except TaskforgeError:
-        return "auto", "auto"  # the build proper reports a broken manifest, under the lock
-    return str(model.get("backend", "torch")), str(model.get("precision", "auto"))
-
-
 def _build_locked(
-    resolved: list[Source],
-    out: Path,
-    embedder: Embedder,
-    *,
-    kind: str,
-    max_rows: int | None,
-    chunk_rows: int,
-    text_unit: str,
-    options: ReadOptions,
-    strict: bool,
-    batch_size: int,
-    float16: bool,
-    ann: bool,
-    executor: str = "local",
-    address: str | None = None,
+    resolved: list[Source], out: Path, embedder: Embedder, s: BuildSettings, options: ReadOptions
 ) -> BuildReport:
     """The build proper, under the writer lock: the previous manifest is read only now.
 
-    ``executor``: ``local`` builds the sources one after another here; ``ray`` builds each as a
-    Ray task (``taskforge._datastore._ray``; same chunks, same manifest)."""
+    ``s.executor``: ``local`` builds the sources one after another here; ``ray`` builds each as
+    a Ray task (``taskforge._datastore._ray``; same chunks, same manifest)."""
+    kind = s.kind
+    chunk_rows = s.chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
     previous = load_manifest(out) if (out / MANIFEST).exists() else None
     if previous is not None:
         if previous["kind"] != kind:
@@ -164,9 +132,9 @@ def _build_locked(
     settings: dict[str, Any] = {
         "kind": kind,
         "model": embedder.name,
-        "max_rows": max_rows,
+        "max_rows": s.max_rows,
         "chunk_rows": chunk_rows,
-        "text_unit": text_unit,
+        "text_unit": s.text_unit,
         "passage": [200, 50],
     }
     # recorded only when set, so stores built before these options keep their source keys
@@ -176,18 +144,18 @@ def _build_locked(
         settings["max_row_bytes"] = options.max_row_bytes
     settings["cell_chars"] = cell_chars(embedder, kind)
     report = BuildReport(out)
-    if executor == "ray":
+    if s.executor == "ray":
         from taskforge._datastore._ray import build_sources_ray
 
         done, failure = build_sources_ray(
-            resolved, out, embedder, settings, strict=strict, batch_size=batch_size, address=address
+            resolved, out, embedder, settings, strict=s.strict, batch_size=s.batch_size, address=s.address
         )
         report.sources.extend(done)
     else:
-        failure = _build_here(resolved, out, embedder, settings, strict, batch_size, report)
+        failure = _build_here(resolved, out, embedder, settings, s.strict, s.batch_size, report)
         done = report.sources
     if done or previous is None:
-        manifest = merge(out, previous, done, embedder, kind=kind, float16=float16, ann=ann)
+        manifest = merge(out, previous, done, embedder, kind=kind, float16=s.float16, ann=s.ann)
         report.ann_recall = (manifest.get("ann") or {}).get("recall")
     if failure is not None:
         raise failure
@@ -214,6 +182,18 @@ def _build_here(
             report.sources.append(entry)
             progress.advance(overall)
     return None
+
+
+def _recorded_embedding(out: Path) -> tuple[str, str]:
+    """An existing store's backend and precision, so sources added to it embed the same way
+    (stores from before backends were recorded are torch's); ("auto", "auto") for a new store."""
+    if not (out / MANIFEST).exists():
+        return "auto", "auto"
+    try:
+        model = load_manifest(out)["model"]
+    except TaskforgeError:
+        return "auto", "auto"  # the build proper reports a broken manifest, under the lock
+    return str(model.get("backend", "torch")), str(model.get("precision", "auto"))
 
 
 def cell_chars(embedder: Embedder, kind: str) -> int:

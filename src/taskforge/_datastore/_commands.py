@@ -8,7 +8,6 @@ import typer
 
 from taskforge._console import console, kv_table, summary_table
 from taskforge._datastore import Datastore
-from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES
 
 datastore_app = typer.Typer(help="Build, inspect and search a datastore of embedded rows or documents.")
 
@@ -40,6 +39,12 @@ def build_cmd(
         help="auto | torch | onnx. onnx: int8 ONNX Runtime (taskforge[onnx] extra), faster than "
         "torch, cosine ~0.99 with fp32; auto: torch (or TASKFORGE_EMBED_BACKEND).",
     ),
+    executor: str = typer.Option(
+        "local", "--executor", help="local | ray: build each source as a Ray task (taskforge[ray] extra)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster to join with --executor ray (auto, ray://host:10001)."
+    ),
     encoding: str | None = typer.Option(
         None,
         "--encoding",
@@ -47,13 +52,7 @@ def build_cmd(
         "Default UTF-8: rows that are not valid UTF-8 are counted as malformed, never altered.",
     ),
     max_row_mb: float = typer.Option(
-        DEFAULT_MAX_ROW_BYTES / 2**20, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
-    ),
-    executor: str = typer.Option(
-        "local", "--executor", help="local | ray: build each source as a Ray task (taskforge[ray] extra)."
-    ),
-    address: str | None = typer.Option(
-        None, "--address", help="Ray cluster to join with --executor ray (auto, ray://host:10001)."
+        64.0, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
     ),
     no_wait: bool = typer.Option(
         False, "--no-wait", help="Stop at once if another build is writing to --out (default: wait for it)."
@@ -77,11 +76,11 @@ def build_cmd(
         text_unit=text_unit,
         precision=precision,
         backend=backend,
-        encoding=encoding,
-        max_row_bytes=int(max_row_mb * 2**20),
-        wait=not no_wait,
         executor=executor,
         address=address,
+        encoding=encoding,
+        max_row_mb=max_row_mb,
+        wait=not no_wait,
     )
     rows = [
         (
@@ -148,13 +147,8 @@ def search_cmd(
     """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
     from taskforge._retrieval import search
 
-    hits = search(
-        Datastore.open(path, model=model),
-        text,
-        k,
-        index="ann" if ann else "exact",
-        description_weight=description_weight,
-    )
+    ds = Datastore.open(path, model=model)
+    hits = search(ds, text, k, index="ann" if ann else "exact", description_weight=description_weight)
     rows = [
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits

@@ -38,7 +38,7 @@ _SAFE_NAME = re.compile(r"[\w.-]{1,200}")
 
 
 class DatastoreError(BadDataError):
-    """A datastore folder that cannot be used as it is; the message names the file."""
+    """A datastore folder that cannot be used as it is (damaged, unsafe); the message names the file."""
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
