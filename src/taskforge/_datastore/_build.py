@@ -148,8 +148,9 @@ def _build_locked(
         from taskforge._datastore._ray import build_sources_ray
 
         done, failure = build_sources_ray(
-            resolved, out, embedder, settings, strict=s.strict, batch_size=s.batch_size, address=s.address
-        )
+            resolved, out, embedder, settings, _build_source, strict=s.strict, batch_size=s.batch_size,
+            address=s.address,
+        )  # fmt: skip
         report.sources.extend(done)
     else:
         failure = _build_here(resolved, out, embedder, settings, s.strict, s.batch_size, report)

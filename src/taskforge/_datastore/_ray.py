@@ -13,6 +13,7 @@ locally. ``address``: ``None`` starts (or joins) a local Ray instance; ``"auto"`
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ def ray_available() -> bool:
 
 
 def _build_one(
+    build_source: Callable[..., dict[str, Any]],
     src: Source,
     out: str,
     model: str,
@@ -38,15 +40,14 @@ def _build_one(
     strict: bool,
     batch_size: int,
 ) -> dict[str, Any]:
-    """One source, inside a Ray worker: the local executor's code on the worker's own embedder."""
+    """One source, inside a Ray worker: the local executor's ``build_source`` on the worker's own
+    embedder (passed in, by reference, so this module does not import the build loop)."""
     os.environ["TASKFORGE_QUIET"] = "1"
     # a task holds one CPU: one compute thread, or a node's tasks would oversubscribe it
     os.environ.setdefault("TASKFORGE_EMBED_THREADS", "1")
-    from taskforge._datastore._build import _build_source
-
     embedder = Embedder.load(model, precision=precision, backend=backend)
     with make_progress() as progress:
-        return _build_source(src, Path(out), embedder, settings, strict, batch_size, progress)
+        return build_source(src, Path(out), embedder, settings, strict, batch_size, progress)
 
 
 def build_sources_ray(
@@ -54,6 +55,7 @@ def build_sources_ray(
     out: Path,
     embedder: Embedder,
     settings: dict[str, Any],
+    build_source: Callable[..., dict[str, Any]],
     *,
     strict: bool,
     batch_size: int,
@@ -78,6 +80,7 @@ def build_sources_ray(
     remote = ray.remote(num_cpus=1)(_build_one)
     refs = [
         remote.remote(
+            build_source,
             src,
             str(out),
             embedder.name,
