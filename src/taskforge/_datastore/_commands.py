@@ -45,6 +45,12 @@ def build_cmd(
     address: str | None = typer.Option(
         None, "--address", help="Ray cluster to join with --executor ray (auto, ray://host:10001)."
     ),
+    text_column: list[str] | None = typer.Option(
+        None,
+        "--text-column",
+        help="Documents: the column holding each document's text (repeat it: first present wins; "
+        "rows with none are skipped). Nested columns are dotted: question.stem.",
+    ),
     encoding: str | None = typer.Option(
         None,
         "--encoding",
@@ -78,6 +84,7 @@ def build_cmd(
         backend=backend,
         executor=executor,
         address=address,
+        text_column=text_column or None,
         encoding=encoding,
         max_row_mb=max_row_mb,
         wait=not no_wait,
@@ -89,13 +96,16 @@ def build_cmd(
             s["n_rows"],
             s["n_vectors"],
             s["n_malformed"],
+            s.get("n_empty", 0),
             s.get("n_cut", 0),
         )
         for s in report.sources
     ]
     console.print(
         summary_table(
-            "datastore build", ["source", "status", "rows", "vectors", "malformed", "cells cut"], rows
+            "datastore build",
+            ["source", "status", "rows", "vectors", "malformed", "no text", "cells cut"],
+            rows,
         )
     )
     ds = Datastore.open(out)
