@@ -168,12 +168,22 @@ class RetrieveSettings(StageSettings):
     section: ClassVar[str] = "retrieve"
 
     n: int = Field(default=1000, ge=1)
-    method: str = "rebase_tuned"  # one of taskforge._retrieval.METHODS
+    method: str = "rebase_parts"  # one of taskforge._retrieval.METHODS
     # run until this many samples pass every filter: rounds retrieve more of the same ranking
     # (n is the first round's size) within llm.max_cost / llm.max_calls; see taskforge._target
     target_samples: int | None = Field(default=None, ge=1)
     per_source_cap: int | None = Field(default=None, ge=1)
     index: Literal["exact", "ann"] = "exact"
+    # selection (None: the method's own, taskforge._retrieval.SELECTION): past this share of n a
+    # source's rows compete with a handicap of share_margin top-n spreads (1 / inf: off / hard cap)
+    max_source_share: float | None = Field(default=None, gt=0, le=1)
+    share_margin: float | None = Field(default=None, ge=0)
+    # per-label quotas (tasks with labels): share of n per label (0: off), from rows scoring at
+    # least the n-th best minus label_reach spreads; labelled rows get label_bonus spreads after
+    label_share: float | None = Field(default=None, ge=0, le=1)
+    label_bonus: float | None = Field(default=None, ge=0)
+    label_reach: float | None = Field(default=None, ge=0)
+    label_depth: int = Field(default=10, ge=1)  # rows per source resolved: label_depth * n at most
 
 
 class LLMSettings(StageSettings):
