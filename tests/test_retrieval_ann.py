@@ -101,3 +101,39 @@ def test_fetch_size_grows_with_n():
     big = ann_scored("rebase", METHODS["rebase"], store, q, 200, ok, ds.index("exact"), first_k=8)[1]
     assert big["fetched_per_query"] > small["fetched_per_query"]
     assert big["candidate_rows"] >= 400
+
+
+def test_ivf_pq_index_is_chosen_by_size_mapped_and_rescored(tmp_path):
+    """IVF-PQ (the codes of big stores): written to disk, memory-mapped, its similarity error
+    measured at build, and retrieval over it still returns exact scores for the rows it finds."""
+    from taskforge._datastore._ann import PQ_FROM, build_ann, load_ann
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(40, 64)).astype(np.float32)
+    vecs = centres[rng.integers(0, 40, 20_000)] + 0.6 * rng.normal(size=(20_000, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    np.save(tmp_path / "v.npy", vecs)
+    mapped = np.load(tmp_path / "v.npy", mmap_mode="r")
+    assert len(vecs) < PQ_FROM and build_ann(tmp_path, mapped, n_queries=20)["type"].endswith("SQ8")
+    entry = build_ann(tmp_path, mapped, codes="pq", n_queries=50)
+    # PQ codes alone rank neighbours coarsely (recall@10 is low); the exact re-scoring below fixes that
+    assert entry["type"].endswith(",PQ8") and entry["margin"] >= 0.02 and 0 < entry["recall"] <= 1
+    index = load_ann(tmp_path, entry)
+    assert index.ntotal == len(vecs) and (tmp_path / entry["file"]).stat().st_size < vecs.nbytes / 4
+
+    store = StoreArrays(
+        vectors=mapped,
+        vector_row=np.arange(len(vecs)) // 4,  # 4 vectors a row
+        row_source=(np.arange(len(vecs) // 4) // 500).astype(np.int32),
+        description_vectors=np.asarray(vecs[::500][:10]),
+    )
+    q = Queries(vecs[7], vecs[[11, 19]], vecs[[23, 31]], vecs[[11, 23]])
+    exact = METHODS["rebase"](store, q, 100)
+    approx, _ = ann_scored(
+        "rebase", METHODS["rebase"], store, q, 100, np.ones(store.n_rows, bool), index, margin=entry["margin"]
+    )
+    top_exact = set(np.argsort(-exact.components["final"])[:100])
+    top_ann = set(np.argsort(-approx.components["final"])[:100])
+    assert len(top_exact & top_ann) >= 95
+    found = np.isfinite(approx.components["final"])
+    np.testing.assert_allclose(approx.components["final"][found], exact.components["final"][found], rtol=1e-5)

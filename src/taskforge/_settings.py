@@ -132,7 +132,10 @@ class BuildSettings(StageSettings):
     chunk_rows: int | None = Field(default=None, ge=1)  # None: TASKFORGE_CHUNK_ROWS or 512
     batch_size: int = Field(default=64, ge=1)
     text_unit: Literal["line", "file"] = "line"
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    backend: Literal["auto", "torch", "onnx"] = "auto"  # auto: torch (onnx int8: opt in, faster)
+    executor: Literal["local", "ray"] = "local"  # ray: one Ray task per source (taskforge[ray])
+    address: str | None = None  # Ray cluster to join (None: a local Ray instance)
     # None: UTF-8, rows that are not valid UTF-8 are counted as malformed; "auto": detect per file
     encoding: str | None = None
     max_row_mb: float = Field(default=64.0, gt=0)  # longer rows are skipped and counted

@@ -43,7 +43,7 @@ from taskforge._datastore._merge import MANIFEST, load_manifest, merge
 from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES, BadRow, Notice, ReadOptions, UnreadableFile
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._embed import Embedder, ModelMismatchError
-from taskforge._errors import UsageError
+from taskforge._errors import TaskforgeError, UsageError
 from taskforge._io import atomic_write_json, stable_hash, writer_lock
 from taskforge._settings import BuildSettings
 
@@ -94,7 +94,10 @@ def build_datastore(
         for src in sources
     ]
     _check_unique(resolved)
-    embedder = Embedder.load(s.model, precision=s.precision)
+    backend, precision = s.backend, s.precision
+    if backend == "auto" and precision == "auto":
+        backend, precision = _recorded_embedding(out)
+    embedder = Embedder.load(s.model, precision=precision, backend=backend)
     with writer_lock(out, what="datastore build", wait=s.wait, notify=_notify):
         report = _build_locked(resolved, out, embedder, s, options)
     report.seconds = time.perf_counter() - t0
@@ -108,7 +111,10 @@ def _notify(message: str) -> None:
 def _build_locked(
     resolved: list[Source], out: Path, embedder: Embedder, s: BuildSettings, options: ReadOptions
 ) -> BuildReport:
-    """The build proper, under the writer lock: the previous manifest is read only now."""
+    """The build proper, under the writer lock: the previous manifest is read only now.
+
+    ``s.executor``: ``local`` builds the sources one after another here; ``ray`` builds each as
+    a Ray task (``taskforge._datastore._ray``; same chunks, same manifest)."""
     kind = s.kind
     chunk_rows = s.chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
     previous = load_manifest(out) if (out / MANIFEST).exists() else None
@@ -142,25 +148,57 @@ def _build_locked(
         settings["text_column"] = list(s.text_column)
     settings["cell_chars"] = cell_chars(embedder, kind)
     report = BuildReport(out)
-    done: list[dict[str, Any]] = []
-    failure: Exception | None = None
-    with make_progress() as progress:
-        overall = progress.add_task("sources", total=len(resolved))
-        for src in resolved:
-            try:
-                entry = _build_source(src, out, embedder, settings, s.strict, s.batch_size, progress)
-            except (SourceError, UnreadableFile, OSError, ValueError) as e:
-                failure = e if isinstance(e, SourceError) else SourceError(f"source {src.name!r}: {e}")
-                break
-            done.append(entry)
-            report.sources.append(entry)
-            progress.advance(overall)
+    if s.executor == "ray":
+        from taskforge._datastore._ray import build_sources_ray
+
+        done, failure = build_sources_ray(
+            resolved, out, embedder, settings, _build_source, strict=s.strict, batch_size=s.batch_size,
+            address=s.address,
+        )  # fmt: skip
+        report.sources.extend(done)
+    else:
+        failure = _build_here(resolved, out, embedder, settings, s.strict, s.batch_size, report)
+        done = report.sources
     if done or previous is None:
         manifest = merge(out, previous, done, embedder, kind=kind, float16=s.float16, ann=s.ann)
         report.ann_recall = (manifest.get("ann") or {}).get("recall")
     if failure is not None:
         raise failure
     return report
+
+
+def _build_here(
+    resolved: list[Source],
+    out: Path,
+    embedder: Embedder,
+    settings: dict[str, Any],
+    strict: bool,
+    batch_size: int,
+    report: BuildReport,
+) -> Exception | None:
+    """The local executor: sources one after another; the first failure stops the rest."""
+    with make_progress() as progress:
+        overall = progress.add_task("sources", total=len(resolved))
+        for src in resolved:
+            try:
+                entry = _build_source(src, out, embedder, settings, strict, batch_size, progress)
+            except (SourceError, UnreadableFile, OSError, ValueError) as e:
+                return e if isinstance(e, SourceError) else SourceError(f"source {src.name!r}: {e}")
+            report.sources.append(entry)
+            progress.advance(overall)
+    return None
+
+
+def _recorded_embedding(out: Path) -> tuple[str, str]:
+    """An existing store's backend and precision, so sources added to it embed the same way
+    (stores from before backends were recorded are torch's); ("auto", "auto") for a new store."""
+    if not (out / MANIFEST).exists():
+        return "auto", "auto"
+    try:
+        model = load_manifest(out)["model"]
+    except TaskforgeError:
+        return "auto", "auto"  # the build proper reports a broken manifest, under the lock
+    return str(model.get("backend", "torch")), str(model.get("precision", "auto"))
 
 
 def cell_chars(embedder: Embedder, kind: str) -> int:

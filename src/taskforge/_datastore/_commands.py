@@ -30,7 +30,21 @@ def build_cmd(
     chunk_rows: int | None = typer.Option(None, "--chunk-rows", min=1, help="Rows per chunk (default 512)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     text_unit: str = typer.Option("line", "--text-unit", help="Plain text: one document per line | file."),
-    precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 embedding compute."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto | fp32 | bf16 (torch) | int8 (onnx) embedding compute."
+    ),
+    backend: str = typer.Option(
+        "auto",
+        "--backend",
+        help="auto | torch | onnx. onnx: int8 ONNX Runtime (taskforge[onnx] extra), faster than "
+        "torch, cosine ~0.99 with fp32; auto: torch (or TASKFORGE_EMBED_BACKEND).",
+    ),
+    executor: str = typer.Option(
+        "local", "--executor", help="local | ray: build each source as a Ray task (taskforge[ray] extra)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster to join with --executor ray (auto, ray://host:10001)."
+    ),
     text_column: list[str] | None = typer.Option(
         None,
         "--text-column",
@@ -67,6 +81,9 @@ def build_cmd(
         batch_size=batch_size,
         text_unit=text_unit,
         precision=precision,
+        backend=backend,
+        executor=executor,
+        address=address,
         text_column=text_column or None,
         encoding=encoding,
         max_row_mb=max_row_mb,
@@ -110,7 +127,7 @@ def info_cmd(path: Path = typer.Argument(..., help="Datastore folder.")) -> None
             str(path),
             {
                 "kind": ds.kind,
-                "model": f"{ds.model_name} ({ds.dim}-d, {ds.manifest['model'].get('precision')})",
+                "model": f"{ds.model_name} ({ds.dim}-d, {ds.manifest['model'].get('backend', 'torch')} {ds.manifest['model'].get('precision')})",
                 "sources": len(ds.sources),
                 "rows": ds.n_rows,
                 "vectors": ds.n_vectors,

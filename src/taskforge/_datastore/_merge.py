@@ -159,7 +159,12 @@ def merge(
         "format": FORMAT,
         "version": VERSION,
         "kind": kind,
-        "model": {"name": embedder.name, "dim": embedder.dim, "precision": embedder.precision},
+        "model": {
+            "name": embedder.name,
+            "dim": embedder.dim,
+            "precision": embedder.precision,
+            "backend": getattr(embedder, "backend", "torch"),
+        },
         "dtype": np.dtype(dtype).name,
         "data": data_name,
         "n_rows": n_rows,

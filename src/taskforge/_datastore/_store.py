@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from taskforge._console import console
 from taskforge._datastore._merge import MANIFEST, DatastoreError, load_manifest
 from taskforge._embed import Embedder
 from taskforge._errors import DatastoreNotFound, ModelMismatchError, SettingsError
@@ -300,16 +301,33 @@ class Datastore:
         The manifest names it; a path outside the store and the known model locations is
         refused unless the model was passed to :meth:`open` (see :func:`trusted_model`).
         """
-        precision = self.manifest["model"].get("precision", "auto")
-        if self._model is not None:
-            emb = Embedder.load(self._model, precision=precision)
-        else:
-            emb = Embedder.load(trusted_model(self.model_name, self.path), precision=precision)
+        backend, precision = self._embedding()
+        model = self._model if self._model is not None else trusted_model(self.model_name, self.path)
+        emb = Embedder.load(model, precision=precision, backend=backend)
         try:
             emb.check_same(self.model_name, self.dim)
         except ModelMismatchError as e:
             raise ModelMismatchError(f"{self.path / MANIFEST}: {e}") from None
         return emb
+
+    def _embedding(self) -> tuple[str, str]:
+        """The backend and precision the store was built with; torch when onnxruntime is missing.
+
+        Queries embed as the store did. An onnx store read without the ``[onnx]`` extra falls
+        back to torch fp32 (cosine agreement ~0.99 with int8, see docs/scaling.md), with a warning.
+        """
+        model = self.manifest["model"]
+        backend, precision = str(model.get("backend", "torch")), str(model.get("precision", "auto"))
+        if backend == "onnx":
+            from taskforge._onnx import onnx_available
+
+            if not onnx_available():
+                console.print(
+                    f"[yellow]{self.path}: built with the onnx embedder, which is not installed "
+                    "(pip install 'taskforge[onnx]'); querying with torch fp32 instead[/]"
+                )
+                return "torch", "fp32"
+        return backend, precision
 
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())

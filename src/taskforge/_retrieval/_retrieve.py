@@ -88,7 +88,8 @@ _QUERY_CACHE: dict[tuple[str, str], np.ndarray] = {}  # (model, text) -> vector;
 
 
 def _encode_cached(embedder: Encoder, texts: list[str]) -> np.ndarray:
-    name = embedder.name
+    # the backend and precision are part of the key: an int8 vector is not a bf16 one
+    name = f"{embedder.name}:{getattr(embedder, 'backend', '')}:{getattr(embedder, 'precision', '')}"
     todo = list(dict.fromkeys(t for t in texts if (name, t) not in _QUERY_CACHE))
     if todo:
         for t, v in zip(todo, np.asarray(embedder.encode(todo), dtype=np.float32), strict=True):
@@ -226,7 +227,11 @@ def retrieve(
     if settings.index == "ann":
         from taskforge._retrieval._ann import ann_scored
 
-        scored, search = ann_scored(method_, METHODS[method_], store, queries, n_, row_ok, ds.index("ann"))
+        # the index's own similarity error, measured when it was built (IVF-PQ's is larger)
+        margin = float((getattr(ds, "manifest", {}).get("ann") or {}).get("margin", 0.02))
+        scored, search = ann_scored(
+            method_, METHODS[method_], store, queries, n_, row_ok, ds.index("ann"), margin=margin
+        )
     else:
         scored = METHODS[method_](store, queries, n_, block)
     t_score = time.perf_counter()
