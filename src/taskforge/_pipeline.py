@@ -143,6 +143,8 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
     counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
     if res.rejects_by_reason:
         counts["rejects_by_reason"] = dict(res.rejects_by_reason)
+    if res.label_report:
+        counts["unmapped_label_rows"] = res.label_report["unmapped_rows"]
     if llm is not None:
         counts["llm"] = res.llm_stats
     return StageOutput(counts, res)

@@ -55,6 +55,7 @@ class Provenance(TypedDict):
     repaired: NotRequired[bool]
     passage: NotRequired[dict[str, Any]]  # documents: {index, of, score} of the passage that matched
     picked_by: NotRequired[str]
+    unwrapped: NotRequired[dict[str, Any]]  # mapper: {"wrappers": {column: template}, "raw": {column: text}}
 
 
 class Sample(TypedDict):

@@ -24,6 +24,8 @@ class TransformResult:
     llm_stats: dict[str, Any] = field(default_factory=dict)
     resumed: int = 0
     seconds: float = 0.0
+    label_report: dict[str, Any] | None = None  # mapper: label values seen, unmapped, suggested label_map
+    label_report_path: Path | None = None
     units: int = 0  # samples asked for: items x samples per item
     llm_failed: int = 0  # units whose request still failed after every retry (retried on the next run)
     first_llm_error: str | None = None
@@ -39,8 +41,11 @@ class TransformResult:
         """
         if self.items and not self.samples:
             reasons = ", ".join(f"{k} {v}" for k, v in self.rejects_by_reason.items()) or "none"
+            labels = (
+                f" and {self.label_report_path} (a suggested label_map)" if self.label_report_path else ""
+            )
             raise StageError(
-                f"transform: no sample from {self.items} items (rejects: {reasons}); see {self.rejects_path}"
+                f"transform: no sample from {self.items} items (rejects: {reasons}); see {self.rejects_path}{labels}"
             )
         if self.units and self.llm_failed / self.units > max_error_rate:
             raise StageError(
@@ -61,6 +66,8 @@ class TransformResult:
         rows += [(f"  {reason}", n) for reason, n in self.rejects_by_reason.items()]
         if self.resumed:
             rows.append(("resumed (already done)", self.resumed))
+        if self.label_report_path is not None:
+            rows.append(("label report", str(self.label_report_path)))
         if self.method == "llm":
             s = self.llm_stats
             rows += [
