@@ -53,9 +53,9 @@ class Provenance(TypedDict):
     prompt_hash: str | None
     sample_index: int
     repaired: NotRequired[bool]
+    unwrapped: NotRequired[dict[str, Any]]  # mapper: {"wrappers": {column: template}, "raw": {column: text}}
     passage: NotRequired[dict[str, Any]]  # documents: {index, of, score} of the passage that matched
     picked_by: NotRequired[str]
-    unwrapped: NotRequired[dict[str, Any]]  # mapper: {"wrappers": {column: template}, "raw": {column: text}}
 
 
 class Sample(TypedDict):
