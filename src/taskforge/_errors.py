@@ -31,6 +31,10 @@ class StageError(TaskforgeError, RuntimeError):
     exit_code = 1
 
 
+class LockedError(StageError):
+    """Another process is writing to the same datastore folder or run directory (exit code 1)."""
+
+
 class UsageError(TaskforgeError, ValueError):
     """Bad flags, config file, settings or task spec: fix the command or the file (exit code 2)."""
 
@@ -76,6 +80,7 @@ __all__ = [
     "BadDataError",
     "DatastoreNotFound",
     "InputError",
+    "LockedError",
     "ModelMismatchError",
     "SettingsError",
     "StageError",

@@ -24,18 +24,21 @@ concatenates them, and the manifest is written last, atomically.
 """
 
 from taskforge._datastore._build import BuildReport, StrictModeError, build_datastore
+from taskforge._datastore._merge import DatastoreError
 from taskforge._datastore._sources import Source, SourceError, resolve_source
-from taskforge._datastore._store import Datastore, SourceInfo
+from taskforge._datastore._store import Datastore, SourceInfo, UntrustedModelError
 from taskforge._settings import BuildSettings
 
 __all__ = [
     "BuildReport",
     "BuildSettings",
     "Datastore",
+    "DatastoreError",
     "Source",
     "SourceError",
     "SourceInfo",
     "StrictModeError",
+    "UntrustedModelError",
     "build_datastore",
     "resolve_source",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -80,6 +79,13 @@ def register(app: typer.Typer) -> None:
         cache: Path | None = typer.Option(
             None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."
         ),
+        max_error_rate: float | None = typer.Option(
+            None,
+            "--max-error-rate",
+            min=0.0,
+            max=1.0,
+            help="Exit 1 when more than this share of LLM requests still fail after retries (default 0.1).",
+        ),
         structured: str | None = typer.Option(
             None, "--structured", help="Send the answer's JSON schema: auto (fall back if refused), on, off."
         ),
@@ -114,6 +120,7 @@ def register(app: typer.Typer) -> None:
                 "label_map": _label_map(label_map),
                 "sources_dir": sources_dir,
                 "rejects": rejects,
+                "max_error_rate": max_error_rate,
             },
         )
         client = None
@@ -140,32 +147,8 @@ def register(app: typer.Typer) -> None:
         finally:
             if client is not None:
                 client.close()
-        console.print(summary(res))
+        console.print(res.table())
         console.print(
             f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}"
         )
-
-
-def summary(res: Any) -> Any:
-    """The end-of-run table: items, samples, rejects by reason, LLM calls / cache hits / cost."""
-    from taskforge._console import summary_table
-
-    rows: list[tuple[str, Any]] = [("items", res.items), ("samples", res.samples), ("rejects", res.rejects)]
-    rows += [(f"  {reason}", n) for reason, n in res.rejects_by_reason.items()]
-    if res.resumed:
-        rows.append(("resumed (already done)", res.resumed))
-    if getattr(res, "label_report_path", None) is not None:
-        rows.append(("label report", str(res.label_report_path)))
-    if res.llm_stats:
-        s = res.llm_stats
-        rows += [
-            ("LLM calls", s.get("calls", 0)),
-            ("LLM cache hits", s.get("cache_hits", 0)),
-            ("LLM failures", s.get("failures", 0)),
-            ("LLM retries", s.get("retries", 0)),
-            ("tokens", s.get("tokens", 0)),
-            ("cost", f"${s.get('cost', 0.0):,.4f}"),
-        ]
-    rows.append(("seconds", round(res.seconds, 1)))
-    title = f"transform ({res.method}{', ' + res.model if res.model else ''})"
-    return summary_table(title, ["", ""], rows)
+        res.check(settings.max_error_rate)  # nothing made, or too many failed requests: exit 1
