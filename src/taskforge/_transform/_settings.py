@@ -45,8 +45,7 @@ class TransformResult:
                 f" and {self.label_report_path} (a suggested label_map)" if self.label_report_path else ""
             )
             raise StageError(
-                f"transform: no sample from {self.items} items (rejects: {reasons}); "
-                f"see {self.rejects_path}{labels}"
+                f"transform: no sample from {self.items} items (rejects: {reasons}); see {self.rejects_path}{labels}"
             )
         if self.units and self.llm_failed / self.units > max_error_rate:
             raise StageError(
