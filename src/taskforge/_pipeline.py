@@ -199,17 +199,25 @@ def run_train(ctx: RunContext, stage_dir: Path) -> StageOutput:
 
 def run_eval(ctx: RunContext, stage_dir: Path) -> StageOutput:
     from taskforge._experts import evaluate
+    from taskforge._llm import make_llm
 
     opts = ctx.settings.eval
-    res = evaluate(
-        ctx.dir("train") / "model",
-        ctx.task,
-        opts.data,  # type: ignore[arg-type]
-        input_fields=opts.input_fields,
-        output_field=opts.output_field,
-        exclude_examples=opts.exclude_examples,
-        limit=opts.limit,
-    )
+    judge_settings = opts.judge_llm(ctx.llm_settings())
+    judge = make_llm(judge_settings) if judge_settings is not None else None
+    try:
+        res = evaluate(
+            ctx.dir("train") / "model",
+            ctx.task,
+            opts.data,  # type: ignore[arg-type]
+            input_fields=opts.input_fields,
+            output_field=opts.output_field,
+            exclude_examples=opts.exclude_examples,
+            limit=opts.limit,
+            judge=judge,
+        )
+    finally:
+        if judge is not None:
+            judge.close()
     res.write(stage_dir / "results.json")
     return StageOutput({"n": res.n, **res.metrics}, res)
 
@@ -406,6 +414,7 @@ def preflight(settings: RunSettings) -> None:
 
     check_llm(settings.llm)
     check_llm(settings.filter.judge_llm(settings.llm))
+    check_llm(settings.eval.judge_llm(settings.llm))
     if settings.retrieve.method not in METHODS:
         raise SettingsError(
             f"retrieve.method: unknown {settings.retrieve.method!r}; choose one of {', '.join(sorted(METHODS))}"

@@ -121,5 +121,8 @@ def _scatter(sub: Scored, rows: np.ndarray, n_rows: int) -> Scored:
         return out
 
     return Scored(
-        {k: spread(v) for k, v in sub.components.items()}, [(spread(s), quota) for s, quota in sub.lists]
+        {k: spread(v) for k, v in sub.components.items()},
+        [(spread(s), quota) for s, quota in sub.lists],
+        names=sub.names,
+        quota_counts_taken=sub.quota_counts_taken,
     )

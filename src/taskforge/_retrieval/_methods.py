@@ -7,7 +7,6 @@ ReBase and ``mean`` have one list; CRAFT has one per few-shot plus the mean-simi
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +43,10 @@ class Scored:
 
     components: dict[str, np.ndarray]
     lists: list[tuple[np.ndarray, int | None]] = field(default_factory=list)
+    # CRAFT: each list's name (kept on the items as ``picked_by``), and quotas that count rows an
+    # earlier list already took (a document in two few-shots' tops is taken once, for both)
+    names: list[str] = field(default_factory=list)
+    quota_counts_taken: bool = False
 
 
 Method = Callable[[StoreArrays, Queries, int, int], Scored]
@@ -64,20 +67,32 @@ def mean(store: StoreArrays, q: Queries, n: int, block: int = DEFAULT_BLOCK) -> 
 
 
 def craft(store: StoreArrays, q: Queries, n: int, block: int = DEFAULT_BLOCK) -> Scored:
-    """CRAFT: half of n split evenly over the few-shots (top per example), half by mean similarity.
+    """CRAFT's retrieval mix, as in the paper and its code (``retrieve.top_k_indices``).
 
-    One pass scores all few-shots and their mean together; the union is de-duplicated by the
-    selector, which fills the per-example quotas first, then tops up from the mean list.
+    Half of n is split evenly over the F few-shots: each takes its own top ``(n // 2) // F``
+    documents by cosine to that few-shot (a document in two few-shots' tops is taken once and
+    counts for both, as the code's union of index sets does). The rest comes from the highest
+    mean cosine over all few-shots. The code over-fetches 20% so that the union still reaches
+    the budget after duplicates; the selector instead tops the mean list up to exactly n, and
+    skips (and replaces) documents whose text repeats a taken one. One pass scores all few-shots
+    and their mean together (mean of cosines = inner product with the mean vector).
     """
     ex = np.asarray(q.examples, dtype=np.float32)
     queries = np.vstack([ex, mean_vector(ex)[None, :]])
     s = row_max_scores(store.vectors, store.vector_row, store.n_rows, queries, block=block)
     per_example, mean_s = s[:, :-1], s[:, -1]
-    quota = math.ceil(n / 2 / len(ex))
-    lists: list[tuple[np.ndarray, int | None]] = [(per_example[:, f], quota) for f in range(len(ex))]
+    quota = (n // 2) // len(ex)
+    lists: list[tuple[np.ndarray, int | None]] = []
+    names: list[str] = []
+    if quota:
+        lists = [(per_example[:, f], quota) for f in range(len(ex))]
+        names = [f"example {f + 1}" for f in range(len(ex))]
     lists.append((mean_s, None))
+    names.append("mean")
     best = per_example.max(axis=1)
-    return Scored({"final": mean_s, "mean": mean_s, "best_example": best}, lists)
+    return Scored(
+        {"final": mean_s, "mean": mean_s, "best_example": best}, lists, names=names, quota_counts_taken=True
+    )
 
 
 def query_matrix(method: str, q: Queries) -> np.ndarray:

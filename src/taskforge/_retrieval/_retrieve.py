@@ -20,6 +20,7 @@ from taskforge._console import console
 from taskforge._embed import Encoder
 from taskforge._errors import SettingsError
 from taskforge._records import Item, write_items
+from taskforge._retrieval._documents import attach_passages, list_queries
 from taskforge._retrieval._methods import METHODS, Queries, Scored
 from taskforge._retrieval._output import quantile_table, source_table
 from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays
@@ -82,22 +83,28 @@ def _encode_cached(embedder: Encoder, texts: list[str]) -> np.ndarray:
 
 
 def embed_task(task: Task, embedder: Encoder) -> Queries:
-    """The task's query vectors: instruction, each example's input, output, and both together."""
+    """The task's query vectors: instruction, each example's input, output, and the whole example.
+
+    The whole example is its document when it has one (CRAFT embeds the few-shots' corpus
+    texts), else input and output together (:meth:`Task.example_texts`).
+    """
     ins, outs = task.input_texts(), task.output_texts()
-    whole = [f"{i}\n{o}" for i, o in zip(ins, outs, strict=True)]
-    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *whole])
+    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *task.example_texts()])
     f = len(ins)
     return Queries(vecs[0], vecs[1 : 1 + f], vecs[1 + f : 1 + 2 * f], vecs[1 + 2 * f :])
 
 
 def example_keys(task: Task) -> set[str]:
-    """Texts a retrieved item must not repeat: each example's input, its long input fields, the whole."""
+    """Texts a retrieved item must not repeat: each example's input, its long input fields, the whole,
+    and the document it was written from."""
     keys: set[str] = set()
     for e in task.examples:
         keys.add(normalize(task.text_of(e.input)))
         keys.add(normalize(f"{task.text_of(e.input)}\n{task.text_of(e.output)}"))
         if isinstance(e.input, dict):
             keys.update(normalize(task.text_of(v)) for v in e.input.values())
+        if e.document:  # a few-shot's own document is not retrieved back
+            keys.add(normalize(e.document))
     return {k for k in keys if len(k) >= MIN_EXAMPLE_CELL}
 
 
@@ -151,7 +158,9 @@ def retrieve(
         scored = METHODS[method_](store, queries, n_, block)
     t_score = time.perf_counter()
 
-    def select(sc: Scored) -> Selector:
+    def select(sc: Scored, picked_by: dict[int, str]) -> Selector:
+        """Fill the method's lists in order; ``picked_by``: row -> the list that took it
+        (CRAFT: "example 3", "mean")."""
         sel = Selector(
             n=n_,
             row_source=store.row_source,
@@ -160,16 +169,23 @@ def retrieve(
             per_source_cap=settings.per_source_cap,
             banned_keys=example_keys(task),
         )
-        for scores, quota in sc.lists:
-            sel.fill(scores, quota)
+        for k, (scores, quota) in enumerate(sc.lists):
+            before = len(sel.taken)
+            sel.fill(scores, quota, count_taken=sc.quota_counts_taken and quota is not None)
+            if k < len(sc.names):
+                picked_by.update(dict.fromkeys(list(sel.taken)[before:], sc.names[k]))
         return sel
 
-    sel = select(scored)
-    items = _to_items(sel.taken, scored, method_, names, store.row_source)
+    picked_by: dict[int, str] = {}
+    sel = select(scored, picked_by)
+    items = _to_items(sel.taken, scored, method_, names, store.row_source, picked_by)
+    if getattr(ds, "kind", "rows") == "documents":
+        queries_by_list = list_queries(method_, queries, scored.names)
+        attach_passages(items, ds, store.vectors, store.vector_row, queries_by_list)
     t_select = time.perf_counter()
     if check_exact and settings.index == "ann":
         exact_scored = METHODS[method_](store, queries, n_, block)
-        exact = select(exact_scored)
+        exact = select(exact_scored, {})
         search["overlap_exact"] = len(set(exact.taken) & set(sel.taken)) / max(1, len(exact.taken))
         # ties at the boundary (rows with equal scores) may be taken in either run: count an ANN
         # item as right when its exact score reaches the exact run's last selected score
@@ -239,7 +255,12 @@ def low_confidence_warning(conf: float, closest: list[tuple[str, float]]) -> str
 
 
 def _to_items(
-    taken: dict[int, dict[str, Any]], scored: Scored, method: str, names: list[str], row_source: np.ndarray
+    taken: dict[int, dict[str, Any]],
+    scored: Scored,
+    method: str,
+    names: list[str],
+    row_source: np.ndarray,
+    picked_by: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Contract records, ranked by the final score (ties: lower global row first)."""
     final = scored.components["final"]
@@ -259,5 +280,7 @@ def _to_items(
             rec["text"] = got["text"]
         rec["scores"] = {k: round(float(v[r]), 6) for k, v in scored.components.items()}
         rec["method"] = method
+        if picked_by and r in picked_by:
+            rec["picked_by"] = picked_by[r]
         items.append(rec)
     return items

@@ -84,8 +84,12 @@ class Selector:
             return "example"
         return None
 
-    def fill(self, scores: np.ndarray, quota: int | None) -> None:
-        """Take up to ``quota`` new rows (None: until n in total) from this ranked list."""
+    def fill(self, scores: np.ndarray, quota: int | None, *, count_taken: bool = False) -> None:
+        """Take up to ``quota`` new rows (None: until n in total) from this ranked list.
+
+        ``count_taken``: rows an earlier list already took count toward this list's quota where
+        they rank (CRAFT's per-few-shot tops are a union of index sets, not disjoint quotas).
+        """
         want = self.n - len(self.taken) if quota is None else min(quota, self.n - len(self.taken))
         if want <= 0:
             return
@@ -96,18 +100,28 @@ class Selector:
             batch: list[int] = []
             need = want - got
             for r in ranked:
-                if r in self.taken or self._capped(r):
+                if r in self.taken:
+                    if count_taken:
+                        batch.append(r)
+                    continue
+                if self._capped(r):
                     continue
                 batch.append(r)
                 if len(batch) >= need + need // 5 + 8:
                     break
             if not batch:
                 return
-            for r, item in zip(batch, self.fetch(batch), strict=True):
+            new = [r for r in batch if r not in self.taken]
+            fetched = dict(zip(new, self.fetch(new) if new else [], strict=True))
+            for r in batch:
                 if got >= want:
                     break
+                if r not in fetched:  # taken by an earlier list: counts here too (count_taken)
+                    got += 1
+                    continue
                 if r in self.taken or self._capped(r):
                     continue
+                item = fetched[r]
                 why = self._duplicate(item)
                 if why:
                     self.dropped[why] += 1
