@@ -335,3 +335,28 @@ def test_unmappable_labels_are_reported_with_a_suggested_label_map(tmp_path: Pat
         SENTIMENT, retrieved, tmp_path / "s2.jsonl", settings=settings, embedder=embedder, progress=False
     )
     assert res.samples == len(items) and res.label_report["unmapped_rows"] == 0
+
+
+def test_a_column_of_many_other_labels_is_reported_without_a_suggested_label_map(
+    tmp_path: Path, embedder
+) -> None:
+    """Topic categories (another kind of label) are shown with their rows, never mapped by a guess."""
+    topics = ["Law", "Economics", "Psychology", "Science", "History", "Music", "Sports", "Geography"]
+    stars = {"Yes": "5 stars", "No": "1 star"}
+    items = []
+    for k, (_, review, answer) in enumerate(REVIEWS * 4):  # 12 rated rows, then 36 of 8 topics
+        source, row = (
+            ("stars_reviews", {"text": review, "rating": stars[answer]})
+            if k < len(REVIEWS)
+            else ("trivia", {"text": review, "category": topics[k % len(topics)]})
+        )
+        items.append({"rank": k + 1, "source": source, "row_id": f"a.jsonl:{k}", "row": row})
+    retrieved = tmp_path / "items.jsonl"
+    retrieved.write_text("".join(json.dumps(it) + "\n" for it in items))
+    res = transform(SENTIMENT, retrieved, tmp_path / "samples.jsonl", embedder=embedder, progress=False)
+    rep = res.label_report
+    assert rep["sources"]["trivia"]["column"] == "category"
+    assert "another kind of label" in rep["sources"]["trivia"]["note"]
+    assert set(rep["unmapped"]) == {"5 stars", "1 star", *topics}
+    # the few-valued column still gets its suggestion; the topics get none
+    assert rep["suggested_label_map"] == {"5 stars": "positive", "1 star": "negative"}

@@ -30,6 +30,9 @@ _YES = frozenset({"yes", "true"})
 _NO = frozenset({"no", "false"})
 _NEGATION = re.compile(r"^(?:not|non|no)_(.+)$")
 _NAME_ONLY_MIN = 0.5  # cosine a value's name needs to a label to be suggested without rows behind it
+# a column with over this many distinct values per task label (and over 6) holds another kind of
+# label (topic categories, answer strings): its values get no suggested label_map
+_MANY_VALUES = 3
 _LABEL_LIKE = re.compile(r"^(?=.*[A-Za-z]{2})\w[\w /&'-]{0,39}$")  # "neutral", "5 stars", "__label__4"
 
 
@@ -155,6 +158,8 @@ def report(
     not map; a suggested ``label_map`` from ``suggest(values, columns) -> [(label, why)]``."""
     per_source: dict[str, Any] = {}
     unmapped: Counter[str] = Counter()
+    hinted: set[str] = set()  # unmapped values seen in a column that could hold this task's labels
+    most = max(6, _MANY_VALUES * len(labels.labels))
     for source, col in sorted(sources.items()):
         values = {}
         for key, n in col.rows.most_common():
@@ -165,6 +170,10 @@ def report(
         entry: dict[str, Any] = {"column": col.column, "values": values}
         if source in problems:
             entry["problem"] = problems[source]
+        if len(col.rows) > most:  # topic categories, answer strings: no label_map to suggest
+            entry["note"] = f"{len(col.rows)} distinct values: another kind of label, no label_map suggested"
+        else:
+            hinted.update(v for v, e in values.items() if e["label"] is None)
         per_source[source] = entry
     suggested: dict[str, str] = {}
     basis: dict[str, dict[str, float]] = {}
@@ -174,7 +183,7 @@ def report(
         choices = labels.ambiguous_choices(text)
         if choices is not None:
             ambiguous[text] = choices
-        elif normalise_label(text) not in _YES | _NO and label_like(text):
+        elif text in hinted and normalise_label(text) not in _YES | _NO and label_like(text):
             plain.append(text)  # yes/no mean whatever each source's question asked: no global mapping
     for text, (label, why) in zip(
         plain, suggest(plain, list(sources.values())) if plain else [], strict=True
