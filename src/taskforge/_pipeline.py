@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskforge._console import console, format_value, summary_table
-from taskforge._errors import SettingsError, StageError
+from taskforge._console import console, format_value, results, summary_table
+from taskforge._errors import Interrupted, SettingsError, StageError
 from taskforge._io import atomic_write_json, atomic_write_text, stable_hash
 from taskforge._records import read_samples
 from taskforge._runstate import StageRecord, fingerprint, finish, reusable
@@ -127,6 +127,13 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
 
     settings = ctx.settings.transform
     use_llm = settings.method == "llm" or (settings.method == "auto" and ctx.settings.llm.spec)
+    if use_llm:
+        console.print(f"transform: with the LLM {ctx.settings.llm.spec}")
+    elif settings.method == "auto":
+        console.print(
+            "transform: no --llm given, so the no-LLM mapper maps rows onto the task's fields "
+            "(--llm PROVIDER:MODEL for an LLM; --mapper says it and silences this line)"
+        )
     llm = make_llm(ctx.llm_settings()) if use_llm else None
     fresh = ctx.values.get("retrieve")
     items = fresh.items if fresh is not None else ctx.dir("retrieve") / "items.jsonl"
@@ -136,10 +143,9 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
         if llm is not None:
             llm.close()
     if not res.samples:
-        reasons = ", ".join(f"{k} {v}" for k, v in res.rejects_by_reason.items()) or "none"
-        raise StageError(
-            f"transform: no sample from {res.items} items (rejects: {reasons}); see {res.rejects_path}"
-        )
+        from taskforge._transform import no_samples_message
+
+        raise StageError(no_samples_message(res))
     counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
     if res.rejects_by_reason:
         counts["rejects_by_reason"] = dict(res.rejects_by_reason)
@@ -155,8 +161,9 @@ def run_filter(ctx: RunContext, stage_dir: Path) -> StageOutput:
     res = filter_samples(ctx.task, samples, stage_dir, settings=ctx.settings.filter, llm=ctx.llm_settings())
     counts = {"in": res.funnel["in"], "out": res.funnel["out"], "dropped": res.funnel.get("dropped", {})}
     if not res.kept:
-        dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items() if v)
-        raise StageError(f"filter: every sample was dropped ({dropped}); see {res.paths['rejects']}")
+        from taskforge._quality import nothing_kept_message
+
+        raise StageError(nothing_kept_message(counts["in"], counts["dropped"], res.paths["rejects"]))
     return StageOutput(counts, res)
 
 
@@ -292,7 +299,10 @@ def run(
     for stage in PIPELINE:
         if not stage.enabled(settings):
             continue
-        rec = _run_stage(ctx, stage, input_hash=stable_hash([task_hash, upstream]))
+        try:
+            rec = _run_stage(ctx, stage, input_hash=stable_hash([task_hash, upstream]))
+        except KeyboardInterrupt:
+            raise Interrupted(interrupted_message(result, stage.name, ctx.dir(stage.name))) from None
         result.records[stage.name] = rec
         upstream = rec.output_hash
         if rec.counts.get("warning"):
@@ -303,6 +313,25 @@ def run(
 
         result.report = build_report(run_dir)
     return result
+
+
+def interrupted_message(result: RunResult, stage: str, stage_dir: Path) -> str:
+    """What a Ctrl-C during ``stage`` leaves: the finished stages, the stage's own partial work."""
+    done = ", ".join(f"{name} ({_main_count(rec.counts)})" for name, rec in result.records.items())
+    line = f"interrupted during {stage}; kept: {done or 'no finished stage'}"
+    partial = stage_dir / "samples.jsonl.partial"  # the transform's log of LLM answers
+    if partial.exists():
+        with partial.open("rb") as f:
+            answers = max(0, sum(1 for _ in f) - 1)  # the first line is the log's header
+        line += f", and {answers:,} {stage} results in {partial}"
+    return line + "; run the same command again to resume (finished stages are reused)"
+
+
+def _main_count(counts: Mapping[str, Any]) -> str:
+    for key in ("out", "samples", "items", "files", "n"):
+        if isinstance(counts.get(key), int):
+            return f"{counts[key]:,} {'kept' if key == 'out' else key}"
+    return "done"
 
 
 def preflight(settings: RunSettings) -> None:
@@ -369,18 +398,18 @@ def print_summary(result: RunResult) -> None:
         main = {k: v for k, v in rec.counts.items() if _scalar(v) and k != "warning"}
         what = ", ".join(f"{k} {format_value(v)}" for k, v in main.items())
         rows.append([name, what, "reused" if rec.reused else f"{rec.seconds:.1f}s"])
-    console.print(summary_table("Run summary", ["stage", "counts", "time"], rows))
+    results.print(summary_table("Run summary", ["stage", "counts", "time"], rows))
     funnel = result.funnel()
     if funnel:
-        console.print(summary_table("Funnel", ["", "samples"], funnel.items()))
+        results.print(summary_table("Funnel", ["", "samples"], funnel.items()))
     flt = result.records.get("filter")
     if flt and flt.counts.get("dropped"):
-        console.print(
+        results.print(
             summary_table("Dropped by filter", ["filter", "samples"], flt.counts["dropped"].items())
         )
-    console.print(f"dataset: [bold]{result.dataset}[/]")
+    results.print(f"dataset: [bold]{result.dataset}[/]")
     if result.report:
-        console.print(f"report:  [bold]{result.report}[/]")
+        results.print(f"report:  [bold]{result.report}[/]")
 
 
 __all__ = ["PIPELINE", "RunContext", "RunResult", "Stage", "StageOutput", "preflight", "print_summary", "run"]

@@ -10,9 +10,6 @@ from pathlib import Path
 
 import typer
 
-from taskforge._console import console, kv_table, summary_table
-from taskforge._task import Task
-
 
 def train_cmd(
     dataset: Path = typer.Argument(..., help="Samples JSONL (export/data.jsonl or filter/kept.jsonl)."),
@@ -34,7 +31,9 @@ def train_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train a task expert on generated samples (CPU classifier or LoRA adapter)."""
+    from taskforge._console import console, kv_table, results
     from taskforge._experts._train import default_expert, train_expert
+    from taskforge._task import Task
 
     task = Task.load(task_path)
     kind = expert or default_expert(task, base_model)
@@ -58,7 +57,7 @@ def train_cmd(
         }
     kw = {k: v for k, v in kw.items() if v is not None}
     res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
-    console.print(
+    results.print(
         kv_table(
             f"trained {res.kind} expert",
             {
@@ -96,10 +95,12 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="LoRA expert: generation length."),
 ) -> None:
     """Evaluate a trained expert (or an LLM few-shot) on an eval file."""
+    from taskforge._console import results, summary_table
     from taskforge._errors import UsageError
     from taskforge._experts._evaluate import evaluate
     from taskforge._llm import make_llm
     from taskforge._settings import LLMSettings
+    from taskforge._task import Task
 
     task = Task.load(task_path)
     if (model is None) == (llm is None):
@@ -129,15 +130,15 @@ def eval_cmd(
         model_kwargs={"device": device, "max_new_tokens": max_new_tokens} if model and not llm else None,
     )
     dropped = f", {result.n_excluded} dropped as examples" if result.n_excluded else ""
-    console.print(
+    results.print(
         f"[bold]{task.name}[/]: {result.model} ({result.kind}) on {result.data}: {result.n:,} items{dropped}"
     )
-    console.print(
+    results.print(
         summary_table("eval", ["metric", "value"], [(k, round(v, 4)) for k, v in result.metrics.items()])
     )
     for path in (out, run_dir and run_dir / "eval" / "results.json"):
         if path:
-            console.print(f"results -> {path}")
+            results.print(f"results -> {path}")
 
 
 def register(app: typer.Typer) -> None:

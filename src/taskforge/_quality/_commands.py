@@ -8,17 +8,16 @@ from typing import Any
 
 import typer
 
-from taskforge._console import console, summary_table
-from taskforge._task import Task
-
 
 def _print_funnel(funnel: dict[str, Any]) -> None:
+    from taskforge._console import results, summary_table
+
     rows: list[tuple[str, Any]] = [("in", funnel["in"])]
     rows += [(f"  - {name}", -n) for name, n in funnel["dropped"].items()]
     rows.append(("out", funnel["out"]))
-    console.print(summary_table("Filter funnel", ["step", "samples"], rows))
+    results.print(summary_table("Filter funnel", ["step", "samples"], rows))
     if funnel.get("contamination"):
-        console.print(
+        results.print(
             summary_table(
                 "Eval-set overlap (before decontamination)",
                 ["eval set", "samples", "rate", "n-gram rate"],
@@ -66,9 +65,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Quality control: format, duplicates, few-shot similarity, decontamination, judge, label cap."""
+        from taskforge._console import results
         from taskforge._quality import filter_samples
         from taskforge._records import read_samples
         from taskforge._settings import FilterSettings
+        from taskforge._task import Task
 
         task = Task.load(task_path)
         settings = FilterSettings.for_task(
@@ -85,7 +86,7 @@ def register(app: typer.Typer) -> None:
         )
         result = filter_samples(task, read_samples(samples), out, settings=settings, eval_files=eval_files)
         _print_funnel(result.funnel)
-        console.print(f"wrote {result.paths['kept']} ({len(result.kept):,}) and {result.paths['rejects']}")
+        results.print(f"wrote {result.paths['kept']} ({len(result.kept):,}) and {result.paths['rejects']}")
 
     @app.command("stats")
     def stats_cmd(
@@ -100,18 +101,20 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(2, "--workers", help="Threads for the ROUGE-L pairs."),
     ) -> None:
         """Dataset statistics: size, sources, labels, field lengths, ReBase diversity metrics."""
+        from taskforge._console import results, summary_table
         from taskforge._io import atomic_write_json
         from taskforge._quality._stats import dataset_stats, stats_rows
         from taskforge._records import read_samples
+        from taskforge._task import Task
 
         task = Task.load(task_path) if task_path else None
         stats = dataset_stats(task, read_samples(dataset), diversity=diversity, workers=workers)
-        console.print(summary_table(f"Statistics of {dataset}", ["", ""], stats_rows(stats)))
+        results.print(summary_table(f"Statistics of {dataset}", ["", ""], stats_rows(stats)))
         if stats["sources"]:
-            console.print(summary_table("Sources", ["source", "samples"], stats["sources"].items()))
+            results.print(summary_table("Sources", ["source", "samples"], stats["sources"].items()))
         if out:
             atomic_write_json(out, stats)
-            console.print(f"wrote {out}")
+            results.print(f"wrote {out}")
         else:
             typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
 
@@ -138,9 +141,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Export for training: JSONL, Parquet, HF save_to_disk, chat SFT records, and a dataset card."""
+        from taskforge._console import results, summary_table
         from taskforge._quality import dataset_stats, export_dataset
         from taskforge._records import read_samples
         from taskforge._settings import ExportSettings
+        from taskforge._task import Task
 
         task = Task.load(task_path)
         settings = ExportSettings.for_task(task, {"formats": fmt, "sources_dir": sources_dir})
@@ -153,4 +158,4 @@ def register(app: typer.Typer) -> None:
             json.loads(stats_path.read_text(encoding="utf-8")) if stats_path else dataset_stats(task, items)
         )
         paths = export_dataset(task, items, out, funnel=funnel, stats=stats, settings=settings)
-        console.print(summary_table("Exported", ["format", "path"], [(k, str(v)) for k, v in paths.items()]))
+        results.print(summary_table("Exported", ["format", "path"], [(k, str(v)) for k, v in paths.items()]))

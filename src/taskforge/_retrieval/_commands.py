@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Retrieve the rows (or documents) of a datastore that best fit a task."""
-        from taskforge._console import console
+        from taskforge._console import results
         from taskforge._retrieval import retrieve
 
         res = retrieve(
@@ -53,8 +53,8 @@ def register(app: typer.Typer) -> None:
             show=True,
         )
         if "overlap_exact" in res.search:
-            console.print(
+            results.print(
                 f"ANN top-{len(res.items)} overlap with exact search: {res.search['overlap_exact']:.4f} "
                 f"({res.search['overlap_exact_ties']:.4f} counting rows tied with exact's last as right)"
             )
-        console.print(f"wrote {len(res.items):,} items to {res.out} in {res.seconds['total']:.1f} s")
+        results.print(f"wrote {len(res.items):,} items to {res.out} in {res.seconds['total']:.1f} s")

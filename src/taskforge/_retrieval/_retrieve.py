@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from taskforge._console import console
+from taskforge._console import console, results
 from taskforge._embed import Encoder
 from taskforge._errors import SettingsError
 from taskforge._records import Item, write_items
@@ -49,11 +49,11 @@ class RetrievalResult:
         return len(self.items)
 
     def print_summary(self) -> None:
-        """Per-source table, score quantiles and any warning, on the shared console."""
-        console.print(source_table(self.items, f"Retrieved {len(self.items):,} items ({self.method})"))
-        console.print(quantile_table(self.items))
+        """Per-source table and score quantiles on stdout; any warning on stderr."""
+        results.print(source_table(self.items, f"Retrieved {len(self.items):,} items ({self.method})"))
+        results.print(quantile_table(self.items))
         if self.dropped:
-            console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
+            results.print("dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
         if self.warning:
             console.print(f"[bold yellow]warning:[/] {self.warning}")
 

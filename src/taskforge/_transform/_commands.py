@@ -7,6 +7,8 @@ from typing import Any
 
 import typer
 
+from taskforge._errors import on_interrupt
+
 
 def _label_map(pairs: list[str] | None) -> dict[str, str] | None:
     if not pairs:
@@ -24,6 +26,10 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
 
     @app.command("transform")
+    @on_interrupt(
+        "every LLM answer received so far is kept (the LLM cache and OUT.partial); "
+        "run the same command again to resume"
+    )
     def transform_cmd(
         task: Path = typer.Argument(..., help="Task spec (YAML)."),
         retrieved: Path = typer.Argument(
@@ -80,7 +86,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
-        from taskforge._console import console
+        from taskforge._console import results
+        from taskforge._errors import StageError
         from taskforge._llm import make_llm
         from taskforge._settings import LLMSettings, TransformSettings
         from taskforge._task import Task
@@ -124,10 +131,14 @@ def register(app: typer.Typer) -> None:
         finally:
             if client is not None:
                 client.close()
-        console.print(summary(res))
-        console.print(
+        results.print(summary(res))
+        results.print(
             f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}"
         )
+        if not res.samples and res.items:
+            from taskforge._transform import no_samples_message
+
+            raise StageError(no_samples_message(res))
 
 
 def summary(res: Any) -> Any:
