@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -161,3 +162,19 @@ def test_retry_after_parsing_and_backoff() -> None:
     assert not any(is_retryable_status(c) for c in (400, 401, 403, 404, 422))
     assert error_detail(b'{"error": {"message": "bad model"}}') == "bad model"
     assert error_detail(b"<html>oops</html>") == "<html>oops</html>"
+
+
+def test_local_spec_fails_early_and_clearly_without_model_or_runtime(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskforge._llm import check_llm
+    from taskforge._settings import LLMSettings
+
+    monkeypatch.setenv("TASKFORGE_CACHE", str(tmp_path))
+    monkeypatch.setenv("TASKFORGE_LLAMA_SERVER", str(tmp_path / "missing"))
+    with pytest.raises(LLMError, match=r"setup_local_llm\.py model qwen0\.5b"):
+        check_llm(LLMSettings(spec="local:qwen0.5b"))
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF")
+    with pytest.raises(LLMError, match=r"no llama\.cpp runtime"):
+        check_llm(LLMSettings(spec=f"local:{model}"))

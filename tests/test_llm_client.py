@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from taskforge._llm import LLM, GenerationOptions, LLMError, LLMRequest, LLMResult
-from taskforge._llm._limits import AdaptiveConcurrency
 from taskforge.testing import FakeLLMServer
 
 os.environ["TASKFORGE_QUIET"] = "1"
@@ -164,34 +163,12 @@ def test_tpm_limit_slows_calls(tmp_path: Path) -> None:
         assert llm.stats.output_tokens == 12 * 150
 
 
-def test_aimd_halves_under_throttling_and_recovers() -> None:
-    async def main() -> None:
-        c = AdaptiveConcurrency(16, cooldown=0.0)
-        c.on_throttle()
-        c.on_throttle()
-        assert c.limit == 4
-        for _ in range(200):
-            c.on_success()
-        assert c.limit == 16
-        c.limit = 2
-        await c.acquire()
-        await c.acquire()
-        waiter = asyncio.create_task(c.acquire())
-        await asyncio.sleep(0.01)
-        assert not waiter.done()
-        c.release()
-        await asyncio.wait_for(waiter, 1)
-        assert c.in_flight == 2 and c.peak == 2
-
-    asyncio.run(main())
-
-
 def test_sustained_429s_shrink_concurrency(tmp_path: Path) -> None:
     with FakeLLMServer(latency=0.01, fault_rate=0.5, faults=["429"], retry_after=0.01, seed=1) as s:
         llm = client(s, tmp_path, max_in_flight=16, max_retries=20)
         assert all(r.ok for r in llm.run(requests(100)))
         (state,) = llm._states.values()
-        assert state.concurrency.lowest <= 8
+        assert state.pool.endpoints[0].lowest <= 8
         assert llm.stats.throttled == s.fault_counts["429"]
         llm.close()
 
@@ -375,4 +352,18 @@ def test_invalid_request_is_a_recorded_failure(tmp_path: Path, monkeypatch: pyte
         llm = LLM.from_spec("anthropic:m", base_url=s.anthropic_url, cache_path=tmp_path / "c.sqlite")
         res = llm.complete([{"role": "user", "content": "x"}], GenerationOptions(n=2))
         assert not res.ok and "n > 1" in res.error and s.request_count == 0
+        llm.close()
+
+
+def test_budget_stops_new_calls_and_a_larger_budget_pays_only_the_rest(tmp_path: Path) -> None:
+    with FakeLLMServer() as s:
+        llm = client(s, tmp_path, max_in_flight=1, max_calls=10)
+        first = list(llm.run(requests(30)))
+        assert sum(r.ok for r in first) == 10 and s.request_count == 10
+        assert {r.error for r in first if not r.ok} == {"budget spent"} and llm.budget_spent() == "max_calls"
+        llm.close()
+        llm = client(s, tmp_path, max_in_flight=4, max_cost=1.0, prices=(1e5, 1e5))  # $0.1+ per call
+        second = list(llm.run(requests(30)))
+        assert sum(r.cached for r in second) == 10 and s.request_count - 10 <= 10 + 4
+        assert llm.budget_spent() == "max_cost" and llm.stats.cost >= 1.0
         llm.close()

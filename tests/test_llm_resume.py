@@ -95,6 +95,10 @@ def test_killed_run_resumes_without_repeating_calls(
             time.sleep(0.005)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait() == -signal.SIGKILL, "the run finished before it could be killed"
+        time.sleep(0.3)  # requests the child sent just before the kill may still sit in the server's socket
+        settle = time.monotonic() + 10
+        while server.in_flight and time.monotonic() < settle:
+            time.sleep(0.01)
         first_run = server.request_count
         written = count_lines(out)
         done_before = cached_prompts(cache)

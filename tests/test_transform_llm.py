@@ -34,7 +34,8 @@ def nli() -> Task:
 
 
 def client(server: FakeLLMServer, cache: Path, **kw: Any) -> LLM:
-    kw = {"timeout": 2.0, "backoff_base": 0.01, "backoff_cap": 0.05, **kw}
+    # free-text answers: these tests cover parsing and repair (structured outputs: test_transform_structured)
+    kw = {"timeout": 2.0, "backoff_base": 0.01, "backoff_cap": 0.05, "structured": "off", **kw}
     return LLM.from_spec("openai:fake", base_url=server.openai_url, cache_path=cache, **kw)
 
 
@@ -202,7 +203,7 @@ def test_killed_transform_resumes_without_repeating_calls(tmp_path: Path) -> Non
 
     # the result equals an uninterrupted run's
     ref_out = tmp_path / "ref" / "samples.jsonl"
-    with FakeLLMServer(responder=inner) as s, client(s, tmp_path / "ref.sqlite") as llm:
+    with FakeLLMServer(responder=inner) as s, client(s, tmp_path / "ref.sqlite", structured="auto") as llm:
         transform(task, items, ref_out, llm=llm, settings=TransformSettings(samples_per_item=2))
         assert set(second) | set(answered) == {_call_key(b["messages"], b.get("seed")) for b in s.requests}
     samples, ref = read(out), read(ref_out)

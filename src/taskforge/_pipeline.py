@@ -60,6 +60,7 @@ class RunContext:
     datastore: Any
     run_dir: Path
     values: dict[str, Any] = field(default_factory=dict)  # results of the stages run this time
+    current: str = ""  # the stage running now (for the Ctrl-C message)
 
     def dir(self, stage: str) -> Path:
         return self.run_dir / stage
@@ -88,6 +89,9 @@ class RunResult:
     records: dict[str, StageRecord] = field(default_factory=dict)
     report: Path | None = None
     warning: str | None = None
+    target: dict[str, Any] | None = (
+        None  # --target-samples: rounds, kept, what stopped them (RUN/target.json)
+    )
 
     @property
     def dataset(self) -> Path:
@@ -224,6 +228,11 @@ def _dump(settings: StageSettings) -> dict[str, Any]:
     return settings.model_dump(mode="json")
 
 
+def retrieve_config(ctx: RunContext) -> dict[str, Any]:
+    """Retrieve settings without the target (a larger target must not redo a finished round)."""
+    return {k: v for k, v in _dump(ctx.settings.retrieve).items() if k != "target_samples"}
+
+
 def transform_config(ctx: RunContext) -> dict[str, Any]:
     """Transform settings and the model (not the URL, concurrency or limits: the LLM cache covers those)."""
     return {**_dump(ctx.settings.transform), "llm": ctx.settings.llm.spec}
@@ -239,7 +248,7 @@ def eval_config(ctx: RunContext) -> dict[str, Any]:
 
 
 PIPELINE: tuple[Stage, ...] = (
-    Stage("retrieve", RetrieveSettings, run_retrieve, ("items.jsonl",)),
+    Stage("retrieve", RetrieveSettings, run_retrieve, ("items.jsonl",), retrieve_config),
     Stage(
         "transform", TransformSettings, run_transform, ("samples.jsonl", "rejects.jsonl"), transform_config
     ),
@@ -296,23 +305,102 @@ def run(
     # the task's own content; its `defaults` are already in each stage's settings
     task_hash = stable_hash(task.model_dump(mode="json", exclude={"defaults"}))
     upstream = fingerprint(Path(datastore) / "manifest.json")
-    for stage in PIPELINE:
-        if not stage.enabled(settings):
-            continue
-        try:
-            rec = _run_stage(ctx, stage, input_hash=stable_hash([task_hash, upstream]))
-        except KeyboardInterrupt:
-            raise Interrupted(interrupted_message(result, stage.name, ctx.dir(stage.name))) from None
-        result.records[stage.name] = rec
-        upstream = rec.output_hash
-        if rec.counts.get("warning"):
-            result.warning = str(rec.counts["warning"])
-            console.print(f"[yellow bold]warning:[/] {result.warning}", soft_wrap=True)
+    try:
+        _walk(ctx, result, task_hash, upstream)
+    except KeyboardInterrupt:
+        stage = ctx.current or "the run"
+        raise Interrupted(interrupted_message(result, stage, ctx.dir(stage))) from None
     if report:
         from taskforge._report import build_report
 
         result.report = build_report(run_dir)
     return result
+
+
+def _walk(ctx: RunContext, result: RunResult, task_hash: str, upstream: str) -> None:
+    """Each enabled stage in table order (the first three in rounds with ``retrieve.target_samples``)."""
+    settings = ctx.settings
+    rounds = settings.retrieve.target_samples is not None
+    if rounds:
+        upstream = _run_rounds(ctx, result, task_hash, upstream)
+    for stage in PIPELINE:
+        if not stage.enabled(settings) or (rounds and stage.name in ROUND_STAGES):
+            continue
+        rec = _run_stage(ctx, stage, input_hash=stable_hash([task_hash, upstream]))
+        result.records[stage.name] = rec
+        upstream = rec.output_hash
+        if rec.counts.get("warning"):
+            result.warning = str(rec.counts["warning"])
+            console.print(f"[yellow bold]warning:[/] {result.warning}", soft_wrap=True)
+
+
+ROUND_STAGES = ("retrieve", "transform", "filter")
+
+
+def _run_rounds(ctx: RunContext, result: RunResult, task_hash: str, upstream: str) -> str:
+    """``retrieve.target_samples``: retrieve -> transform -> filter in growing rounds (taskforge._target).
+
+    Each round is the plain stages with ``retrieve.n`` = the round's rows and the LLM budget
+    that is left; the LLM cache makes every row an earlier round paid for free. Returns the
+    filter's output hash for the stages after it.
+    """
+    from taskforge._target import RoundResult, run_until, start_rows
+
+    base = ctx.settings
+    stages = [s for s in PIPELINE if s.name in ROUND_STAGES]
+    last = {"upstream": upstream}
+
+    def one_round(rows: int, cost_left: float | None, calls_left: int | None) -> RoundResult:
+        llm = base.llm.model_copy(update={"max_cost": cost_left, "max_calls": calls_left})
+        retrieve = base.retrieve.model_copy(update={"n": rows})
+        ctx.settings = base.model_copy(update={"retrieve": retrieve, "llm": llm})
+        ctx.values.clear()
+        up, kept = upstream, 0
+        for stage in stages:
+            try:
+                rec = _run_stage(ctx, stage, input_hash=stable_hash([task_hash, up]))
+            except StageError:
+                if stage.name != "filter":
+                    raise
+                break  # this round kept nothing (every sample dropped): the next one is larger
+            result.records[stage.name] = rec
+            up = rec.output_hash
+            kept = int(rec.counts.get("out", 0)) if stage.name == "filter" else kept
+        last["upstream"] = up
+        spent = (
+            {} if result.records["transform"].reused else result.records["transform"].counts.get("llm", {})
+        )
+        calls, cost = int(spent.get("calls", 0)), float(spent.get("cost", 0.0))
+        stop = None
+        if calls_left is not None and calls >= calls_left:
+            stop = "max_calls"
+        elif cost_left is not None and cost >= cost_left:
+            stop = "max_cost"
+        items = int(result.records["retrieve"].counts.get("items", 0))
+        console.print(
+            f"[bold]round:[/] {rows:,} rows -> {items:,} items -> {kept:,} kept (target {target:,})"
+        )
+        return RoundResult(rows, items, kept, cost=cost, calls=calls, budget_stop=stop)
+
+    target = int(base.retrieve.target_samples or 0)
+    try:
+        report = run_until(
+            target,
+            one_round,
+            rows=start_rows(ctx.run_dir, base.retrieve.n),
+            run_dir=ctx.run_dir,
+            max_cost=base.llm.max_cost,
+            max_calls=base.llm.max_calls,
+            max_rows=getattr(ctx.datastore, "n_rows", None),
+        )
+    finally:
+        ctx.settings = base
+    result.target = report.to_json()
+    console.print(
+        f"[bold]target {target:,}:[/] kept {report.kept:,} in {len(report.rounds)} round(s), "
+        f"{report.calls:,} LLM calls, ${report.cost:,.4f}; stopped by {report.stopped_by}"
+    )
+    return last["upstream"]
 
 
 def interrupted_message(result: RunResult, stage: str, stage_dir: Path) -> str:
@@ -367,6 +455,7 @@ def _run_stage(ctx: RunContext, stage: Stage, *, input_hash: str) -> StageRecord
         console.print(f"[dim]{stage.name}: unchanged, reusing {stage_dir}[/]")
         return rec
     console.rule(f"[bold]{stage.name}")
+    ctx.current = stage.name
     stage_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     output = stage.runner(ctx, stage_dir)
@@ -406,6 +495,23 @@ def print_summary(result: RunResult) -> None:
     if flt and flt.counts.get("dropped"):
         results.print(
             summary_table("Dropped by filter", ["filter", "samples"], flt.counts["dropped"].items())
+        )
+    if result.target:
+        t = result.target
+        results.print(
+            summary_table(
+                "Target",
+                ["", ""],
+                [
+                    ("target samples", t["target"]),
+                    ("kept", t["kept"]),
+                    ("rounds", len(t["rounds"])),
+                    ("rows retrieved", t["rows"]),
+                    ("LLM calls", t["calls"]),
+                    ("cost", f"${t['cost']:,.4f}"),
+                    ("stopped by", t["stopped_by"]),
+                ],
+            )
         )
     results.print(f"dataset: [bold]{result.dataset}[/]")
     if result.report:

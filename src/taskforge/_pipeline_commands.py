@@ -25,10 +25,27 @@ def run_command(
     ),
     per_source_cap: int | None = typer.Option(None, "--per-source-cap", min=1, help="Max items per source."),
     llm: str | None = typer.Option(
-        None, "--llm", help="LLM for transformation, e.g. openai:MODEL or anthropic:MODEL."
+        None, "--llm", help="LLM for transformation: openai:MODEL, anthropic:MODEL or local:PATH.gguf."
     ),
-    base_url: str | None = typer.Option(
-        None, "--base-url", help="OpenAI-compatible server, e.g. http://localhost:8000/v1."
+    base_url: list[str] | None = typer.Option(
+        None,
+        "--base-url",
+        help="OpenAI-compatible server, e.g. http://localhost:8000/v1; repeat for replicas of one model.",
+    ),
+    structured: str | None = typer.Option(
+        None, "--structured", help="Send the answer's JSON schema: auto (fall back if refused), on, off."
+    ),
+    batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
+    target_samples: int | None = typer.Option(
+        None,
+        "--target-samples",
+        min=1,
+        help="Retrieve more rows in rounds until N samples pass every filter.",
+    ),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="LLM budget in USD for this run."),
+    max_calls: int | None = typer.Option(None, "--max-calls", help="LLM budget in calls for this run."),
+    local_slots: int | None = typer.Option(
+        None, "--local-slots", min=1, help="--llm local:MODEL: parallel slots of the llama.cpp server."
     ),
     max_in_flight: int | None = typer.Option(None, "--max-in-flight", min=1, help="Concurrent LLM requests."),
     mapper: bool = typer.Option(
@@ -66,14 +83,29 @@ def run_command(
     if llm and mapper:
         raise typer.BadParameter("give either --llm or --mapper, not both")
     task = Task.load(task_file)
+    urls = base_url[0] if base_url and len(base_url) == 1 else base_url
     flags = {
-        "retrieve": {"n": n, "method": method, "per_source_cap": per_source_cap},
-        "llm": {"spec": llm, "base_url": base_url, "max_in_flight": max_in_flight},
+        "retrieve": {
+            "n": n,
+            "method": method,
+            "per_source_cap": per_source_cap,
+            "target_samples": target_samples,
+        },
+        "llm": {
+            "spec": llm,
+            "base_url": urls,
+            "max_in_flight": max_in_flight,
+            "structured": structured,
+            "batch": batch or None,
+            "max_cost": max_cost,
+            "max_calls": max_calls,
+            "local_slots": local_slots,
+        },
         "transform": {"chain_of_thought": cot, "method": "mapper" if mapper else None},
         "filter": {
             "eval_files": [str(p) for p in eval_files] if eval_files else None,
             "judge": judge,
-            "judge_base_url": base_url if judge else None,
+            "judge_base_url": base_url[0] if (judge and base_url) else None,
         },
         "train": {"enabled": True if train else None, "base_model": base_model},
         "eval": {"data": eval_files[0] if (train and eval_files) else None},

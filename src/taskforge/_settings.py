@@ -114,6 +114,9 @@ class RetrieveSettings(StageSettings):
 
     n: int = Field(default=1000, ge=1)
     method: str = "rebase_tuned"  # one of taskforge._retrieval.METHODS
+    # run until this many samples pass every filter: rounds retrieve more of the same ranking
+    # (n is the first round's size) within llm.max_cost / llm.max_calls; see taskforge._target
+    target_samples: int | None = Field(default=None, ge=1)
     per_source_cap: int | None = Field(default=None, ge=1)
     index: Literal["exact", "ann"] = "exact"
 
@@ -129,15 +132,28 @@ class LLMSettings(StageSettings):
     section: ClassVar[str] = "llm"
 
     spec: str | None = None
-    base_url: str | None = None
+    base_url: str | list[str] | None = None  # several: replicas of one model, spread by measured capacity
     api_key_env: str | None = None
-    max_in_flight: int = Field(default=32, ge=1)
+    max_in_flight: int = Field(default=32, ge=1)  # per server; each adapts below it (AIMD)
     rpm: float | None = Field(default=None, gt=0)
     tpm: float | None = Field(default=None, gt=0)
     timeout: float = Field(default=60.0, gt=0)
     max_retries: int = Field(default=6, ge=0)
     prices: tuple[float, float] | dict[str, float] | None = None  # USD per million (input, output) tokens
     cache: Path | None = None
+    # issue 17: structured outputs, batch APIs, adaptive limits, a budget, the local runtime
+    structured: Literal["auto", "on", "off"] = (
+        "auto"  # send the answer's JSON schema (auto: fall back if refused)
+    )
+    batch: bool = False  # OpenAI Batch / Anthropic Message Batches at the batch price
+    batch_poll: float = Field(default=30.0, gt=0)  # seconds between polls of a running batch
+    batch_discount: float = Field(default=0.5, ge=0, le=1)  # batch price / online price
+    adaptive: bool = True  # per-server in-flight limits that back off on 429/5xx/timeouts/queueing
+    max_cost: float | None = Field(default=None, ge=0)  # USD this client may spend; then calls stop
+    max_calls: int | None = Field(default=None, ge=0)
+    local_slots: int = Field(default=2, ge=1)  # local:MODEL: llama-server parallel slots (= in flight)
+    local_threads: int = Field(default=1, ge=1)
+    local_ctx: int = Field(default=4096, ge=256)  # context tokens per slot
 
 
 class TransformSettings(StageSettings):

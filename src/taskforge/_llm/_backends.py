@@ -5,6 +5,7 @@ the client owns sockets, retries, limits and the cache).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -32,16 +33,24 @@ class ProtocolError(StageError, ValueError):
     """The server answered 200 with a body that does not follow the protocol (retryable)."""
 
 
+SCHEMA_NAME = "answer"  # the name of the JSON schema (OpenAI) / of the forced tool (Anthropic)
+
+
 class Backend(Protocol):
-    name: str  # "openai" | "anthropic": part of the cache key
+    name: str  # "openai" | "anthropic" | "local": part of the cache key
     model: str
     base_url: str
 
     @property
     def url(self) -> str: ...
+    def endpoint_url(self, base_url: str) -> str: ...
     def headers(self) -> dict[str, str]: ...
     def payload(
-        self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int
+        self,
+        messages: list[dict[str, str]],
+        options: GenerationOptions,
+        sample_index: int,
+        schema: dict[str, Any] | None = None,
     ) -> dict[str, Any]: ...
     def parse(self, data: Any) -> Completion: ...
     def secrets(self) -> list[str]: ...
@@ -102,7 +111,10 @@ class OpenAIBackend:
 
     @property
     def url(self) -> str:
-        return self.base_url + "/chat/completions"
+        return self.endpoint_url(self.base_url)
+
+    def endpoint_url(self, base_url: str) -> str:
+        return base_url.rstrip("/") + "/chat/completions"
 
     def headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json"}
@@ -114,8 +126,13 @@ class OpenAIBackend:
         return self._key.secrets()
 
     def payload(
-        self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int
+        self,
+        messages: list[dict[str, str]],
+        options: GenerationOptions,
+        sample_index: int,
+        schema: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A chat completion body; ``schema`` constrains decoding (``response_format: json_schema``)."""
         body: dict[str, Any] = {
             "model": self.model,
             "messages": messages,
@@ -127,6 +144,11 @@ class OpenAIBackend:
             body["n"] = options.n
         if options.seed is not None:
             body["seed"] = options.seed + sample_index  # distinct samples per index, reproducible
+        if schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "strict": True, "schema": schema},
+            }
         return body
 
     def parse(self, data: Any) -> Completion:
@@ -165,7 +187,10 @@ class AnthropicBackend:
 
     @property
     def url(self) -> str:
-        return self.base_url + "/v1/messages"
+        return self.endpoint_url(self.base_url)
+
+    def endpoint_url(self, base_url: str) -> str:
+        return base_url.rstrip("/") + "/v1/messages"
 
     def headers(self) -> dict[str, str]:
         h = {"Content-Type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
@@ -177,8 +202,13 @@ class AnthropicBackend:
         return self._key.secrets()
 
     def payload(
-        self, messages: list[dict[str, str]], options: GenerationOptions, sample_index: int
+        self,
+        messages: list[dict[str, str]],
+        options: GenerationOptions,
+        sample_index: int,
+        schema: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """A messages body; ``schema`` becomes a forced tool whose input is the answer."""
         if options.n != 1:
             raise LLMError("the Anthropic API does not support n > 1; use sample_index for several samples")
         if options.temperature > 1.0:
@@ -195,12 +225,20 @@ class AnthropicBackend:
         chosen = options.model_fields_set
         if "top_p" in chosen and "temperature" not in chosen and options.top_p < 1.0:
             body["top_p"] = options.top_p
+        if schema is not None:
+            body["tools"] = [{"name": SCHEMA_NAME, "description": "Give the answer.", "input_schema": schema}]
+            body["tool_choice"] = {"type": "tool", "name": SCHEMA_NAME}
         return body
 
     def parse(self, data: Any) -> Completion:
+        """The text blocks, or the forced tool's input as JSON text (structured outputs)."""
         try:
             blocks = data["content"]
-            text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+            tool = [b["input"] for b in blocks if b.get("type") == "tool_use"]
+            if tool:
+                text = json.dumps(tool[0], ensure_ascii=False)
+            else:
+                text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
             finish = data.get("stop_reason")
         except (KeyError, TypeError, AttributeError) as e:
             raise ProtocolError(f"not a messages response ({type(e).__name__}: {e})") from None
@@ -214,21 +252,29 @@ BACKENDS: dict[str, type[OpenAIBackend] | type[AnthropicBackend]] = {
     "openai": OpenAIBackend,
     "anthropic": AnthropicBackend,
 }
+SPEC_KINDS = (*BACKENDS, "local")
 
 
 def parse_llm_spec(spec: str) -> tuple[str, str]:
-    """``"openai:MODEL"`` / ``"anthropic:MODEL"`` -> (backend, model). The model may contain colons."""
+    """``"openai:MODEL"`` / ``"anthropic:MODEL"`` / ``"local:PATH.gguf"`` -> (backend, model).
+
+    The model may contain colons.
+    """
     backend, sep, model = spec.partition(":")
     if not sep or not model.strip():
-        raise LLMError(f"LLM spec {spec!r} must look like 'openai:MODEL' or 'anthropic:MODEL'")
+        raise LLMError(
+            f"LLM spec {spec!r} must look like 'openai:MODEL', 'anthropic:MODEL' or 'local:PATH.gguf'"
+        )
     backend = backend.strip().lower()
-    if backend not in BACKENDS:
-        raise LLMError(f"unknown LLM backend {backend!r} in {spec!r}; choose from {sorted(BACKENDS)}")
+    if backend not in SPEC_KINDS:
+        raise LLMError(f"unknown LLM backend {backend!r} in {spec!r}; choose from {sorted(SPEC_KINDS)}")
     return backend, model.strip()
 
 
 def make_backend(spec: str, base_url: str | None = None, api_key_env: str | None = None) -> Backend:
     backend, model = parse_llm_spec(spec)
+    if backend == "local":
+        raise LLMError("local models are started by LLM.from_spec (see taskforge._llm._local)")
     return BACKENDS[backend](model, base_url=base_url, api_key_env=api_key_env)
 
 
@@ -236,6 +282,8 @@ __all__ = [
     "ANTHROPIC_URL",
     "BACKENDS",
     "OPENAI_URL",
+    "SCHEMA_NAME",
+    "SPEC_KINDS",
     "AnthropicBackend",
     "Backend",
     "Completion",

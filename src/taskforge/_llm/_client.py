@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import queue
@@ -22,32 +23,41 @@ import time
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from taskforge._llm._backends import Backend, Completion, ProtocolError, make_backend
 from taskforge._llm._cache import LogEntry, ResponseCache, cache_key
-from taskforge._llm._limits import AdaptiveConcurrency, TokenBucket, per_minute
-from taskforge._llm._retry import backoff, error_detail, is_retryable_status, redact, retry_after_seconds
-from taskforge._llm._types import GenerationOptions, LLMError, LLMRequest, LLMResult, LLMStats
+from taskforge._llm._limits import Endpoint, EndpointPool, TokenBucket, per_minute
+from taskforge._llm._retry import (
+    Attempt as _Attempt,
+)
+from taskforge._llm._retry import (
+    backoff,
+    error_detail,
+    is_retryable_status,
+    redact,
+    retry_after_seconds,
+)
+from taskforge._llm._types import (
+    BUDGET_SPENT,
+    GenerationOptions,
+    LLMError,
+    LLMRequest,
+    LLMResult,
+    LLMStats,
+)
+from taskforge._llm._types import (
+    aiter_requests as _aiter,
+)
 
 log = logging.getLogger("taskforge.llm")
 
 Prices = tuple[float, float] | Mapping[str, float]
-
-
-@dataclasses.dataclass(slots=True)
-class _Attempt:
-    """The outcome of one HTTP attempt."""
-
-    completion: Completion | None = None
-    status: int | None = None
-    head: str = ""  # "HTTP 500", "timeout (60s)", "connection error", "invalid JSON response"
-    detail: str = ""
-    retryable: bool = False
-    retry_after: float | None = None
+Structured = Literal["auto", "on", "off"]
+SLOW_START = 8  # first in-flight limit per endpoint when adaptive; it doubles per round trip
 
 
 @dataclasses.dataclass(slots=True)
@@ -55,7 +65,7 @@ class _LoopState:
     """What is bound to one event loop: the HTTP session and the limiters."""
 
     session: aiohttp.ClientSession
-    concurrency: AdaptiveConcurrency
+    pool: EndpointPool
     rpm: TokenBucket | None
     tpm: TokenBucket | None
 
@@ -96,6 +106,15 @@ class LLM:
         prices: Prices | None = None,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
+        base_urls: list[str] | None = None,
+        adaptive: bool = True,
+        structured: Structured = "auto",
+        batch: bool = False,
+        batch_poll: float = 30.0,
+        batch_discount: float = 0.5,
+        max_cost: float | None = None,
+        max_calls: int | None = None,
+        closers: list[Any] | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise LLMError(f"max_in_flight must be >= 1, got {max_in_flight}")
@@ -106,7 +125,19 @@ class LLM:
         for name, value in (("rpm", rpm), ("tpm", tpm)):
             if value is not None and value <= 0:
                 raise LLMError(f"{name} must be > 0, got {value}")
+        if structured not in ("auto", "on", "off"):
+            raise LLMError(f"structured must be auto, on or off, got {structured!r}")
+        if not 0.0 <= batch_discount <= 1.0:
+            raise LLMError(f"batch_discount must be in [0, 1], got {batch_discount}")
         self.backend = backend
+        self.base_urls = [u.rstrip("/") for u in (base_urls or [backend.base_url])]
+        self.adaptive = adaptive
+        self.structured = structured
+        self.batch, self.batch_poll, self.batch_discount = batch, batch_poll, batch_discount
+        self._closers = list(closers or [])  # e.g. a local llama-server to stop on close()
+        # a budget over this client's life: once spent, requests fail with BUDGET_SPENT (not cached,
+        # so a later run with a larger budget makes them); calls already in flight still finish
+        self.max_cost, self.max_calls = max_cost, max_calls
         self.spec = f"{backend.name}:{backend.model}"
         self.max_in_flight = max_in_flight
         self.rpm, self.tpm = rpm, tpm
@@ -122,7 +153,7 @@ class LLM:
         self._bg: list[_BackgroundLoop | None] = [None]  # a box, shared with the finalizer
         self._bg_lock = threading.Lock()
         self._closed = False
-        weakref.finalize(self, _shutdown, self._states, self._bg, self.cache)
+        weakref.finalize(self, _shutdown, self._states, self._bg, self.cache, self._closers)
 
     @classmethod
     def from_spec(
@@ -137,11 +168,37 @@ class LLM:
         timeout: float = 60.0,
         max_retries: int = 6,
         prices: Prices | None = None,
+        local: Any = None,
         **kwargs: Any,
     ) -> LLM:
-        """Build from ``"openai:MODEL"`` / ``"anthropic:MODEL"``; the key is read from ``api_key_env`` now."""
+        """Build from ``"openai:MODEL"`` / ``"anthropic:MODEL"``; the key is read from ``api_key_env`` now.
+
+        ``base_url`` may be a list (several servers of one model: requests spread by measured
+        capacity). ``"local:PATH.gguf"`` (or ``local:qwen0.5b``) starts a llama.cpp server with
+        ``local`` (:class:`~taskforge._llm._local.LocalOptions`) that :meth:`close` stops;
+        max-in-flight is then the server's slot count.
+        """
+        urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        if spec.partition(":")[0].strip().lower() == "local":
+            from taskforge._llm._local import LocalOptions, start_local
+
+            opts = local or LocalOptions()
+            backend, server = start_local(spec.partition(":")[2].strip(), opts)
+            kwargs["closers"] = [*kwargs.get("closers", []), server]
+            return cls(
+                backend,
+                cache_path=cache_path,
+                max_in_flight=min(max_in_flight, opts.slots),
+                rpm=rpm,
+                tpm=tpm,
+                timeout=timeout,
+                max_retries=max_retries,
+                prices=prices,
+                **kwargs,
+            )
         return cls(
-            make_backend(spec, base_url=base_url, api_key_env=api_key_env),
+            make_backend(spec, base_url=urls[0] if urls else None, api_key_env=api_key_env),
+            base_urls=urls or None,
             cache_path=cache_path,
             max_in_flight=max_in_flight,
             rpm=rpm,
@@ -153,7 +210,8 @@ class LLM:
         )
 
     def __repr__(self) -> str:
-        return f"LLM({self.spec!r}, base_url={self.backend.base_url!r}, max_in_flight={self.max_in_flight})"
+        urls = self.base_urls[0] if len(self.base_urls) == 1 else self.base_urls
+        return f"LLM({self.spec!r}, base_url={urls!r}, max_in_flight={self.max_in_flight})"
 
     # -- synchronous API --------------------------------------------------------------------
     def run(self, requests: Iterable[LLMRequest]) -> Iterator[LLMResult]:
@@ -162,6 +220,8 @@ class LLM:
         The requests iterable is consumed lazily (in the background thread), a bounded number
         ahead of what the caller has taken, so a slow consumer slows the calls instead of
         piling results up in memory. Stopping early (``break``) cancels what is in flight.
+        Results cross threads in lists, one per event-loop tick (a wake-up per result cost
+        more than the request itself at 50 ms latency).
         """
         if self._closed:
             raise LLMError("this LLM is closed")
@@ -174,17 +234,33 @@ class LLM:
         async def pump() -> None:
             credits = asyncio.Semaphore(window)
             credits_box.append(credits)
+            loop = asyncio.get_running_loop()
+            tick: list[LLMResult] = []
+
+            def hand_off() -> None:
+                if tick:
+                    results.put(tick.copy())
+                    tick.clear()
+
             try:
                 async with contextlib.aclosing(self.arun(requests)) as stream:
                     async for res in stream:
                         await credits.acquire()
-                        results.put(res)
+                        if not tick:
+                            loop.call_soon(hand_off)
+                        tick.append(res)
             except BaseException as e:
+                hand_off()
                 results.put(_Raise(e))
                 raise
             finally:
+                hand_off()
                 results.put(_END)
                 finished.set()
+
+        def give_back(n: int) -> None:
+            for _ in range(n):
+                credits_box[0].release()
 
         fut = bg.submit(pump())
         done = False
@@ -199,8 +275,8 @@ class LLM:
                     if isinstance(item.error, asyncio.CancelledError):
                         raise LLMError("LLM run was cancelled") from None
                     raise item.error
-                bg.loop.call_soon_threadsafe(credits_box[0].release)
-                yield item
+                bg.loop.call_soon_threadsafe(give_back, len(item))
+                yield from item
         finally:
             if not done:
                 fut.cancel()
@@ -217,7 +293,7 @@ class LLM:
     def close(self) -> None:
         """Close the HTTP session(s), stop the background loop, close the cache."""
         self._closed = True
-        _shutdown(self._states, self._bg, self.cache)
+        _shutdown(self._states, self._bg, self.cache, self._closers)
         self._bg[0] = None
         self.cache = None
 
@@ -245,6 +321,14 @@ class LLM:
         so what is in flight is cancelled at once; close the session with ``await llm.aclose()``
         (or ``async with llm:``) before the loop ends.
         """
+        if self.batch:
+            from taskforge._llm._batch import run_batches
+
+            async with contextlib.aclosing(run_batches(self, requests)) as stream:
+                async for res in stream:
+                    self._count(res)
+                    yield res
+            return
         state = self._state()
         out: asyncio.Queue[Any] = asyncio.Queue()
         admission = asyncio.Semaphore(self.max_in_flight * 2 + 16)
@@ -319,14 +403,27 @@ class LLM:
         await self.aclose()
 
     # -- internals --------------------------------------------------------------------------
+    def budget_spent(self) -> str | None:
+        """Which limit stops new calls ("max_cost" / "max_calls"), or None."""
+        if self.max_calls is not None and self.stats.calls >= self.max_calls:
+            return "max_calls"
+        if self.max_cost is not None and self.stats.cost >= self.max_cost:
+            return "max_cost"
+        return None
+
+    def schema_of(self, request: LLMRequest) -> dict[str, Any] | None:
+        """The JSON schema to send with a request (``structured`` off: none)."""
+        return request.json_schema if self.structured != "off" else None
+
     def key_of(self, request: LLMRequest) -> str:
-        """The cache key of a request."""
+        """The cache key of a request (its schema counts when it is sent)."""
         return cache_key(
             self.backend.name,
             self.backend.model,
             request.messages,
-            request.options.model_dump(),
+            _options_dict(request.options),
             request.sample_index,
+            self.schema_of(request),
         )
 
     def _background(self) -> _BackgroundLoop:
@@ -344,18 +441,20 @@ class LLM:
             for old in [lp for lp in self._states if lp.is_closed()]:
                 del self._states[old]
             connector = aiohttp.TCPConnector(
-                limit=self.max_in_flight, ttl_dns_cache=300, keepalive_timeout=30
+                limit=self.max_in_flight * len(self.base_urls), ttl_dns_cache=300, keepalive_timeout=30
             )
             session = aiohttp.ClientSession(
                 connector=connector,
                 headers=self.backend.headers(),
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
                 # HTTPS_PROXY & co. apply to remote providers, never to a server on this machine
-                trust_env=not _is_local(self.backend.base_url),
+                trust_env=not all(_is_local(u) for u in self.base_urls),
             )
-            state = _LoopState(
-                session, AdaptiveConcurrency(self.max_in_flight), per_minute(self.rpm), per_minute(self.tpm)
-            )
+            endpoints = [
+                Endpoint(u, self.max_in_flight, initial=SLOW_START, adaptive=self.adaptive)
+                for u in self.base_urls
+            ]
+            state = _LoopState(session, EndpointPool(endpoints), per_minute(self.rpm), per_minute(self.tpm))
             self._states[loop] = state
         return state
 
@@ -407,40 +506,70 @@ class LLM:
             del inflight[key]
 
     async def _call_with_retries(self, state: _LoopState, req: LLMRequest, key: str) -> LLMResult:
-        try:
-            payload = self.backend.payload(req.messages, req.options, req.sample_index)
-        except LLMError as e:
-            return await self._finish(req, key, None, _Attempt(head="invalid request", detail=str(e)), 0, 0.0)
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        reserve = len(body) / 4 + req.options.max_tokens * req.options.n  # for the tokens-per-minute bucket
+        schema = self.schema_of(req)
+        bodies: dict[bool, bytes] = {}
         attempts = 0
         while True:
             attempts += 1
-            await state.concurrency.acquire()
+            ep = await state.pool.acquire()
+            saturated = ep.in_flight >= int(ep.limit)
+            structured = schema is not None and ep.schema_ok is not False
             try:
+                if structured not in bodies:
+                    try:
+                        payload = self.backend.payload(
+                            req.messages, req.options, req.sample_index, schema if structured else None
+                        )
+                    except LLMError as e:
+                        bad = _Attempt(head="invalid request", detail=str(e))
+                        return await self._finish(req, key, None, bad, 0, 0.0)
+                    bodies[structured] = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+                body = bodies[structured]
+                # reserve for the tokens-per-minute bucket, corrected once the usage is known
+                reserve = len(body) / 4 + req.options.max_tokens * req.options.n
                 if state.rpm is not None:
                     await state.rpm.take(1)
                 if state.tpm is not None:
                     await state.tpm.take(reserve)
+                if self.budget_spent():
+                    return await self._finish(req, key, None, _Attempt(head=BUDGET_SPENT), 0, 0.0)
                 self.stats.calls += 1
                 t0 = time.perf_counter()
-                attempt = await self._attempt(state, body)
+                attempt = await self._attempt(state, ep, body)
                 latency = time.perf_counter() - t0
                 if attempt.completion is not None:
                     # Hold the slot until the answer is committed to the cache, so a kill -9
                     # can lose (and a resumed run repeat) at most max_in_flight answered calls.
-                    state.concurrency.on_success()
                     c = attempt.completion
+                    ep.on_success(latency, c.output_tokens, saturated)
+                    if structured:
+                        ep.schema_ok = True
                     if state.tpm is not None:
                         state.tpm.adjust(reserve - c.input_tokens - c.output_tokens)
-                    return await self._finish(req, key, c, attempt, attempts, latency)
+                    return await self._finish(req, key, c, attempt, attempts, latency, ep.url, structured)
+                if attempt.retryable:
+                    ep.on_overload(latency, throttled=attempt.status == 429)
             finally:
-                state.concurrency.release()
+                state.pool.release(ep)
+            if (
+                attempt.status == 400
+                and structured
+                and self.structured == "auto"
+                and ep.schema_ok is not True
+            ):
+                # the server does not take this schema: ask it without one from now on (parse + repair)
+                if ep.schema_ok is None:
+                    self.stats.schema_fallbacks += 1
+                    log.info(
+                        "%s rejected the JSON schema (%s); parsing answers instead", ep.url, attempt.detail
+                    )
+                ep.schema_ok = False
+                attempts -= 1
+                continue
             if attempt.status == 429:
                 self.stats.throttled += 1
-                state.concurrency.on_throttle()
             if not attempt.retryable or attempts > self.max_retries:
-                return await self._finish(req, key, None, attempt, attempts, latency)
+                return await self._finish(req, key, None, attempt, attempts, latency, ep.url, structured)
             self.stats.retries += 1
             if attempt.retry_after is not None:
                 delay = attempt.retry_after * self._rng.uniform(1.0, 1.1)
@@ -451,9 +580,9 @@ class LLM:
             )
             await asyncio.sleep(delay)
 
-    async def _attempt(self, state: _LoopState, body: bytes) -> _Attempt:
+    async def _attempt(self, state: _LoopState, ep: Endpoint, body: bytes) -> _Attempt:
         try:
-            async with state.session.post(self.backend.url, data=body) as resp:
+            async with state.session.post(self.backend.endpoint_url(ep.url), data=body) as resp:
                 raw = await resp.read()
                 status, headers = resp.status, resp.headers
         except asyncio.TimeoutError:
@@ -487,11 +616,17 @@ class LLM:
         attempt: _Attempt,
         attempts: int,
         latency: float,
+        endpoint: str = "",
+        structured: bool = False,
+        discount: float = 1.0,
     ) -> LLMResult:
-        """Account, log and cache one finished request (committed before the caller sees it)."""
+        """Account, log and cache one finished request (committed before the caller sees it).
+
+        ``discount`` scales the price (batch APIs bill half).
+        """
         if c is not None:
             in_tok, out_tok = c.input_tokens, c.output_tokens
-            cost = in_tok * self.prices[0] / 1e6 + out_tok * self.prices[1] / 1e6
+            cost = (in_tok * self.prices[0] + out_tok * self.prices[1]) / 1e6 * discount
             self.stats.input_tokens += in_tok
             self.stats.output_tokens += out_tok
             self.stats.cost += cost
@@ -500,9 +635,8 @@ class LLM:
             in_tok = out_tok = 0
             cost = 0.0
             plural = "attempt" if attempts == 1 else "attempts"
-            error = f"{attempt.head} after {attempts} {plural}" + (
-                f": {attempt.detail}" if attempt.detail else ""
-            )
+            tried = f" after {attempts} {plural}" if attempts else ""
+            error = f"{attempt.head}{tried}" + (f": {attempt.detail}" if attempt.detail else "")
             error = redact(error, self._secrets)
         if self.cache is not None:
             await self.cache.record(
@@ -512,7 +646,7 @@ class LLM:
                     backend=self.backend.name,
                     model=self.backend.model,
                     messages=json.dumps(req.messages, ensure_ascii=False),
-                    options=req.options.model_dump_json(),
+                    options=_options_json(req.options),
                     sample_index=req.sample_index,
                     ok=c is not None,
                     response=json.dumps(c.texts, ensure_ascii=False) if c is not None else None,
@@ -538,6 +672,8 @@ class LLM:
             cache_key=key,
             finish_reason=c.finish_reason if c is not None else None,
             model=self.spec,
+            structured=structured,
+            endpoint=endpoint,
         )
 
 
@@ -551,15 +687,6 @@ class _Raise:
 _END = object()
 
 
-async def _aiter(requests: Iterable[LLMRequest] | AsyncIterable[LLMRequest]) -> AsyncIterator[LLMRequest]:
-    if isinstance(requests, AsyncIterable):
-        async for r in requests:
-            yield r
-    else:
-        for r in requests:
-            yield r
-
-
 def _one_request(
     messages: list[dict[str, str]], options: GenerationOptions | None, sample_index: int
 ) -> LLMRequest:
@@ -567,6 +694,21 @@ def _one_request(
     return LLMRequest(
         key="complete", messages=messages, options=options or GenerationOptions(), sample_index=sample_index
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _options_json(options: GenerationOptions) -> str:
+    """Options are frozen and shared by most requests of a run: dump each once, not per request."""
+    return options.model_dump_json()
+
+
+@functools.lru_cache(maxsize=256)
+def _options_items(options: GenerationOptions) -> tuple[tuple[str, Any], ...]:
+    return tuple(options.model_dump().items())
+
+
+def _options_dict(options: GenerationOptions) -> dict[str, Any]:
+    return dict(_options_items(options))
 
 
 def _is_local(url: str) -> bool:
@@ -594,9 +736,12 @@ def _parse_prices(prices: Prices | None) -> tuple[float, float]:
 
 
 def _shutdown(
-    states: dict[Any, _LoopState], bg_box: list[_BackgroundLoop | None], cache: ResponseCache | None
+    states: dict[Any, _LoopState],
+    bg_box: list[_BackgroundLoop | None],
+    cache: ResponseCache | None,
+    closers: list[Any] = (),  # type: ignore[assignment]
 ) -> None:
-    """Close the background loop's session, stop the loop, close the cache (close() and the finalizer)."""
+    """Close the background loop's session, stop the loop, close the cache, stop a local server."""
     bg = bg_box[0]
     if bg is not None and not bg.loop.is_closed():
         state = states.pop(bg.loop, None)
@@ -606,6 +751,8 @@ def _shutdown(
         bg.stop()
     if cache is not None:
         cache.close()
+    for closer in closers:
+        closer.stop()
 
 
-__all__ = ["LLM", "Prices"]
+__all__ = ["BUDGET_SPENT", "LLM", "Prices"]

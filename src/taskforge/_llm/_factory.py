@@ -36,6 +36,8 @@ def make_llm(settings: LLMSettings, *, cache_dir: str | Path | None = None) -> L
     cache = settings.cache
     if cache is None and cache_dir is not None:
         cache = Path(cache_dir) / DEFAULT_CACHE
+    from taskforge._llm._local import LocalOptions
+
     return LLM.from_spec(
         settings.spec,
         base_url=settings.base_url,
@@ -47,13 +49,27 @@ def make_llm(settings: LLMSettings, *, cache_dir: str | Path | None = None) -> L
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         prices=settings.prices,
+        structured=settings.structured,
+        batch=settings.batch,
+        batch_poll=settings.batch_poll,
+        batch_discount=settings.batch_discount,
+        adaptive=settings.adaptive,
+        max_cost=settings.max_cost,
+        max_calls=settings.max_calls,
+        local=LocalOptions(
+            slots=settings.local_slots, threads=settings.local_threads, ctx_per_slot=settings.local_ctx
+        ),
     )
 
 
 def check_llm(settings: LLMSettings | None) -> None:
     """Fail now (a :class:`LLMError`) on a spec that cannot work, before any stage runs."""
     if settings is not None and settings.spec:
-        parse_llm_spec(settings.spec)
+        backend, model = parse_llm_spec(settings.spec)
+        if backend == "local":  # a missing runtime or model fails before retrieval, not after
+            from taskforge._llm._local import check_local
+
+            check_local(model)
 
 
 __all__ = ["DEFAULT_CACHE", "LLMClient", "check_llm", "make_llm"]

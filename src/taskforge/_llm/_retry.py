@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import random
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from taskforge._llm._backends import Completion
+
+
+@dataclasses.dataclass(slots=True)
+class Attempt:
+    """The outcome of one HTTP attempt."""
+
+    completion: Completion | None = None
+    status: int | None = None
+    head: str = ""  # "HTTP 500", "timeout (60s)", "connection error", "invalid JSON response"
+    detail: str = ""
+    retryable: bool = False
+    retry_after: float | None = None
+
 
 RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -66,6 +84,7 @@ def redact(text: str, secrets: list[str]) -> str:
 
 __all__ = [
     "RETRY_STATUSES",
+    "Attempt",
     "backoff",
     "error_detail",
     "is_retryable_status",

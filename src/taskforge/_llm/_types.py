@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from taskforge._errors import UsageError
 
 ROLES = ("system", "user", "assistant")
+BUDGET_SPENT = "budget spent"  # the error of requests not sent because max_cost/max_calls was reached
 
 
 class LLMError(UsageError):
@@ -37,6 +39,9 @@ class LLMRequest(BaseModel):
     messages: list[dict[str, str]]
     options: GenerationOptions = Field(default_factory=GenerationOptions)
     sample_index: int = Field(0, ge=0)
+    # a JSON schema the answer must follow; sent to servers that constrain decoding to it
+    # (``LLM(structured=...)`` decides), and validated by the caller either way
+    json_schema: dict[str, Any] | None = None
 
     @field_validator("messages")
     @classmethod
@@ -67,6 +72,8 @@ class LLMResult:
     cache_key: str = ""
     finish_reason: str | None = None
     model: str = ""  # "openai:MODEL" / "anthropic:MODEL"
+    structured: bool = False  # the server was asked to follow request.json_schema
+    endpoint: str = ""  # the base URL that answered ("" for cache hits)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (for appending results to a JSONL file)."""
@@ -84,6 +91,7 @@ class LLMResult:
             "finish_reason": self.finish_reason,
             "model": self.model,
             "sample_index": self.request.sample_index,
+            "structured": self.structured,
         }
 
 
@@ -101,6 +109,8 @@ class LLMStats:
     failures: int = 0  # requests that still failed after retries
     retries: int = 0
     throttled: int = 0  # 429 responses seen
+    schema_fallbacks: int = 0  # servers that rejected a JSON schema (then asked without it)
+    batch_requests: int = 0  # requests answered through a batch API
     input_tokens: int = 0
     output_tokens: int = 0
     cost: float = 0.0
@@ -119,6 +129,8 @@ class LLMStats:
             "failures": self.failures,
             "retries": self.retries,
             "throttled": self.throttled,
+            "schema_fallbacks": self.schema_fallbacks,
+            "batch_requests": self.batch_requests,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "tokens": self.tokens,
@@ -139,4 +151,23 @@ class LLMStats:
         return kv_table(title, d)
 
 
-__all__ = ["ROLES", "GenerationOptions", "LLMError", "LLMRequest", "LLMResult", "LLMStats"]
+async def aiter_requests(requests: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """One async iteration over a plain or an async iterable of requests."""
+    if isinstance(requests, AsyncIterable):
+        async for r in requests:
+            yield r
+    else:
+        for r in requests:
+            yield r
+
+
+__all__ = [
+    "BUDGET_SPENT",
+    "ROLES",
+    "GenerationOptions",
+    "LLMError",
+    "LLMRequest",
+    "LLMResult",
+    "LLMStats",
+    "aiter_requests",
+]

@@ -37,13 +37,15 @@ def register(app: typer.Typer) -> None:
         ),
         out: Path = typer.Option(Path("samples.jsonl"), "--out", "-o", help="Samples file (JSONL)."),
         llm: str | None = typer.Option(
-            None, "--llm", help="openai:MODEL or anthropic:MODEL; without it: mapper."
+            None, "--llm", help="openai:MODEL, anthropic:MODEL or local:PATH.gguf; without it: mapper."
         ),
         mapper: bool = typer.Option(
             False, "--mapper", help="Map rows onto the task's fields without an LLM."
         ),
-        base_url: str | None = typer.Option(
-            None, "--base-url", help="LLM server URL (OpenAI-compatible: .../v1)."
+        base_url: list[str] | None = typer.Option(
+            None,
+            "--base-url",
+            help="LLM server URL (OpenAI-compatible: .../v1); repeat for replicas of one model.",
         ),
         api_key_env: str | None = typer.Option(
             None, "--api-key-env", help="Environment variable with the API key."
@@ -84,6 +86,15 @@ def register(app: typer.Typer) -> None:
         cache: Path | None = typer.Option(
             None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."
         ),
+        structured: str | None = typer.Option(
+            None, "--structured", help="Send the answer's JSON schema: auto (fall back if refused), on, off."
+        ),
+        batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
+        max_cost: float | None = typer.Option(None, "--max-cost", help="Stop calling after this many USD."),
+        max_calls: int | None = typer.Option(None, "--max-calls", help="Stop calling after this many calls."),
+        local_slots: int | None = typer.Option(
+            None, "--local-slots", min=1, help="--llm local:MODEL: parallel slots of the llama.cpp server."
+        ),
     ) -> None:
         """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
         from taskforge._console import results
@@ -117,12 +128,17 @@ def register(app: typer.Typer) -> None:
             llm_settings = LLMSettings.build(
                 {
                     "spec": llm,
-                    "base_url": base_url,
+                    "base_url": base_url[0] if base_url and len(base_url) == 1 else base_url,
                     "api_key_env": api_key_env,
                     "max_in_flight": max_in_flight,
                     "rpm": rpm,
                     "timeout": timeout,
                     "cache": cache,
+                    "structured": structured,
+                    "batch": batch or None,
+                    "max_cost": max_cost,
+                    "max_calls": max_calls,
+                    "local_slots": local_slots,
                 }
             )
             client = make_llm(llm_settings, cache_dir=out.parent)

@@ -30,6 +30,7 @@ from taskforge._task import Task
 from taskforge._transform._mapper import Mapper
 from taskforge._transform._parsing import SampleError, answer_fields, extract_json, validate_sample
 from taskforge._transform._prompts import Messages, PromptBuilder
+from taskforge._transform._schema import answer_schema
 from taskforge._transform._settings import TransformResult
 
 if TYPE_CHECKING:
@@ -268,6 +269,8 @@ def _run_llm(
         msgs = builder.messages(u.item, u.sample_index)
         pending[u.key] = _Pending(u, msgs, stable_hash(msgs))
     fields = frozenset(answer_fields(task, chain_of_thought=settings.chain_of_thought)) | {"input", "output"}
+    # the client sends it to servers that constrain decoding (LLM(structured=...)); validated either way
+    schema = answer_schema(task, chain_of_thought=settings.chain_of_thought)
 
     def record(key: str, rec: dict[str, Any]) -> None:
         records[key] = rec
@@ -322,7 +325,11 @@ def _run_llm(
 
             requests = (
                 LLMRequest(
-                    key=p.unit.key, messages=p.messages, options=options, sample_index=p.unit.sample_index
+                    key=p.unit.key,
+                    messages=p.messages,
+                    options=options,
+                    sample_index=p.unit.sample_index,
+                    json_schema=schema,
                 )
                 for p in list(pending.values())
             )
@@ -337,6 +344,7 @@ def _run_llm(
                     messages=builder.repair_messages(p.messages, p.raw or "", str(p.error)),
                     options=options,
                     sample_index=p.unit.sample_index,
+                    json_schema=schema,
                 )
                 for p in repairs
             )

@@ -22,7 +22,7 @@ In-process (a background thread with its own event loop)::
         server.max_concurrent                  # most requests it was handling at once
 
 As a subprocess (prints its URL on stdout once it is listening; ``--port 0`` picks a free port;
-``GET /_fake/stats`` returns the counters as JSON)::
+``GET /_fake/stats`` returns the counters as JSON, ``POST /_fake/capacity`` changes the capacity)::
 
     python -m taskforge.testing.fake_llm --port 0 --latency 0.2 --fault-rate 0.1 --faults 429,500
 
@@ -38,6 +38,20 @@ Faults (``fault_rate`` of requests, chosen uniformly from ``faults`` with a seed
 ``"drop"`` closes the connection without answering; ``"broken_json"`` HTTP 200 with a body
 that is not JSON. Malformed requests get 400, as a real server would (Anthropic: a
 ``system`` role inside ``messages``, or no ``max_tokens`` / ``anthropic-version``).
+
+Capacity: ``capacity=N`` serves at most N requests at once; the rest queue (``overload="queue"``,
+like llama.cpp's slots: latency rises) or get 429 at once (``overload="429"``, like a rate-limited
+API). ``set_capacity(n)`` changes it while running (a server that loses half its GPUs).
+
+Structured outputs: requests with ``response_format: {"type": "json_schema"}`` (OpenAI) or a
+forced tool (Anthropic) are counted in ``structured_requests``; with ``schema_support=False``
+they get 400, like a server that cannot constrain decoding. The responder sees the body (its
+``response_format`` / ``tools``) and may follow the schema; a forced tool's input is the
+responder's text parsed as JSON.
+
+Batch APIs (``taskforge.testing._fake_batch``): OpenAI files + batches and Anthropic message
+batches, finishing ``batch_delay`` seconds after creation, with ``batch_fail_rate`` of the
+requests errored and ``batch_expire=True`` expiring a batch half done.
 """
 
 from __future__ import annotations
@@ -53,6 +67,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import web
+
+from taskforge.testing._fake_batch import BatchState
 
 FAULTS = ("429", "500", "timeout", "drop", "broken_json")
 Responder = Callable[[dict[str, Any]], str]
@@ -100,6 +116,12 @@ class FakeLLMServer:
         hang: float = 30.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        capacity: int | None = None,
+        overload: str = "queue",
+        schema_support: bool = True,
+        batch_delay: float = 0.5,
+        batch_fail_rate: float = 0.0,
+        batch_expire: bool = False,
     ) -> None:
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be in [0, 1], got {fault_rate}")
@@ -124,6 +146,22 @@ class FakeLLMServer:
         self.fault_counts: Counter[str] = Counter()
         self.in_flight = 0
         self.max_concurrent = 0
+        if overload not in ("queue", "429"):
+            raise ValueError(f"overload must be 'queue' or '429', got {overload!r}")
+        self.capacity = capacity
+        self.overload = overload
+        self.busy = 0  # requests being served (inside the capacity)
+        self.rejected_overload = 0
+        self._slot_waiters: list[asyncio.Future[None]] = []
+        self.schema_support = schema_support
+        self.structured_requests = 0
+        self.batches = BatchState(
+            self,
+            {"openai": _openai_answer, "anthropic": _anthropic_answer},
+            delay=batch_delay,
+            fail_rate=batch_fail_rate,
+            expire=batch_expire,
+        )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -191,6 +229,8 @@ class FakeLLMServer:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_get("/_fake/stats", self._stats)
+        app.router.add_post("/_fake/capacity", self._capacity)
+        self.batches.add_routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, backlog=1024)
@@ -207,6 +247,7 @@ class FakeLLMServer:
     def reset(self) -> None:
         """Zero the counters (between phases of a test)."""
         self.request_count = self.completed_count = self.max_concurrent = 0
+        self.structured_requests = self.rejected_overload = 0
         self.requests.clear()
         self.headers.clear()
         self.fault_counts.clear()
@@ -217,10 +258,60 @@ class FakeLLMServer:
             "completed_count": self.completed_count,
             "max_concurrent": self.max_concurrent,
             "faults": dict(self.fault_counts),
+            "rejected_overload": self.rejected_overload,
+            "structured_requests": self.structured_requests,
+            "capacity": self.capacity,
         }
+
+    def set_capacity(self, capacity: int | None) -> None:
+        """Change how many requests are served at once (thread-safe; takes effect at once)."""
+        if self._loop is not None and self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._set_capacity, capacity)
+        else:
+            self._set_capacity(capacity)
+
+    def _set_capacity(self, capacity: int | None) -> None:
+        self.capacity = capacity
+        self._wake_slots()
+
+    def _wake_slots(self) -> None:
+        while self._slot_waiters and (self.capacity is None or self.busy < self.capacity):
+            fut = self._slot_waiters.pop(0)
+            if not fut.done():
+                self.busy += 1
+                fut.set_result(None)
+
+    async def _enter_slot(self) -> bool:
+        """Take a serving slot; False when full and overload is 429."""
+        if self.capacity is None or (self.busy < self.capacity and not self._slot_waiters):
+            self.busy += 1
+            return True
+        if self.overload == "429":
+            return False
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._slot_waiters.append(fut)
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self._leave_slot()
+            elif fut in self._slot_waiters:
+                self._slot_waiters.remove(fut)
+            raise
+        return True
+
+    def _leave_slot(self) -> None:
+        self.busy -= 1
+        self._wake_slots()
 
     # -- handlers -------------------------------------------------------------------------
     async def _stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats())
+
+    async def _capacity(self, request: web.Request) -> web.Response:
+        """``POST /_fake/capacity {"capacity": N}``: change capacity from another process (benchmarks)."""
+        body = await request.json()
+        self._set_capacity(body.get("capacity"))
         return web.json_response(self.stats())
 
     async def _openai(self, request: web.Request) -> web.StreamResponse:
@@ -241,9 +332,15 @@ class FakeLLMServer:
                 return _error(400, "request body is not valid JSON")
             self.requests.append(body)
             self.headers.append(dict(request.headers))
-            delay = self.latency(body) if callable(self.latency) else self.latency
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if not await self._enter_slot():
+                self.rejected_overload += 1
+                return _error(429, "over capacity (fake)", headers={"Retry-After": f"{self.retry_after:g}"})
+            try:
+                delay = self.latency(body) if callable(self.latency) else self.latency
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            finally:
+                self._leave_slot()
             fault = self._pick_fault()
             if fault is not None:
                 self.fault_counts[fault] += 1
@@ -251,6 +348,10 @@ class FakeLLMServer:
             problem = _check(body, request, protocol)
             if problem:
                 return _error(400, problem)
+            if _wants_schema(body):
+                if not self.schema_support:
+                    return _error(400, "response_format json_schema is not supported (fake)")
+                self.structured_requests += 1
             answer = _openai_answer(self, body) if protocol == "openai" else _anthropic_answer(self, body)
             self.completed_count += 1
             return web.json_response(answer)
@@ -302,6 +403,11 @@ def _check(body: dict[str, Any], request: web.Request, protocol: str) -> str | N
     return None
 
 
+def _wants_schema(body: dict[str, Any]) -> bool:
+    fmt = body.get("response_format")
+    return (isinstance(fmt, dict) and fmt.get("type") == "json_schema") or bool(body.get("tool_choice"))
+
+
 def _openai_answer(server: FakeLLMServer, body: dict[str, Any]) -> dict[str, Any]:
     n = int(body.get("n") or 1)
     texts = [server.responder(body) for _ in range(n)]
@@ -329,13 +435,25 @@ def _anthropic_answer(server: FakeLLMServer, body: dict[str, Any]) -> dict[str, 
     system = body.get("system") or ""
     input_tokens = sum(_n_tokens(str(m.get("content", ""))) for m in body["messages"])
     input_tokens += _n_tokens(system) if system else 0
+    choice = body.get("tool_choice") or {}
+    if choice.get("type") == "tool":
+        try:
+            tool_input = json.loads(text)
+        except ValueError:
+            tool_input = {"text": text}
+        content: list[dict[str, Any]] = [
+            {"type": "tool_use", "id": "toolu_fake", "name": choice.get("name"), "input": tool_input}
+        ]
+        stop = "tool_use"
+    else:
+        content, stop = [{"type": "text", "text": text}], "end_turn"
     return {
         "id": f"msg_fake_{server.request_count}",
         "type": "message",
         "role": "assistant",
         "model": body["model"],
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "end_turn",
+        "content": content,
+        "stop_reason": stop,
         "stop_sequence": None,
         "usage": {"input_tokens": input_tokens, "output_tokens": _n_tokens(text)},
     }

@@ -73,7 +73,9 @@ def task_responder(
     ``bad_share`` of rows (chosen by a hash of the row, so the same each run) get a bad answer:
     broken JSON, a wrong label, or a missing field. A repair request is answered with valid JSON
     when ``repairable`` (else the same mistake again). Otherwise answers are valid, wrapped in
-    prose or code fences now and then, with a brace inside a string.
+    prose or code fences now and then, with a brace inside a string. A request carrying a JSON
+    schema (``response_format`` or a forced tool) gets bare valid JSON, as constrained decoding
+    would give.
     """
     labels = task.labels() or []
     label_field = task.label_field()
@@ -97,8 +99,15 @@ def task_responder(
         sample_index = int(body.get("seed") or 0) if isinstance(body.get("seed"), int) else 0
         last = str(body["messages"][-1].get("content", ""))
         repair = last.startswith(REPAIR_MARK)
-        bad = (h % 1000) < bad_share * 1000
+        fmt = body.get("response_format") or {}
+        constrained = fmt.get("type") == "json_schema" or bool(body.get("tool_choice"))
+        bad = (h % 1000) < bad_share * 1000 and not constrained
         obj = good(row, h, sample_index)
+        if constrained:
+            props = (fmt.get("json_schema") or {}).get("schema", {}).get("properties")
+            if props is None:
+                props = (body.get("tools") or [{}])[0].get("input_schema", {}).get("properties", {})
+            return json.dumps({k: obj[k] for k in props if k in obj}, ensure_ascii=False)
         if bad and not (repair and repairable):
             kind = (h // 1000) % 3
             if kind == 0:

@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--retry-after", type=float, default=0.05)
     p.add_argument("--hang", type=float, default=30.0, help="seconds a 'timeout' fault sleeps")
+    p.add_argument("--capacity", type=int, default=None, help="requests served at once (default: no limit)")
+    p.add_argument(
+        "--overload", choices=["queue", "429"], default="queue", help="beyond capacity: queue or 429"
+    )
     args = p.parse_args(argv)
     server = FakeLLMServer(
         latency=args.latency,
@@ -31,6 +35,8 @@ def main(argv: list[str] | None = None) -> None:
         hang=args.hang,
         host=args.host,
         port=args.port,
+        capacity=args.capacity,
+        overload=args.overload,
     )
     asyncio.run(_serve(server))
 
