@@ -53,13 +53,24 @@ def register(app: typer.Typer) -> None:
         judge_on_error: str | None = typer.Option(
             None,
             "--judge-on-error",
-            help="drop (default: rejected as judge_error) or keep samples the judge failed on.",
+            help="drop (rejected as judge_error) or keep samples the judge failed on "
+            "(default: the task's `filter.judge_on_error`, else drop)",
         ),
         near_dup_threshold: float | None = typer.Option(
-            None, "--near-dup-threshold", help="MinHash Jaccard threshold for near duplicates [0.8]."
+            None,
+            "--near-dup-threshold",
+            help="MinHash Jaccard threshold for near duplicates (default: the task's `filter.near_dup_threshold`, else 0.8)",
         ),
-        ngram: int | None = typer.Option(None, "--ngram", help="n of the n-gram decontamination check [13]."),
-        max_per_label: int | None = typer.Option(None, "--max-per-label", help="Cap on samples per label."),
+        ngram: int | None = typer.Option(
+            None,
+            "--ngram",
+            help="n of the n-gram decontamination check (default: the task's `filter.ngram`, else 13)",
+        ),
+        max_per_label: int | None = typer.Option(
+            None,
+            "--max-per-label",
+            help="Cap on samples per label (default: the task's `filter.max_per_label`, else none)",
+        ),
         report_only: bool = typer.Option(
             False, "--report-only", help="Report eval-set overlap without removing the overlapping samples."
         ),

@@ -15,14 +15,14 @@ def register(app: typer.Typer) -> None:
         task: Path = typer.Argument(..., help="Task spec (YAML)."),
         datastore: Path = typer.Option(..., "--datastore", "-d", help="Datastore directory."),
         n: int | None = typer.Option(
-            None, "-n", "--n", help="Items to retrieve (default: task defaults, else 1000)."
+            None, "-n", "--n", help="Items to retrieve (default: the task's `retrieve.n`, else 1000)"
         ),
         method: str | None = typer.Option(
             None,
             "--method",
             "-m",
             help="Scoring method: rebase_tuned, rebase (the paper's exact formula), craft, mean "
-            "(default: task defaults, else rebase_tuned).",
+            "(default: the task's `retrieve.method`, else rebase_tuned)",
         ),
         out: Path = typer.Option(
             Path("items.jsonl"), "--out", "-o", help="Output file (.jsonl or .parquet)."
@@ -31,7 +31,10 @@ def register(app: typer.Typer) -> None:
             None, "--per-source-cap", help="At most this many items from one source."
         ),
         index: str | None = typer.Option(
-            None, "--index", help="exact (score every vector) or ann (store's ANN index, re-scored exactly)."
+            None,
+            "--index",
+            help="exact (score every vector) or ann (store's ANN index, re-scored exactly) "
+            "(default: the task's `retrieve.index`, else exact)",
         ),
         check_exact: bool = typer.Option(
             False, "--check-exact", help="With --index ann: report overlap with exact."
