@@ -95,14 +95,18 @@ def plain_placeholders(command: Any) -> None:
     Options get a ``metavar`` (typer's documented way to name a value): ``N``, ``FILE``, ``DIR``,
     ``TEXT``, ``PROVIDER:MODEL``; a bounded range shows as ``0-1``; flags show nothing. Arguments
     are named in capitals (``TASK_FILE``) without a type beside the name. Metavars set by a
-    command are kept.
+    command are kept. Square brackets in help texts are shown as written, not read as markup.
     """
     params = list(getattr(command, "params", []))
     if hasattr(command, "get_help_option") and hasattr(command, "context_class"):
         params.append(command.get_help_option(command.context_class(command)))  # made once, cached
+    if getattr(command, "help", None):
+        command.help = _literal_brackets(command.help)
     for param in params:
         if param is None:
             continue
+        if getattr(param, "help", None):
+            param.help = _literal_brackets(param.help)
         if isinstance(param, TyperArgument):
             if param.metavar is None:
                 param.metavar = param.name.upper()
@@ -113,6 +117,13 @@ def plain_placeholders(command: Any) -> None:
             param.min = param.max = None
     for sub in getattr(command, "commands", {}).values():
         plain_placeholders(sub)
+
+
+def _literal_brackets(text: str) -> str:
+    """Help text is rich markup: ``[all of them]`` would vanish as an unknown tag; show it as written."""
+    from re import sub
+
+    return sub(r"(?<!\\)\[", r"\\[", text)
 
 
 def _placeholder(param: Any) -> str:

@@ -182,8 +182,19 @@ def run_export(ctx: RunContext, stage_dir: Path) -> StageOutput:
         kept = read_samples(fdir / "kept.jsonl")
         funnel = _read_json(fdir / "funnel.json")
         stats = _read_json(fdir / "stats.json")
+    from taskforge._quality._card import source_folders
+
+    store = ctx.datastore
+    run_settings = {"datastore": str(store.path), **ctx.settings.model_dump(mode="json")}
     paths = export_dataset(
-        ctx.task, kept, stage_dir, funnel=funnel, stats=stats, settings=ctx.settings.export
+        ctx.task,
+        kept,
+        stage_dir,
+        funnel=funnel,
+        stats=stats,
+        settings=ctx.settings.export,
+        source_dirs=source_folders(store.manifest.get("sources", []), store.path),
+        run_settings=run_settings,
     )
     files = [str(Path(p).relative_to(stage_dir)) for p in paths.values()]
     return StageOutput({"files": len(paths)}, paths, files=files)

@@ -28,9 +28,12 @@ _EXPORTS = {
     "rouge_tokenize": "taskforge._quality._diversity",
     "FORMATS": "taskforge._quality._export",
     "chat_record": "taskforge._quality._export",
-    "dataset_card": "taskforge._quality._export",
+    "dataset_card": "taskforge._quality._card",
+    "source_notes_from_dirs": "taskforge._quality._card",
+    "read_source_card": "taskforge._quality._card",
+    "push_to_hub": "taskforge._quality._hub",
     "export_dataset": "taskforge._quality._export",
-    "source_notes_from_dir": "taskforge._quality._export",
+    "source_notes_from_dir": "taskforge._quality._card",
     "FilterResult": "taskforge._quality._filter",
     "build_steps": "taskforge._quality._filter",
     "filter_samples": "taskforge._quality._filter",
@@ -77,15 +80,24 @@ __all__ = [
     "judge_says",
     "ngram_diversity",
     "nothing_kept_message",
+    "push_to_hub",
     "read_eval_rows",
+    "read_source_card",
     "rouge_l_f1",
     "rouge_l_uniqueness",
     "rouge_tokenize",
     "source_notes_from_dir",
+    "source_notes_from_dirs",
 ]
 
 if TYPE_CHECKING:
     from taskforge._quality._advice import FILTER_ADVICE, nothing_kept_message
+    from taskforge._quality._card import (
+        dataset_card,
+        read_source_card,
+        source_notes_from_dir,
+        source_notes_from_dirs,
+    )
     from taskforge._quality._decontam import DecontaminationFilter, NgramIndex, read_eval_rows
     from taskforge._quality._diversity import (
         Uniqueness,
@@ -94,13 +106,7 @@ if TYPE_CHECKING:
         rouge_l_uniqueness,
         rouge_tokenize,
     )
-    from taskforge._quality._export import (
-        FORMATS,
-        chat_record,
-        dataset_card,
-        export_dataset,
-        source_notes_from_dir,
-    )
+    from taskforge._quality._export import FORMATS, chat_record, export_dataset
     from taskforge._quality._filter import FilterResult, build_steps, filter_samples
     from taskforge._quality._filters import (
         Drop,
@@ -111,6 +117,7 @@ if TYPE_CHECKING:
         LabelBalanceFilter,
         NearDuplicateFilter,
     )
+    from taskforge._quality._hub import push_to_hub
     from taskforge._quality._judge import JudgeFilter, judge_prompt, judge_says
     from taskforge._quality._stats import dataset_stats
     from taskforge._settings import ExportSettings, FilterSettings

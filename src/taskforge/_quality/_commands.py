@@ -29,6 +29,21 @@ def _print_funnel(funnel: dict[str, Any]) -> None:
         )
 
 
+def _run_of(folder: Path) -> tuple[dict[str, Any] | None, dict[str, Path]]:
+    """The run's settings and its sources' folders, when ``folder`` is a stage folder of a run."""
+    settings_path = folder.parent / "settings.json"
+    if not settings_path.is_file():
+        return None, {}
+    run_settings = json.loads(settings_path.read_text(encoding="utf-8"))
+    store = Path(str(run_settings.get("datastore") or ""))
+    if not (store / "manifest.json").is_file():
+        return run_settings, {}
+    from taskforge._quality._card import source_folders
+
+    manifest = json.loads((store / "manifest.json").read_text(encoding="utf-8"))
+    return run_settings, source_folders(manifest.get("sources") or [], store)
+
+
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
 
@@ -148,10 +163,18 @@ def register(app: typer.Typer) -> None:
         sources_dir: Path | None = typer.Option(
             None,
             "--sources-dir",
-            help="Folder of sources (NAME/SOURCE.txt, NAME/README.md) for citations in the card.",
+            help="Folder of sources (NAME/SOURCE.txt, NAME/README.md) for licences and citations in the card "
+            "(default: the sources' folders named by the run's datastore, when KEPT is in a run).",
         ),
+        push_to_hub: str | None = typer.Option(
+            None,
+            "--push-to-hub",
+            metavar="NAMESPACE/NAME",
+            help="Also publish the export as a Hugging Face dataset repo (token: HF_TOKEN or `hf auth login`).",
+        ),
+        private: bool = typer.Option(False, "--private", help="With --push-to-hub: a private repo."),
     ) -> None:
-        """Export for training: JSONL, Parquet, HF save_to_disk, chat SFT records, and a dataset card."""
+        """Export for training as a Hugging Face dataset folder (Parquet, chat SFT, JSONL, card); optionally push it."""
         from taskforge._console import results, summary_table
         from taskforge._quality import dataset_stats, export_dataset
         from taskforge._records import read_samples
@@ -168,5 +191,20 @@ def register(app: typer.Typer) -> None:
         stats = (
             json.loads(stats_path.read_text(encoding="utf-8")) if stats_path else dataset_stats(task, items)
         )
-        paths = export_dataset(task, items, out, funnel=funnel, stats=stats, settings=settings)
+        run_settings, source_dirs = _run_of(folder)
+        paths = export_dataset(
+            task,
+            items,
+            out,
+            funnel=funnel,
+            stats=stats,
+            settings=settings,
+            run_settings=run_settings,
+            source_dirs=source_dirs,
+        )
         results.print(summary_table("Exported", ["format", "path"], [(k, str(v)) for k, v in paths.items()]))
+        if push_to_hub:
+            from taskforge._quality import push_to_hub as push
+
+            url = push(out, push_to_hub, private=private)
+            results.print(f"pushed to {url}")
