@@ -189,7 +189,7 @@ def run_one(session: Session, cmd: Command, timeout: float, rewrites: dict[str, 
         if old in text:
             text = text.replace(old, new)
             cmd.note = f"{old} was busy: ran on {new}"
-    log_path = session.logs / f"{len(list(session.logs.glob('cmd-*'))) + 1:03d}.log"
+    log_path = session.logs / f"cmd-{len(list(session.logs.glob('cmd-*.log'))) + 1:03d}.log"
     cmd.log = str(log_path)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -271,7 +271,7 @@ def summary(commands: list[Command], missing: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
-    ap.add_argument("--work", type=Path, help="where to clone (default: a temporary folder, removed)")
+    ap.add_argument("--work", type=Path, help="where to clone (default: a temporary folder, removed when all passed)")
     ap.add_argument("--report", type=Path, help="also write the results as JSON here")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per command")
     args = ap.parse_args(argv)
@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.report:
         args.report.write_text(json.dumps([c.__dict__ for c in commands] + [{"missing": missing}], indent=1))
     failed = any(c.status.startswith("FAILED") for c in commands) or missing
+    if not failed and args.work is None:
+        subprocess.run(["rm", "-rf", str(work)], check=False)
     return 1 if failed else 0
 
 
