@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "UsageError": "taskforge._errors",
     "InputError": "taskforge._errors",
     "StageError": "taskforge._errors",
+    "Interrupted": "taskforge._errors",
     "TaskSpecError": "taskforge._errors",
     "SettingsError": "taskforge._errors",
     "ModelMismatchError": "taskforge._errors",
@@ -77,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "FilterResult": "taskforge._quality",
     "dataset_stats": "taskforge._quality",
     "export_dataset": "taskforge._quality",
+    "push_to_hub": "taskforge._quality",
     "train_expert": "taskforge._experts",
     "evaluate": "taskforge._experts",
     "EvalResult": "taskforge._experts",
@@ -102,6 +104,7 @@ __all__ = [
     "FilterSettings",
     "GenerationOptions",
     "InputError",
+    "Interrupted",
     "Item",
     "LLMClient",
     "LLMError",
@@ -133,6 +136,7 @@ __all__ = [
     "filter_samples",
     "label_of",
     "make_llm",
+    "push_to_hub",
     "read_items",
     "read_samples",
     "retrieve",
@@ -154,6 +158,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from taskforge._errors import (
         DatastoreNotFound,
         InputError,
+        Interrupted,
         ModelMismatchError,
         SettingsError,
         StageError,
@@ -164,7 +169,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from taskforge._experts import EvalResult, evaluate, train_expert
     from taskforge._llm import LLM, GenerationOptions, LLMClient, LLMError, LLMRequest, LLMResult, make_llm
     from taskforge._pipeline import RunResult, run
-    from taskforge._quality import FilterResult, dataset_stats, export_dataset, filter_samples
+    from taskforge._quality import FilterResult, dataset_stats, export_dataset, filter_samples, push_to_hub
     from taskforge._records import (
         Item,
         Reject,
