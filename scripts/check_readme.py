@@ -271,7 +271,9 @@ def summary(commands: list[Command], missing: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
-    ap.add_argument("--work", type=Path, help="where to clone (default: a temporary folder, removed when all passed)")
+    ap.add_argument(
+        "--work", type=Path, help="where to clone (default: a temporary folder, removed when all passed)"
+    )
     ap.add_argument("--report", type=Path, help="also write the results as JSON here")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per command")
     args = ap.parse_args(argv)

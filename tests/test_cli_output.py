@@ -184,6 +184,16 @@ def test_on_interrupt_says_what_was_kept() -> None:
     assert e.value.exit_code == 130
 
 
+def test_interrupted_training_names_the_checkpoint_it_resumes_from(tmp_path: Path) -> None:
+    from taskforge._experts._commands import _kept_by_training
+
+    assert "no checkpoint yet" in _kept_by_training("lora", tmp_path)
+    (tmp_path / "checkpoints" / "checkpoint-12").mkdir(parents=True)
+    line = _kept_by_training("lora", tmp_path)
+    assert str(tmp_path / "checkpoints" / "checkpoint-12") in line and "resume" in line
+    assert "retrain" in _kept_by_training("cpu", tmp_path)
+
+
 def test_ctrl_c_in_a_run_is_one_line_and_the_rerun_resumes(demo_datastore: Path, tmp_path: Path) -> None:
     task = Task.load(NLI)
     n_items = 40

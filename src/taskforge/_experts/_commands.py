@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from taskforge._errors import Interrupted
+
 
 def train_cmd(
     dataset: Path = typer.Argument(..., help="Samples JSONL (export/data.jsonl or filter/kept.jsonl)."),
@@ -56,7 +58,10 @@ def train_cmd(
             "max_steps": max_steps,
         }
     kw = {k: v for k, v in kw.items() if v is not None}
-    res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
+    try:
+        res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept_by_training(kind, out)) from None
     results.print(
         kv_table(
             f"trained {res.kind} expert",
@@ -67,6 +72,20 @@ def train_cmd(
                 "saved to": str(res.out_dir),
             },
         )
+    )
+
+
+def _kept_by_training(kind: str, out: Path) -> str:
+    if kind == "cpu":  # minutes of training: it keeps no checkpoint
+        return (
+            "interrupted; the CPU expert is written only when training ends: run the same command to retrain"
+        )
+    checkpoints = sorted((out / "checkpoints").glob("checkpoint-*"))
+    if not checkpoints:
+        return "interrupted in the first epoch (no checkpoint yet): run the same command to start again"
+    return (
+        f"interrupted; kept the checkpoint of the last finished epoch ({checkpoints[-1]}): "
+        "run the same command again to resume from it"
     )
 
 
