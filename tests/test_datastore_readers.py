@@ -62,7 +62,7 @@ def test_json_malformed_names_file_and_row(tmp_path: Path) -> None:
     p.write_text('[\n{"q": "a"},\n{"q": "b",,}\n]', encoding="utf-8")
     good, bad = rows_of(p)
     assert [r.record["q"] for r in good] == ["a"]
-    assert len(bad) == 1 and "bad.json:3" in bad[0].message and "row 1" in bad[0].message
+    assert len(bad) == 1 and "bad.json:3" in bad[0].message and "element 1" in bad[0].message
 
 
 def test_json_streams_across_buffer_boundaries(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -160,3 +161,17 @@ def test_subprocess_mode_prints_url_and_serves_stats() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_truncated_json_and_garbage_faults_are_retried(tmp_path: Path) -> None:
+    from taskforge._llm import LLM
+    from taskforge.testing._fake_llm import MORE_FAULTS
+
+    with FakeLLMServer(fault_sequence=list(MORE_FAULTS)) as s:
+        llm = LLM.from_spec(
+            "openai:fake", base_url=s.openai_url, cache_path=tmp_path / "c.sqlite", backoff_base=0.01
+        )
+        res = llm.complete([{"role": "user", "content": "hi"}])
+        assert res.ok and res.text == "echo: hi" and res.attempts == 3
+        assert dict(s.fault_counts) == {"truncated_json": 1, "garbage": 1}
+        llm.close()

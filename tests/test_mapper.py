@@ -22,6 +22,27 @@ from taskforge.testing import demo_items
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO = Path(__file__).resolve().parents[1] / "demo" / "sources"
 NLI_MAP = {"contradiction": "not_entailment", "neutral": "not_entailment"}
+# the three-label NLI task written the natural way: plain strings of two parts, no output_schema
+NLI3 = Task.from_dict(
+    {
+        "name": "nli3",
+        "instruction": "Does the premise entail the hypothesis, contradict it, or neither?",
+        "examples": [
+            {
+                "input": "Premise: A man is playing a guitar on stage.\nHypothesis: A man performs music.",
+                "output": "entailment",
+            },
+            {
+                "input": "Premise: Two dogs run through a snowy field.\nHypothesis: The dogs are asleep indoors.",
+                "output": "contradiction",
+            },
+            {
+                "input": "Premise: A woman reads a book in a park.\nHypothesis: The woman is a teacher.",
+                "output": "neutral",
+            },
+        ],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +76,16 @@ def test_snli_onto_nli_with_label_map(embedder) -> None:
         assert out["output"] == {"label": want}
 
 
-def test_snli_without_label_map_rejects_unmappable_labels(embedder) -> None:
+def test_snli_onto_two_way_nli_without_a_label_map(embedder) -> None:
+    """3-way onto 2-way: the task's not_entailment absorbs SNLI's neutral and contradiction."""
     items = demo_items(DEMO, "snli_dev", 30)
-    _, res = mapped(task("nli"), items, embedder)
-    for item, out, err in res:
-        if item["row"]["label"] == "entailment":
-            assert out is not None and out["output"]["label"] == "entailment"
-        else:
-            assert out is None and err.category == "unmappable label"
-            assert item["row"]["label"] in str(err) and "label_map" in str(err)
+    mapper, res = mapped(task("nli"), items, embedder)
+    assert all(err is None for _, _, err in res)
+    for item, out, _ in res:
+        want = "entailment" if item["row"]["label"] == "entailment" else "not_entailment"
+        assert out["output"]["label"] == want
+    rules = mapper.plans["snli_dev"].labels.rules
+    assert rules["entailment"] == "exact" and rules["neutral"] == rules["contradiction"] == "absorbed"
 
 
 def test_scitail_onto_nli(embedder) -> None:
@@ -136,7 +158,7 @@ def test_transform_with_the_mapper_writes_samples_and_rejects(tmp_path: Path, em
     retrieved.write_text("".join(json.dumps(it) + "\n" for it in items))
     t0 = time.perf_counter()
     res = transform(
-        task("nli"), retrieved, tmp_path / "samples.jsonl", settings=TransformSettings(), embedder=embedder
+        NLI3, retrieved, tmp_path / "samples.jsonl", settings=TransformSettings(), embedder=embedder
     )
     seconds = time.perf_counter() - t0
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
@@ -155,9 +177,17 @@ def test_transform_with_the_mapper_writes_samples_and_rejects(tmp_path: Path, em
     r = rejects[0]
     assert (
         r["stage"] == "transform"
-        and r["item"]["source"] == "snli_dev"
+        and r["item"]["source"] == "scitail_test"
         and r["reason"].startswith("unmappable")
     )
+    # SciTail's not_entailment is neutral or contradiction: never guessed, counted in the report
+    assert {s["output"] for s in samples} == {"entailment", "neutral", "contradiction"}
+    report = json.loads((tmp_path / "label_report.json").read_text())
+    n_not = sum(
+        1 for it in items if it["source"] == "scitail_test" and it["row"]["label"] == "not_entailment"
+    )
+    assert report["unmapped"] == {"not_entailment": n_not} == {"not_entailment": len(rejects)}
+    assert sorted(report["ambiguous"]["not_entailment"]) == ["contradiction", "neutral"]
     print(f"mapper: {res.items / seconds:.0f} items/s including planning")
 
 

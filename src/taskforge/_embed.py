@@ -188,7 +188,8 @@ def _load_model(target: str, precision: str, offline: bool) -> object:
 
         transformers.logging.disable_progress_bar()
     with ctx:
-        return SentenceTransformer(target, device="cpu", model_kwargs=kwargs)
+        # never run code shipped with a model: a model path may come from a shared datastore's manifest
+        return SentenceTransformer(target, device="cpu", model_kwargs=kwargs, trust_remote_code=False)
 
 
 __all__ = [

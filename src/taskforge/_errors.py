@@ -38,6 +38,10 @@ class StageError(TaskforgeError, RuntimeError):
     exit_code = 1
 
 
+class LockedError(StageError):
+    """Another process is writing to the same datastore folder or run directory (exit code 1)."""
+
+
 class UsageError(TaskforgeError, ValueError):
     """Bad flags, config file, settings or task spec: fix the command or the file (exit code 2)."""
 
@@ -108,6 +112,7 @@ __all__ = [
     "DatastoreNotFound",
     "InputError",
     "Interrupted",
+    "LockedError",
     "ModelMismatchError",
     "SettingsError",
     "StageError",

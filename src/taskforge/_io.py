@@ -1,7 +1,9 @@
-"""Small file helpers every stage uses: atomic writes and streaming JSONL.
+"""Small file helpers every stage uses: atomic writes, streaming JSONL, one writer per folder.
 
 Atomic means write to a temporary file in the same folder, fsync, then rename:
 a reader (or a resumed run) sees the old file or the new one, never half of one.
+:func:`writer_lock` keeps a second writer (another build into the same datastore, another run
+into the same run directory) from interleaving with the first: it waits, or stops with a message.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import contextlib
 import hashlib
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from taskforge._errors import BadDataError
+from taskforge._errors import BadDataError, LockedError
 
 
 def _current_umask() -> int:
@@ -183,6 +187,70 @@ def read_table(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     raise BadDataError(f"{path}: expected a .jsonl, .json, .csv or .tsv file")
 
 
+LOCK_FILE = ".taskforge.lock"
+
+
+def _stderr_line(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+@contextlib.contextmanager
+def writer_lock(
+    folder: str | os.PathLike[str],
+    *,
+    what: str,
+    wait: bool = True,
+    notify: Callable[[str], None] = _stderr_line,
+    name: str = LOCK_FILE,
+) -> Iterator[Path]:
+    """Hold ``folder``'s writer lock for the block: one writer at a time.
+
+    A second writer waits for the first (after one ``notify`` line naming it), or, with
+    ``wait=False``, raises :class:`LockedError`. The lock is an OS file lock (``filelock``:
+    ``flock`` on Unix), so a writer killed with SIGKILL releases it at once; nothing goes stale.
+    ``what`` names the work in messages ("datastore build", "run"); ``name`` is the lock file's
+    name in ``folder`` (one folder may hold several outputs, each with its own lock).
+    """
+    from filelock import FileLock, Timeout
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / name
+    owner_file = folder / f"{name}.owner"
+    lock = FileLock(lock_path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = _lock_holder(owner_file, what)
+        if not wait:
+            raise LockedError(
+                f"{folder} is in use by another {holder}; wait for it to finish "
+                f"(or leave out --no-wait to wait for it)"
+            ) from None
+        notify(f"{folder} is in use by another {holder}; waiting for it to finish ...")
+        started = time.monotonic()
+        lock.acquire()
+        notify(f"{folder}: the other writer finished after {time.monotonic() - started:.0f} s; going on")
+    try:
+        owner = {"pid": os.getpid(), "what": what, "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        with contextlib.suppress(OSError):
+            atomic_write_json(owner_file, owner)
+        yield lock_path
+    finally:
+        with contextlib.suppress(OSError):
+            owner_file.unlink()
+        lock.release()
+
+
+def _lock_holder(owner_file: Path, what: str) -> str:
+    """The holder as "run (pid 123, since 12:00:01)" from its note, or just ``what`` without one."""
+    try:
+        owner = json.loads(owner_file.read_text(encoding="utf-8"))
+        return f"{owner['what']} (pid {int(owner['pid'])}, since {owner['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return what
+
+
 def fsync_path(path: str | os.PathLike[str]) -> None:
     """fsync a file or a folder by path (a folder's fsync makes a rename inside it durable)."""
     fd = os.open(path, os.O_RDONLY)
@@ -224,7 +292,9 @@ def _json_default(o: Any) -> Any:
 
 
 __all__ = [
+    "LOCK_FILE",
     "AppendLog",
+    "LockedError",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -237,4 +307,5 @@ __all__ = [
     "read_table",
     "stable_hash",
     "write_jsonl",
+    "writer_lock",
 ]

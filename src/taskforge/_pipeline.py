@@ -24,7 +24,7 @@ from typing import Any
 
 from taskforge._console import console, format_value, results, summary_table
 from taskforge._errors import Interrupted, SettingsError, StageError
-from taskforge._io import atomic_write_json, atomic_write_text, stable_hash
+from taskforge._io import atomic_write_json, atomic_write_text, stable_hash, writer_lock
 from taskforge._records import read_samples
 from taskforge._runstate import StageRecord, fingerprint, finish, reusable
 from taskforge._settings import (
@@ -146,13 +146,15 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
     finally:
         if llm is not None:
             llm.close()
-    if not res.samples:
-        from taskforge._transform import no_samples_message
-
-        raise StageError(no_samples_message(res))
+    console.print(res.table())  # requests, cache hits, retries, throttles, failures, repairs
+    res.check(
+        settings.max_error_rate
+    )  # nothing made (one line: top reject reason, what to do), or too many failures
     counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
     if res.rejects_by_reason:
         counts["rejects_by_reason"] = dict(res.rejects_by_reason)
+    if res.label_report:
+        counts["unmapped_label_rows"] = res.label_report["unmapped_rows"]
     if llm is not None:
         counts["llm"] = res.llm_stats
     return StageOutput(counts, res)
@@ -245,8 +247,10 @@ def retrieve_config(ctx: RunContext) -> dict[str, Any]:
 
 
 def transform_config(ctx: RunContext) -> dict[str, Any]:
-    """Transform settings and the model (not the URL, concurrency or limits: the LLM cache covers those)."""
-    return {**_dump(ctx.settings.transform), "llm": ctx.settings.llm.spec}
+    """Transform settings and the model (not the URL, concurrency or limits: the LLM cache covers those;
+    nor the error bound, which changes no output)."""
+    settings = {k: v for k, v in _dump(ctx.settings.transform).items() if k != "max_error_rate"}
+    return {**settings, "llm": ctx.settings.llm.spec}
 
 
 def filter_config(ctx: RunContext) -> dict[str, Any]:
@@ -291,12 +295,14 @@ def run(
     out: str | Path,
     settings: RunSettings | Mapping[str, Mapping[str, Any]] | None = None,
     report: bool = True,
+    wait: bool = True,
 ) -> RunResult:
     """Run every stage of the pipeline for ``task`` into the run directory ``out``.
 
     ``settings``: a :class:`RunSettings` (see :meth:`RunSettings.resolve`), or a mapping of
     sections laid over the task's defaults; None: the task's defaults. Everything is checked
-    before the first stage runs.
+    before the first stage runs. One run at a time writes a run directory: a second waits for
+    the first (and then reuses its stages), or with ``wait=False`` stops with ``LockedError``.
     """
     from taskforge._datastore import Datastore
 
@@ -305,7 +311,18 @@ def run(
     preflight(settings)
     ds = Datastore.open(datastore)
     run_dir = Path(out)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    with writer_lock(run_dir, what="run", wait=wait, notify=_notify):
+        return _run_locked(task, datastore, ds, run_dir, settings, report=report)
+
+
+def _notify(message: str) -> None:
+    console.print(f"[yellow]{message}[/]", soft_wrap=True)
+
+
+def _run_locked(
+    task: Task, datastore: str | Path, ds: Any, run_dir: Path, settings: RunSettings, *, report: bool
+) -> RunResult:
+    """The stages, in order, while this process holds the run directory."""
     atomic_write_text(run_dir / "task.yaml", task.to_yaml())
     atomic_write_json(
         run_dir / "settings.json", {"datastore": str(datastore), **settings.model_dump(mode="json")}

@@ -90,6 +90,16 @@ def run_command(
         None, "--config", exists=True, dir_okay=False, help="YAML with per-stage settings."
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
+    max_error_rate: float | None = typer.Option(
+        None,
+        "--max-error-rate",
+        min=0.0,
+        max=1.0,
+        help="Stop (exit 1) when more than this share of LLM requests still fail after retries (default 0.1).",
+    ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Stop at once if another run is writing to --out (default: wait for it)."
+    ),
 ) -> None:
     """Retrieve -> transform -> filter -> export (-> train -> eval) for TASK_FILE, into a run directory."""
     from taskforge._pipeline import print_summary, run
@@ -117,7 +127,11 @@ def run_command(
             "max_calls": max_calls,
             "local_slots": local_slots,
         },
-        "transform": {"chain_of_thought": cot, "method": "mapper" if mapper else None},
+        "transform": {
+            "chain_of_thought": cot,
+            "method": "mapper" if mapper else None,
+            "max_error_rate": max_error_rate,
+        },
         "filter": {
             "eval_files": [str(p) for p in eval_files] if eval_files else None,
             "judge": judge,
@@ -128,5 +142,7 @@ def run_command(
     }
     # every setting is validated here, before any stage runs (a typo in --config stops the run now)
     settings = RunSettings.resolve(task, config_file=config, flags=flags)
-    result = run(task, datastore=datastore, out=out, settings=settings, report=not no_report)
+    result = run(
+        task, datastore=datastore, out=out, settings=settings, report=not no_report, wait=not no_wait
+    )
     print_summary(result)

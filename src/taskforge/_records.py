@@ -51,6 +51,7 @@ class Provenance(TypedDict):
     prompt_hash: str | None
     sample_index: int
     repaired: NotRequired[bool]
+    unwrapped: NotRequired[dict[str, Any]]  # mapper: {"wrappers": {column: template}, "raw": {column: text}}
 
 
 class Sample(TypedDict):

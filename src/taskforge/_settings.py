@@ -24,6 +24,34 @@ EXPORT_FORMATS = ("jsonl", "parquet", "hf", "chat")
 Layer = Mapping[str, Any] | BaseModel | None
 
 
+def check_base_url(url: Any) -> Any:
+    """``url`` (or each of a list) when it names a server (http(s)://host[:port]/...); else a
+    ValueError saying how to write it.
+
+    A URL without a host ("localhost:8000/v1") would otherwise be retried as a connection
+    error until the retries run out; it is a typo, so it fails before any request.
+    """
+    if url is None:
+        return None
+    if isinstance(url, (list, tuple)):
+        for one in url:
+            check_base_url(one)
+        return url
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"base URL {url!r} has no http(s) scheme and host; write it like http://localhost:8000/v1"
+        )
+    return url
+
+
 class StageSettings(BaseModel):
     """Base of every settings model: unknown keys are errors; assignments are validated too."""
 
@@ -105,6 +133,22 @@ class BuildSettings(StageSettings):
     batch_size: int = Field(default=64, ge=1)
     text_unit: Literal["line", "file"] = "line"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # None: UTF-8, rows that are not valid UTF-8 are counted as malformed; "auto": detect per file
+    encoding: str | None = None
+    max_row_mb: float = Field(default=64.0, gt=0)  # longer rows are skipped and counted
+    wait: bool = True  # another build writing to the same folder: wait for it (False: stop, exit 1)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value not in (None, "auto"):
+            import codecs
+
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, auto)") from None
+        return value
 
 
 class RetrieveSettings(StageSettings):
@@ -155,6 +199,11 @@ class LLMSettings(StageSettings):
     local_threads: int = Field(default=1, ge=1)
     local_ctx: int = Field(default=4096, ge=256)  # context tokens per slot
 
+    @field_validator("base_url")
+    @classmethod
+    def _url_with_host(cls, value: str | None) -> str | None:
+        return check_base_url(value)
+
 
 class TransformSettings(StageSettings):
     """How retrieved items become samples.
@@ -195,6 +244,8 @@ class TransformSettings(StageSettings):
     plan_rows: int = Field(default=16, ge=1, description="rows per source used to choose its columns")
     # files
     rejects: Path | None = None  # default: rejects.jsonl beside the samples
+    # the stage fails (exit 1) when more than this share of LLM requests still fail after retries
+    max_error_rate: float = Field(default=0.1, ge=0, le=1)
 
     def prompt_config(self) -> dict[str, Any]:
         """The settings that change prompts or answers (part of the resume key)."""
@@ -238,6 +289,11 @@ class FilterSettings(StageSettings):
     max_per_label: int | None = Field(default=None, ge=1)
     workers: int = Field(default=2, ge=1)
     stats: bool = True  # also write stats.json (sizes, labels, diversity) of the kept samples
+
+    @field_validator("judge_base_url")
+    @classmethod
+    def _judge_url_with_host(cls, value: str | None) -> str | None:
+        return check_base_url(value)
 
     def judge_llm(self, base: LLMSettings | None = None) -> LLMSettings | None:
         """The judge's client settings: its own model, URL and key; the rest (limits, cache) from ``base``."""

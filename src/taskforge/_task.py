@@ -8,11 +8,20 @@ shape, so a sample and an example are interchangeable everywhere downstream.
 from __future__ import annotations
 
 import fnmatch
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from taskforge._errors import TaskSpecError
 from taskforge._io import read_table
@@ -92,6 +101,7 @@ class Task(BaseModel):
     output_schema: dict[str, FieldSpec] | None = None
     exclude_sources: list[str] = Field(default_factory=list)
     defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    _label_cache: tuple[tuple[Any, ...], Any] | None = PrivateAttr(default=None)
 
     @field_validator("exclude_sources", mode="before")
     @classmethod
@@ -153,16 +163,52 @@ class Task(BaseModel):
         return output.get(field) if isinstance(output, dict) else output
 
     def labels(self) -> list[str] | None:
-        """Allowed labels of the (first) labelled output field, from the schema."""
+        """Allowed labels of the (first) labelled output field: from the schema, else inferred.
+
+        Without an ``output_schema``, examples whose outputs are plainly labels (see
+        :func:`infer_label_set`) define the label set; :attr:`labels_inferred` says so.
+        """
         for spec in (self.output_schema or {}).values():
             if spec.labels:
                 return spec.labels
-        return None
+        return list(self._inferred[1]) if self._inferred else None
 
     def label_field(self) -> str | None:
         for name, spec in (self.output_schema or {}).items():
             if spec.labels:
                 return name
+        return self._inferred[0] if self._inferred else None
+
+    @property
+    def labels_inferred(self) -> bool:
+        """True when :meth:`labels` come from the examples' outputs, not from an output_schema."""
+        return self._inferred is not None and not any(s.labels for s in (self.output_schema or {}).values())
+
+    @property
+    def _inferred(self) -> tuple[str, tuple[str, ...]] | None:
+        """(field, labels) inferred from the examples when no schema field has labels; else None.
+
+        Cached while the examples, schema and instruction are the same objects (a copy with new
+        examples infers again)."""
+        key = (self.examples, self.output_schema, self.instruction)
+        cached = self._label_cache
+        if cached is not None and all(a is b for a, b in zip(cached[0], key, strict=True)):
+            return cached[1]
+        found = self._infer_labels()
+        self._label_cache = (key, found)
+        return found
+
+    def _infer_labels(self) -> tuple[str, tuple[str, ...]] | None:
+        if any(spec.labels for spec in (self.output_schema or {}).values()):
+            return None
+        for name in self.output_fields:
+            if (self.output_schema or {}).get(name) is not None and self.output_schema[name].type != "string":
+                continue  # typed fields (numbers, booleans, lists) are not label sets
+            outputs = [Task.text_of(self.output_value(e.output, name)) for e in self.examples]
+            inputs = [Task.text_of(e.input) for e in self.examples]
+            found = infer_label_set(outputs, instruction=self.instruction, inputs=inputs)
+            if found:
+                return name, tuple(found)
         return None
 
     # ---- text views used for embedding, dedup and prompts -------------------------------------
@@ -223,6 +269,54 @@ class Task(BaseModel):
         data.pop("examples_from", None)  # examples are inlined
         data["examples"] = [e.model_dump(mode="json") for e in self.examples]
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+
+
+# ---- label sets the examples imply ------------------------------------------------------------------
+_MAX_LABEL_CHARS = 40
+_MAX_LABEL_WORDS = 4
+_MAX_INFERRED_LABELS = 20
+_SENTENCE_PUNCT = re.compile(r"[.?!;,\n]")
+_NUMBER = re.compile(r"^[\s$€£+-]*\d[\d.,/:%\s]*$")
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:[_\-/][a-z0-9]+)*$")
+
+
+def infer_label_set(
+    outputs: list[str], *, instruction: str = "", inputs: list[str] | None = None
+) -> list[str] | None:
+    """The label set the example outputs imply, or None when they read as free text.
+
+    Outputs are labels when each is short (<= 4 words, <= 40 characters), has no sentence
+    punctuation and is not a number, there are 2-20 distinct ones, and either some repeat
+    (``yes, no, yes``) or every one is a lower-case identifier (``entailment, neutral,
+    contradiction``) or is named in the instruction. An output found inside its own input is
+    an extracted answer, not a label. Order: first appearance.
+    """
+    values = [str(v).strip() for v in outputs]
+    if len(values) < 2 or not all(values):
+        return None
+    for v in values:
+        if len(v) > _MAX_LABEL_CHARS or len(v.split()) > _MAX_LABEL_WORDS:
+            return None
+        if _SENTENCE_PUNCT.search(v) or _NUMBER.match(v):
+            return None
+    distinct: dict[str, str] = {}
+    for v in values:
+        distinct.setdefault(_label_key(v), v)
+    if not 2 <= len(distinct) <= _MAX_INFERRED_LABELS:
+        return None
+    if len(distinct) == len(values):
+        said = " " + re.sub(r"[\W_]+", " ", instruction.lower()) + " "
+        named = all(f" {_label_key(v).replace('_', ' ')} " in said for v in values)
+        if not named and not all(_IDENTIFIER.match(v) for v in values):
+            return None
+        for v, text in zip(values, inputs or [], strict=False):
+            if re.search(rf"(?<!\w){re.escape(v.lower())}(?!\w)", text.lower()):
+                return None
+    return list(distinct.values())
+
+
+def _label_key(value: str) -> str:
+    return re.sub(r"[\s_\-]+", "_", value.strip().lower())
 
 
 def _shape(v: FieldValue) -> str:

@@ -35,11 +35,13 @@ _EXPORTS = {
     "BuildReport": "taskforge._datastore._build",
     "StrictModeError": "taskforge._datastore._build",
     "build_datastore": "taskforge._datastore._build",
+    "DatastoreError": "taskforge._datastore._merge",
     "Source": "taskforge._datastore._sources",
     "SourceError": "taskforge._datastore._sources",
     "resolve_source": "taskforge._datastore._sources",
     "Datastore": "taskforge._datastore._store",
     "SourceInfo": "taskforge._datastore._store",
+    "UntrustedModelError": "taskforge._datastore._store",
     "BuildSettings": "taskforge._settings",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
@@ -48,10 +50,12 @@ __all__ = [
     "BuildReport",
     "BuildSettings",
     "Datastore",
+    "DatastoreError",
     "Source",
     "SourceError",
     "SourceInfo",
     "StrictModeError",
+    "UntrustedModelError",
     "build_datastore",
     "resolve_source",
 ]
@@ -59,6 +63,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from taskforge._datastore._build import BuildReport, StrictModeError, build_datastore
+    from taskforge._datastore._merge import DatastoreError
     from taskforge._datastore._sources import Source, SourceError, resolve_source
-    from taskforge._datastore._store import Datastore, SourceInfo
+    from taskforge._datastore._store import Datastore, SourceInfo, UntrustedModelError
     from taskforge._settings import BuildSettings

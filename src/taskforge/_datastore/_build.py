@@ -6,6 +6,14 @@ State on disk (all under the output folder):
   manifest.json                        the commit point: what the store contains
 A source whose key (content fingerprint + build options) is already complete is skipped;
 a killed build resumes at the first chunk folder that is missing.
+
+One writer at a time: a build holds the folder's writer lock (``_io.writer_lock``) from reading
+the old manifest to committing the new one, so two builds into one folder run one after the
+other (or the second stops, with ``wait=False``) and neither loses the other's sources.
+
+A cell is embedded up to what the model reads (``max_seq_length`` tokens; cut by characters,
+generously): a 50 MB cell costs a few KB of tokenizer work, not minutes and gigabytes. The cut
+is counted per source (``n_cut``); the row store keeps the full original row.
 """
 
 from __future__ import annotations
@@ -32,15 +40,17 @@ from taskforge._datastore._chunks import (
     write_chunk,
 )
 from taskforge._datastore._merge import MANIFEST, load_manifest, merge
-from taskforge._datastore._readers import BadRow, UnreadableFile
+from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES, BadRow, Notice, ReadOptions, UnreadableFile
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._embed import Embedder, ModelMismatchError
 from taskforge._errors import UsageError
-from taskforge._io import atomic_write_json, stable_hash
+from taskforge._io import atomic_write_json, stable_hash, writer_lock
 from taskforge._settings import BuildSettings
 
 DEFAULT_CHUNK_ROWS = 512
 MAX_ERROR_LINES = 5
+CHARS_PER_TOKEN = 12  # generous: English text averages 4-5 characters per word piece
+MAX_DOCUMENT_CHARS = 1_000_000  # documents: ~1,000 passages of 200 words are embedded
 
 
 class StrictModeError(SourceError):
@@ -68,31 +78,65 @@ def build_datastore(
     ``settings`` (or keyword ``overrides`` of :class:`~taskforge.BuildSettings`: ``kind``,
     ``max_rows``, ``model``, ...) say how. Sources already in the store with the same content
     are kept as they are; new ones are embedded and appended. ``description`` applies to every
-    source given in this call.
+    source given in this call. ``encoding``: None reads UTF-8 and counts undecodable rows as
+    malformed; ``"auto"`` detects each file's charset; else a codec name. Rows over
+    ``max_row_mb`` are skipped and counted. ``wait``: when another build holds the folder, wait
+    for it (True) or raise ``LockedError``.
     """
     s = BuildSettings.build(settings, overrides)
-    kind, model, description, strict, max_rows = s.kind, s.model, s.description, s.strict, s.max_rows
-    ann, float16, chunk_rows, batch_size = s.ann, s.float16, s.chunk_rows, s.batch_size
-    text_unit, precision = s.text_unit, s.precision
     t0 = time.perf_counter()
     out = Path(out)
-    chunk_rows = chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
-    resolved = [resolve_source(str(s), description=description, text_unit=text_unit) for s in sources]
+    options = ReadOptions(encoding=s.encoding, max_row_bytes=int(s.max_row_mb * 2**20))
+    resolved = [
+        resolve_source(str(src), description=s.description, text_unit=s.text_unit, options=options)
+        for src in sources
+    ]
     _check_unique(resolved)
-    embedder = Embedder.load(model, precision=precision)
+    embedder = Embedder.load(s.model, precision=s.precision)
+    with writer_lock(out, what="datastore build", wait=s.wait, notify=_notify):
+        report = _build_locked(resolved, out, embedder, s, options)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _notify(message: str) -> None:
+    console.print(f"[yellow]{message}[/]", soft_wrap=True)
+
+
+def _build_locked(
+    resolved: list[Source], out: Path, embedder: Embedder, s: BuildSettings, options: ReadOptions
+) -> BuildReport:
+    """The build proper, under the writer lock: the previous manifest is read only now."""
+    kind = s.kind
+    chunk_rows = s.chunk_rows or int(os.environ.get("TASKFORGE_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
     previous = load_manifest(out) if (out / MANIFEST).exists() else None
     if previous is not None:
         if previous["kind"] != kind:
-            raise UsageError(f"{out} is a {previous['kind']!r} store; cannot add {kind!r} sources to it")
-        embedder.check_same(previous["model"]["name"], previous["model"]["dim"])
-    settings = {
+            raise UsageError(
+                f"{out / MANIFEST}: a {previous['kind']!r} store; cannot add {kind!r} sources to it"
+            )
+        try:
+            embedder.check_same(previous["model"]["name"], previous["model"]["dim"])
+        except ModelMismatchError as e:
+            raise ModelMismatchError(
+                f"{out / MANIFEST}: built with {previous['model']['name']!r} "
+                f"({previous['model']['dim']}-d); this build embeds with {embedder.name!r} ({embedder.dim}-d). "
+                f"Give --model {previous['model']['name']} to add sources to it, or build a new store"
+            ) from e
+    settings: dict[str, Any] = {
         "kind": kind,
         "model": embedder.name,
-        "max_rows": max_rows,
+        "max_rows": s.max_rows,
         "chunk_rows": chunk_rows,
-        "text_unit": text_unit,
+        "text_unit": s.text_unit,
         "passage": [200, 50],
     }
+    # recorded only when set, so stores built before these options keep their source keys
+    if options.encoding is not None:
+        settings["encoding"] = options.encoding
+    if options.max_row_bytes != DEFAULT_MAX_ROW_BYTES:
+        settings["max_row_bytes"] = options.max_row_bytes
+    settings["cell_chars"] = cell_chars(embedder, kind)
     report = BuildReport(out)
     done: list[dict[str, Any]] = []
     failure: Exception | None = None
@@ -100,7 +144,7 @@ def build_datastore(
         overall = progress.add_task("sources", total=len(resolved))
         for src in resolved:
             try:
-                entry = _build_source(src, out, embedder, settings, strict, batch_size, progress)
+                entry = _build_source(src, out, embedder, settings, s.strict, s.batch_size, progress)
             except (SourceError, UnreadableFile, OSError, ValueError) as e:
                 failure = e if isinstance(e, SourceError) else SourceError(f"source {src.name!r}: {e}")
                 break
@@ -108,12 +152,19 @@ def build_datastore(
             report.sources.append(entry)
             progress.advance(overall)
     if done or previous is None:
-        manifest = merge(out, previous, done, embedder, kind=kind, float16=float16, ann=ann)
+        manifest = merge(out, previous, done, embedder, kind=kind, float16=s.float16, ann=s.ann)
         report.ann_recall = (manifest.get("ann") or {}).get("recall")
-    report.seconds = time.perf_counter() - t0
     if failure is not None:
         raise failure
     return report
+
+
+def cell_chars(embedder: Embedder, kind: str) -> int:
+    """How much of a cell (rows) or document (documents) is embedded, in characters."""
+    if kind == "documents":
+        return MAX_DOCUMENT_CHARS
+    tokens = getattr(embedder.model, "max_seq_length", None) or 512
+    return int(tokens) * CHARS_PER_TOKEN
 
 
 def _check_unique(sources: list[Source]) -> None:
@@ -128,7 +179,19 @@ def _check_unique(sources: list[Source]) -> None:
 
 def _source_key(src: Source, fingerprint: str, settings: dict[str, Any]) -> str:
     safe = re.sub(r"[^\w.-]+", "_", src.name)[:80]
-    return f"{safe}-{stable_hash({'fingerprint': fingerprint, **settings}, length=12)}"
+    # the cut drops only what the model would not read, so it does not change a source's key
+    keyed = {k: v for k, v in settings.items() if k != "cell_chars"}
+    return f"{safe}-{stable_hash({'fingerprint': fingerprint, **keyed}, length=12)}"
+
+
+@dataclass
+class _Counts:
+    """What reading one source found besides good rows."""
+
+    malformed: int = 0
+    empty: int = 0
+    cut: int = 0
+    errors: list[str] = field(default_factory=list)  # the first few malformed-row messages
 
 
 def _build_source(
@@ -152,22 +215,10 @@ def _build_source(
     sdir.mkdir(parents=True, exist_ok=True)
     clean_partial(sdir)
     task = progress.add_task(f"{src.name}", total=settings["max_rows"])
-    n_rows = n_vectors = n_bad = n_empty = 0
+    n_rows = n_vectors = n_chunks = 0
     columns: list[str] = []
-    n_chunks = 0
-    errors: list[str] = []
-    for chunk in _chunks(src, settings, progress=progress, task=task, errors=errors):
-        if chunk is None:  # a malformed row
-            n_bad += 1
-            msg = errors[-1]
-            if strict:
-                raise StrictModeError(f"source {src.name!r}: {msg} (--strict)")
-            if n_bad <= MAX_ERROR_LINES:
-                console.print(f"[yellow]skipped malformed row[/]: {msg}")
-            continue
-        if isinstance(chunk, int):  # a row with no text cell
-            n_empty += chunk
-            continue
+    counts = _Counts()
+    for chunk in _chunks(src, settings, counts, strict=strict):
         if not is_done(sdir, chunk.index):
             result = embed_chunk(chunk, embedder, kind=settings["kind"], batch_size=batch_size)
             write_chunk(sdir, chunk, result)
@@ -179,8 +230,13 @@ def _build_source(
                 columns.append(c)
         n_chunks += 1
         progress.advance(task, meta["n_rows"])
-    if n_bad > MAX_ERROR_LINES:
-        console.print(f"[yellow]{src.name}: {n_bad} malformed rows skipped in all[/]")
+    if counts.malformed > MAX_ERROR_LINES:
+        console.print(f"[yellow]{src.name}: {counts.malformed} malformed rows skipped in all[/]")
+    if counts.cut:
+        console.print(
+            f"[yellow]{src.name}: {counts.cut} cells longer than {settings['cell_chars']:,} characters "
+            f"embedded from their start (what the model reads); the row store keeps the full text[/]"
+        )
     if n_rows == 0:
         raise SourceError(f"source {src.name!r} ({src.location}): no rows with text")
     desc_text = src.description or src.name
@@ -195,32 +251,42 @@ def _build_source(
         "n_vectors": n_vectors,
         "n_chunks": n_chunks,
         "columns": columns,
-        "n_malformed": n_bad,
-        "n_empty": n_empty,
-        "first_errors": errors[:MAX_ERROR_LINES],
+        "n_malformed": counts.malformed,
+        "n_empty": counts.empty,
+        "n_cut": counts.cut,
+        "first_errors": counts.errors,
     }
     atomic_write_json(marker, entry)
     progress.update(task, total=n_rows, completed=n_rows)
     return {**entry, "skipped": False}
 
 
-def _chunks(
-    src: Source, settings: dict[str, Any], *, progress: Any, task: Any, errors: list[str]
-) -> Iterator[ChunkInput | int | None]:
-    """Group a source's rows into fixed-size chunks (None marks a malformed row, int empty rows)."""
-    size, cap = settings["chunk_rows"], settings["max_rows"]
+def _chunks(src: Source, settings: dict[str, Any], counts: _Counts, *, strict: bool) -> Iterator[ChunkInput]:
+    """Group a source's rows into fixed-size chunks, counting (and reporting) what is not a good row."""
+    size, cap, limit = settings["chunk_rows"], settings["max_rows"], settings["cell_chars"]
     chunk = ChunkInput(0)
     taken = 0
     try:
         for item in src.rows():
+            if isinstance(item, Notice):
+                console.print(f"[yellow]{item.message}[/]")
+                continue
             if isinstance(item, BadRow):
-                errors.append(item.message)
-                yield None
+                counts.malformed += 1
+                if strict:
+                    raise StrictModeError(f"source {src.name!r}: {item.message} (--strict)")
+                if counts.malformed <= MAX_ERROR_LINES:
+                    counts.errors.append(item.message)
+                    console.print(f"[yellow]skipped malformed row[/]: {item.message}")
                 continue
             cells = text_cells(item.record)
             if not cells:
-                yield 1
+                counts.empty += 1
                 continue
+            for name, text in cells.items():
+                if len(text) > limit:
+                    cells[name] = text[:limit]
+                    counts.cut += 1
             chunk.row_ids.append(item.row_id)
             chunk.records.append(item.record)
             chunk.cells.append(cells)
@@ -236,4 +302,4 @@ def _chunks(
         yield chunk
 
 
-__all__ = ["BuildReport", "ModelMismatchError", "StrictModeError", "build_datastore"]
+__all__ = ["BuildReport", "ModelMismatchError", "StrictModeError", "build_datastore", "cell_chars"]

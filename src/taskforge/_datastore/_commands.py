@@ -37,6 +37,18 @@ def build_cmd(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     text_unit: str = typer.Option("line", "--text-unit", help="Plain text: one document per line | file."),
     precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 embedding compute."),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="Encoding of text files (latin-1, cp1252, ...; auto: detect per file). "
+        "Default UTF-8: rows that are not valid UTF-8 are counted as malformed, never altered.",
+    ),
+    max_row_mb: float = typer.Option(
+        64.0, "--max-row-mb", min=0.001, help="Rows longer than this are skipped."
+    ),
+    no_wait: bool = typer.Option(
+        False, "--no-wait", help="Stop at once if another build is writing to --out (default: wait for it)."
+    ),
 ) -> None:
     """Embed SOURCE... into the datastore at --out (skips sources already embedded)."""
     from taskforge._console import results, summary_table
@@ -56,6 +68,9 @@ def build_cmd(
         batch_size=batch_size,
         text_unit=text_unit,
         precision=precision,
+        encoding=encoding,
+        max_row_mb=max_row_mb,
+        wait=not no_wait,
     )
     rows = [
         (
@@ -64,11 +79,14 @@ def build_cmd(
             s["n_rows"],
             s["n_vectors"],
             s["n_malformed"],
+            s.get("n_cut", 0),
         )
         for s in report.sources
     ]
     results.print(
-        summary_table("datastore build", ["source", "status", "rows", "vectors", "malformed"], rows)
+        summary_table(
+            "datastore build", ["source", "status", "rows", "vectors", "malformed", "cells cut"], rows
+        )
     )
     ds = Datastore.open(out)
     results.print(
@@ -113,15 +131,19 @@ def search_cmd(
     description_weight: float = typer.Option(
         0.5, "--description-weight", min=0.0, max=1.0, help="Weight of the source-description score."
     ),
+    model: str | None = typer.Option(
+        None,
+        "--model",
+        help="The store's embedding model, when its manifest names a path you must vouch for.",
+    ),
 ) -> None:
     """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
     from taskforge._console import results, summary_table
     from taskforge._datastore._store import Datastore
     from taskforge._retrieval import search
 
-    hits = search(
-        Datastore.open(path), text, k, index="ann" if ann else "exact", description_weight=description_weight
-    )
+    ds = Datastore.open(path, model=model)
+    hits = search(ds, text, k, index="ann" if ann else "exact", description_weight=description_weight)
     rows = [
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits

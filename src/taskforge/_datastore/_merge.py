@@ -2,12 +2,18 @@
 
 Merged files go into a fresh ``data-<id>/`` folder; the manifest (written atomically last)
 names that folder, so a kill during a merge leaves the previous store intact. Memory stays
-bounded: vectors stream chunk by chunk into a memory-mapped ``.npy``.
+bounded: arrays are written front to back, chunk by chunk (plain appends, not a memory map,
+whose touched pages would count against the build's memory as the store grows).
+
+A manifest is also input from others (a store someone shared): :func:`load_manifest` checks
+that the names it uses for files stay inside the store folder.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import time
 import uuid
@@ -27,15 +33,70 @@ MANIFEST = "manifest.json"
 FORMAT = "taskforge-datastore"
 VERSION = 1
 MERGED_SCHEMA = pa.schema([("source", pa.int32()), *ROWS_SCHEMA])
+_DATA_NAME = re.compile(r"data-[0-9a-f]{1,32}")
+_SAFE_NAME = re.compile(r"[\w.-]{1,200}")
+
+
+class DatastoreError(BadDataError):
+    """A datastore folder that cannot be used as it is (damaged, unsafe); the message names the file."""
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
-    manifest = json.loads((Path(path) / MANIFEST).read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise BadDataError(f"{path}: not a taskforge datastore (manifest format {manifest.get('format')!r})")
+    """The manifest of the store at ``path``, checked: readable, this format, and safe file names."""
+    file = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatastoreError(f"{file}: not valid JSON ({e}); the store is damaged, rebuild it") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise DatastoreError(f"{path}: not a taskforge datastore (manifest format {got!r})")
     if manifest.get("version") != VERSION:
-        raise BadDataError(f"{path}: datastore format version {manifest.get('version')} is not supported")
+        raise DatastoreError(f"{path}: datastore format version {manifest.get('version')} is not supported")
+    _check_manifest(file, manifest)
     return manifest
+
+
+def _check_manifest(file: Path, manifest: dict[str, Any]) -> None:
+    """Fields a store needs, and names that cannot lead outside the store folder."""
+    try:
+        data, sources = manifest["data"], manifest["sources"]
+        model = manifest["model"]
+        int(manifest["n_rows"]), int(manifest["n_vectors"]), int(model["dim"]), str(model["name"])
+        keys = [str(e["key"]) for e in sources]
+        ann_file = (manifest.get("ann") or {}).get("file")
+    except (KeyError, TypeError, ValueError) as e:
+        raise DatastoreError(f"{file}: missing or malformed field ({type(e).__name__}: {e})") from None
+    if not isinstance(data, str) or not _DATA_NAME.fullmatch(data):
+        raise DatastoreError(
+            f"{file}: data folder {data!r} is not a name of the form data-<hex>; refusing to read outside the store"
+        )
+    for name in [*keys, *([ann_file] if ann_file is not None else [])]:
+        if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in (".", ".."):
+            raise DatastoreError(f"{file}: file name {name!r} would leave the store folder; refusing it")
+
+
+class NpyWriter:
+    """Write a ``.npy`` file front to back: the header (shape known up front), then rows as they come."""
+
+    def __init__(self, path: Path, dtype: Any, shape: tuple[int, ...]) -> None:
+        self.path, self.dtype, self.shape = path, np.dtype(dtype), shape
+        self.expected, self.written = int(np.prod(shape)), 0
+        self.f = open(path, "wb")  # noqa: SIM115
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": shape}
+        np.lib.format.write_array_header_1_0(self.f, header)
+
+    def append(self, values: np.ndarray) -> None:
+        block = np.ascontiguousarray(values, dtype=self.dtype)
+        block.tofile(self.f)
+        self.written += block.size
+
+    def close(self) -> None:
+        if self.written != self.expected:
+            raise AssertionError(f"{self.path}: wrote {self.written} values, expected {self.expected}")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
 
 
 def merge(
@@ -58,16 +119,12 @@ def merge(
     data.mkdir(parents=True)
     columns: list[str] = []
     col_ids: dict[str, int] = {}
-    vec = np.lib.format.open_memmap(
-        data / "vectors.npy", mode="w+", dtype=dtype, shape=(n_vectors, embedder.dim)
-    )
-    vrow = np.lib.format.open_memmap(data / "vector_row.npy", mode="w+", dtype=np.int64, shape=(n_vectors,))
-    vcol = np.lib.format.open_memmap(
-        data / "vector_column.npy", mode="w+", dtype=np.int32, shape=(n_vectors,)
-    )
-    row_source = np.empty(n_rows, dtype=np.int32)
+    vec = NpyWriter(data / "vectors.npy", dtype, (n_vectors, embedder.dim))
+    vrow = NpyWriter(data / "vector_row.npy", np.int64, (n_vectors,))
+    vcol = NpyWriter(data / "vector_column.npy", np.int32, (n_vectors,))
+    row_source = NpyWriter(data / "row_source.npy", np.int32, (n_rows,))
     desc = np.zeros((len(entries), embedder.dim), dtype=np.float32)
-    v_off = r_off = 0
+    r_off = 0
     with (
         pa.OSFile(str(data / "rows.arrow"), "wb") as sink,
         pa.ipc.new_file(sink, MERGED_SCHEMA) as writer,
@@ -80,26 +137,23 @@ def merge(
                 meta = read_chunk_meta(sdir, ci)
                 cdir = chunk_dir(sdir, ci)
                 n = meta["n_vectors"]
-                vec[v_off : v_off + n] = np.load(cdir / "vectors.npy")
-                vrow[v_off : v_off + n] = np.load(cdir / "vec_row.npy").astype(np.int64) + r_off
+                vec.append(np.load(cdir / "vectors.npy"))
+                vrow.append(np.load(cdir / "vec_row.npy").astype(np.int64) + r_off)
                 local_cols = np.load(cdir / "vec_col.npy")
-                if kind == "rows":
+                if kind == "rows" and n:
                     mapping = np.array(
-                        [_col_id(c, columns, col_ids) for c in meta["columns"]] or [0], dtype=np.int32
+                        [_col_id(c, columns, col_ids) for c in meta["columns"]], dtype=np.int32
                     )
-                    vcol[v_off : v_off + n] = mapping[local_cols] if n else local_cols
+                    vcol.append(mapping[local_cols])
                 else:
-                    vcol[v_off : v_off + n] = local_cols
+                    vcol.append(local_cols)
                 table = read_chunk_rows(sdir, ci)
                 table = table.add_column(0, "source", pa.array(np.full(table.num_rows, sid, dtype=np.int32)))
                 writer.write_table(table.cast(MERGED_SCHEMA))
-                row_source[r_off : r_off + meta["n_rows"]] = sid
-                v_off += n
+                row_source.append(np.full(meta["n_rows"], sid, dtype=np.int32))
                 r_off += meta["n_rows"]
-    for arr in (vec, vrow, vcol):
-        arr.flush()
-    del vec, vrow, vcol
-    np.save(data / "row_source.npy", row_source)
+    for w in (vec, vrow, vcol, row_source):
+        w.close()
     np.save(data / "description_vectors.npy", desc)
     manifest: dict[str, Any] = {
         "format": FORMAT,

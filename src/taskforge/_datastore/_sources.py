@@ -13,7 +13,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskforge._datastore._readers import COMPRESSED, BadRow, Row, file_format, iter_hf_dataset, read_file
+from taskforge._datastore._readers import (
+    COMPRESSED,
+    BadRow,
+    Notice,
+    ReadOptions,
+    Row,
+    file_format,
+    iter_hf_dataset,
+    read_file,
+)
 from taskforge._errors import InputError
 
 CARD_NAMES = ("README.md", "README.rst", "README.txt", "README")
@@ -35,8 +44,9 @@ class Source:
     files: list[Path] = field(default_factory=list)
     description: str = ""
     text_unit: str = "line"
+    options: ReadOptions | None = None  # encoding, row size limit (default: UTF-8, 64 MB)
 
-    def rows(self) -> Iterator[Row | BadRow]:
+    def rows(self) -> Iterator[Row | BadRow | Notice]:
         """Every row of the source in a fixed order (the order defines global rows)."""
         if self.kind == "saved":
             import datasets
@@ -50,7 +60,7 @@ class Source:
             root = Path(self.location)
             for path in self.files:
                 label = path.relative_to(root).as_posix() if self.kind == "folder" else path.name
-                yield from read_file(path, label, text_unit=self.text_unit)
+                yield from read_file(path, label, text_unit=self.text_unit, options=self.options)
 
     def fingerprint(self) -> str:
         """sha256 over the data files' names and bytes (hub datasets: their name)."""
@@ -70,8 +80,20 @@ class Source:
         return h.hexdigest()
 
 
-def resolve_source(spec: str, *, description: str | None = None, text_unit: str = "line") -> Source:
+def resolve_source(
+    spec: str,
+    *,
+    description: str | None = None,
+    text_unit: str = "line",
+    options: ReadOptions | None = None,
+) -> Source:
     """Turn one command-line argument into a :class:`Source` (checks it exists, lists its files)."""
+    src = _resolve(spec, description=description, text_unit=text_unit)
+    src.options = options
+    return src
+
+
+def _resolve(spec: str, *, description: str | None, text_unit: str) -> Source:
     path = Path(spec).expanduser()
     if path.is_dir():
         if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():

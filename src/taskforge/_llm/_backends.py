@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from taskforge._errors import StageError
 from taskforge._llm._types import GenerationOptions, LLMError
+from taskforge._settings import check_base_url
 
 OPENAI_URL = "https://api.openai.com/v1"
 ANTHROPIC_URL = "https://api.anthropic.com"
@@ -276,6 +277,10 @@ def make_backend(spec: str, base_url: str | None = None, api_key_env: str | None
     backend, model = parse_llm_spec(spec)
     if backend == "local":
         raise LLMError("local models are started by LLM.from_spec (see taskforge._llm._local)")
+    try:
+        check_base_url(base_url)  # a URL without a host fails now, not after every retry
+    except ValueError as e:
+        raise LLMError(str(e)) from None
     return BACKENDS[backend](model, base_url=base_url, api_key_env=api_key_env)
 
 

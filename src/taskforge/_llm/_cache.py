@@ -4,7 +4,9 @@
 options, sample_index): a re-run or a resume after kill -9 finds them and makes no call.
 ``log`` holds every real call's outcome, success or failure, with its prompt, response, timing and
 tokens (like simonw/llm's log). Failures are logged but never cached, so a later run retries them.
-API keys are never written: nothing here sees headers.
+API keys are never written: nothing here sees headers. Prompts and answers may hold private data,
+so the file is readable by its owner only (0600); SQLite gives its -wal and -shm side files the
+database file's permissions.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import queue
 import sqlite3
 import threading
@@ -104,6 +107,7 @@ class ResponseCache:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(self.path)
         self._read = self._connect()
         self._read.executescript(SCHEMA)
         self._read_lock = threading.Lock()
@@ -290,6 +294,14 @@ class ResponseCache:
         for loop, futures in by_loop.items():  # one wake-up per loop per batch
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
                 loop.call_soon_threadsafe(_resolve, futures, error)
+
+
+def _owner_only(path: Path) -> None:
+    """Create the cache file readable and writable by its owner only (and tighten an older one)."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(p, 0o600)
 
 
 @dataclass(slots=True)

@@ -52,6 +52,7 @@ from taskforge._llm._types import (
 from taskforge._llm._types import (
     aiter_requests as _aiter,
 )
+from taskforge._settings import check_base_url
 
 log = logging.getLogger("taskforge.llm")
 
@@ -179,6 +180,10 @@ class LLM:
         max-in-flight is then the server's slot count.
         """
         urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+        try:
+            check_base_url(urls)  # a URL without a host fails now, not after every retry
+        except ValueError as e:
+            raise LLMError(str(e)) from None
         if spec.partition(":")[0].strip().lower() == "local":
             from taskforge._llm._local import LocalOptions, start_local
 

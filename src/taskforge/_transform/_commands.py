@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -110,6 +109,13 @@ def register(app: typer.Typer) -> None:
         cache: Path | None = typer.Option(
             None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."
         ),
+        max_error_rate: float | None = typer.Option(
+            None,
+            "--max-error-rate",
+            min=0.0,
+            max=1.0,
+            help="Exit 1 when more than this share of LLM requests still fail after retries (default 0.1).",
+        ),
         structured: str | None = typer.Option(
             None,
             "--structured",
@@ -125,7 +131,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
         from taskforge._console import console, results
-        from taskforge._errors import StageError
         from taskforge._llm import make_llm
         from taskforge._settings import LLMSettings, TransformSettings
         from taskforge._task import Task
@@ -148,6 +153,7 @@ def register(app: typer.Typer) -> None:
                 "label_map": _label_map(label_map),
                 "sources_dir": sources_dir,
                 "rejects": rejects,
+                "max_error_rate": max_error_rate,
             },
         )
         if not llm and not mapper:
@@ -180,34 +186,8 @@ def register(app: typer.Typer) -> None:
         finally:
             if client is not None:
                 client.close()
-        results.print(summary(res))
+        results.print(res.table())
         results.print(
             f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}"
         )
-        if not res.samples and res.items:
-            from taskforge._transform import no_samples_message
-
-            raise StageError(no_samples_message(res))
-
-
-def summary(res: Any) -> Any:
-    """The end-of-run table: items, samples, rejects by reason, LLM calls / cache hits / cost."""
-    from taskforge._console import summary_table
-
-    rows: list[tuple[str, Any]] = [("items", res.items), ("samples", res.samples), ("rejects", res.rejects)]
-    rows += [(f"  {reason}", n) for reason, n in res.rejects_by_reason.items()]
-    if res.resumed:
-        rows.append(("resumed (already done)", res.resumed))
-    if res.llm_stats:
-        s = res.llm_stats
-        rows += [
-            ("LLM calls", s.get("calls", 0)),
-            ("LLM cache hits", s.get("cache_hits", 0)),
-            ("LLM failures", s.get("failures", 0)),
-            ("LLM retries", s.get("retries", 0)),
-            ("tokens", s.get("tokens", 0)),
-            ("cost", f"${s.get('cost', 0.0):,.4f}"),
-        ]
-    rows.append(("seconds", round(res.seconds, 1)))
-    title = f"transform ({res.method}{', ' + res.model if res.model else ''})"
-    return summary_table(title, ["", ""], rows)
+        res.check(settings.max_error_rate)  # nothing made, or too many failed requests: exit 1

@@ -143,9 +143,15 @@ def validate_sample(
     for name in task.input_fields:
         inputs[name] = _check_text(name, inputs[name])
     schema = task.output_schema or {}
+    inferred = task.label_field() if task.labels_inferred else None
     for name in task.output_fields:
         spec = schema.get(name)
-        outputs[name] = _check_typed(name, outputs[name], spec) if spec else _check_text(name, outputs[name])
+        if name == inferred:
+            outputs[name] = _check_inferred_label(name, outputs[name], task.labels() or [])
+        else:
+            outputs[name] = (
+                _check_typed(name, outputs[name], spec) if spec else _check_text(name, outputs[name])
+            )
     reasoning = obj.get(REASONING)
     if reasoning is not None and not isinstance(reasoning, str):
         reasoning = json.dumps(reasoning, ensure_ascii=False)
@@ -181,6 +187,16 @@ def _check_text(name: str, value: Any) -> str:
     if not text:
         raise SampleError("empty field", f"{name!r} is empty")
     return text
+
+
+def _check_inferred_label(name: str, value: Any, labels: list[str]) -> str:
+    """A label of the set the examples' outputs imply (the task has no output_schema)."""
+    label = canonical_label(_check_text(name, value), labels)
+    if label is None:
+        raise SampleError(
+            "invalid label", f"{name}={value!r} is not one of the labels the examples use {labels}"
+        )
+    return label
 
 
 def _check_typed(name: str, value: Any, spec: Any) -> Any:

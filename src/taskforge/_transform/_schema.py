@@ -19,6 +19,8 @@ _TYPES = {"integer": "integer", "number": "number", "boolean": "boolean"}
 
 def _output_schema(task: Task, name: str) -> dict[str, Any]:
     spec = (task.output_schema or {}).get(name)
+    if task.labels_inferred and name == task.label_field():
+        return {"type": "string", "enum": list(task.labels() or [])}  # the label set the examples imply
     if spec is None:
         return {"type": "string"}
     if spec.labels:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 
 from taskforge._errors import SettingsError, UsageError
-from taskforge._io import AppendLog, read_jsonl_tolerant, stable_hash
+from taskforge._io import AppendLog, atomic_write_json, read_jsonl_tolerant, stable_hash, writer_lock
+from taskforge._llm._types import BUDGET_SPENT
 from taskforge._records import Item, read_items, sample_id, write_rejects, write_samples
 from taskforge._records import make_reject as _reject
 from taskforge._settings import TransformSettings
@@ -145,28 +146,55 @@ def transform(
     ]
     units.sort(key=lambda u: (u.rank, u.sample_index))
     result = TransformResult(samples_path=out, rejects_path=rejects_path, items=len(items), method=method)
-    if method == "mapper":
-        records = _run_mapper(task, units, settings, embedder, progress)
-    else:
-        records = _run_llm(task, units, out, llm, settings, progress, result)
-    samples = [records[u.key]["sample"] for u in units if "sample" in records.get(u.key, {})]
-    rejects = [records[u.key]["reject"] for u in units if "reject" in records.get(u.key, {})]
-    write_samples(out, samples)
-    write_rejects(rejects_path, rejects)
-    _partial_path(out).unlink(missing_ok=True)
+    # one writer per output: a second transform into the same file would pay for every call again
+    with writer_lock(out.parent, what="transform", name=f".{out.name}.lock", notify=_notify):
+        if method == "mapper":
+            records, result.label_report = _run_mapper(task, units, settings, embedder, progress)
+        else:
+            records = _run_llm(task, units, out, llm, settings, progress, result)
+        samples = [records[u.key]["sample"] for u in units if "sample" in records.get(u.key, {})]
+        rejects = [records[u.key]["reject"] for u in units if "reject" in records.get(u.key, {})]
+        write_samples(out, samples)
+        write_rejects(rejects_path, rejects)
+        if result.label_report is not None:
+            result.label_report_path = out.parent / "label_report.json"
+            atomic_write_json(result.label_report_path, result.label_report)
+        _partial_path(out).unlink(missing_ok=True)
     result.samples, result.rejects = len(samples), len(rejects)
     result.rejects_by_reason = dict(Counter(r["reason"].split(":", 1)[0] for r in rejects).most_common())
+    result.units = len(units)
+    errors = [r for r in rejects if r["filter"] == _slug(LLM_ERROR)]
+    # requests the run's budget (max_calls / max_cost) held back were never sent: a stop the user
+    # asked for, not a failing server, so they do not count towards max_error_rate
+    failed = [r for r in errors if BUDGET_SPENT not in r["reason"]]
+    result.budget_stopped = len(errors) - len(failed)
+    result.llm_failed = len(failed)
+    result.first_llm_error = failed[0]["reason"] if failed else None
+    result.repaired = sum(1 for s in samples if (s.get("provenance") or {}).get("repaired"))
     result.seconds = time.monotonic() - started
     return result
+
+
+def _notify(message: str) -> None:
+    from taskforge._console import console
+
+    console.print(f"[yellow]{message}[/]", soft_wrap=True)
 
 
 # ---- mapper ------------------------------------------------------------------------------------
 def _run_mapper(
     task: Task, units: list[Unit], settings: TransformSettings, embedder: Encoder | None, progress: bool
-) -> dict[str, dict[str, Any]]:
-    from taskforge._console import make_progress
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """Samples and rejects by unit key, and the label report (None for a task without labels)."""
+    from taskforge._console import console, make_progress
+    from taskforge._transform._labels import report_lines
 
     mapper = Mapper(task, settings, embedder)
+    if progress and task.labels_inferred:
+        console.print(
+            f"labels inferred from the examples' outputs ({task.label_field()}): {', '.join(task.labels() or [])}; "
+            "samples keep to them (an output_schema with labels overrides this)"
+        )
     records: dict[str, dict[str, Any]] = {}
     by_key = {id(u.item): u for u in units}
     bar = make_progress(transient=True) if progress else None
@@ -175,15 +203,21 @@ def _run_mapper(
         for item, mapped, err in mapper.map_items([u.item for u in units]):
             unit = by_key[id(item)]
             if mapped is not None:
-                records[unit.key] = {
-                    "sample": make_sample(unit, mapped["input"], mapped["output"], method="mapper")
-                }
+                sample = make_sample(unit, mapped["input"], mapped["output"], method="mapper")
+                cut = mapper.provenance(item)
+                if cut:
+                    sample["provenance"]["unwrapped"] = cut
+                records[unit.key] = {"sample": sample}
             else:
                 assert err is not None
                 records[unit.key] = {"reject": make_reject(unit, err)}
             if bar is not None and bar_task is not None:
                 bar.advance(bar_task)
-    return records
+    rep = mapper.label_report()
+    if progress and rep is not None:
+        for line in report_lines(rep):
+            console.print(line, highlight=False, markup=False)
+    return records, rep
 
 
 # ---- LLM -----------------------------------------------------------------------------------------
@@ -348,6 +382,7 @@ def _run_llm(
                 )
                 for p in repairs
             )
+            result.repairs = len(repairs)
             for res in llm.run(repair_requests):
                 handle(res, repair_round=True)
                 tick()

@@ -36,7 +36,9 @@ Faults (``fault_rate`` of requests, chosen uniformly from ``faults`` with a seed
 ``"429"`` rate limited with ``Retry-After: retry_after``; ``"500"`` server error;
 ``"timeout"`` sleeps ``hang`` seconds (set it above the client's timeout);
 ``"drop"`` closes the connection without answering; ``"broken_json"`` HTTP 200 with a body
-that is not JSON. Malformed requests get 400, as a real server would (Anthropic: a
+that is not JSON. Two more kinds, not in the default set: ``"truncated_json"`` (HTTP 200, a
+well-formed answer cut off halfway, as when a proxy drops the end of a body) and ``"garbage"``
+(HTTP 200 with an HTML error page, as some gateways send). Malformed requests get 400, as a real server would (Anthropic: a
 ``system`` role inside ``messages``, or no ``max_tokens`` / ``anthropic-version``).
 
 Capacity: ``capacity=N`` serves at most N requests at once; the rest queue (``overload="queue"``,
@@ -71,6 +73,7 @@ from aiohttp import web
 from taskforge.testing._fake_batch import BatchState
 
 FAULTS = ("429", "500", "timeout", "drop", "broken_json")
+MORE_FAULTS = ("truncated_json", "garbage")  # opt-in: faults=(*FAULTS, *MORE_FAULTS)
 Responder = Callable[[dict[str, Any]], str]
 
 
@@ -125,9 +128,10 @@ class FakeLLMServer:
     ) -> None:
         if not 0.0 <= fault_rate <= 1.0:
             raise ValueError(f"fault_rate must be in [0, 1], got {fault_rate}")
-        unknown = set(faults) - set(FAULTS) | {f for f in fault_sequence if f} - set(FAULTS)
+        known = set(FAULTS) | set(MORE_FAULTS)
+        unknown = set(faults) - known | {f for f in fault_sequence if f} - known
         if unknown:
-            raise ValueError(f"unknown faults {sorted(unknown)}; choose from {FAULTS}")
+            raise ValueError(f"unknown faults {sorted(unknown)}; choose from {(*FAULTS, *MORE_FAULTS)}")
         if fault_rate > 0 and not faults:
             raise ValueError("fault_rate > 0 needs at least one fault kind")
         self.responder: Responder = responder or echo_responder
@@ -372,6 +376,13 @@ class FakeLLMServer:
             return _error(500, "internal error (fake)")
         if fault == "broken_json":
             return web.Response(status=200, text='{"choices": [{"message": ', content_type="application/json")
+        if fault == "truncated_json":
+            message = {"role": "assistant", "content": "an answer that never arrives whole"}
+            whole = json.dumps({"id": "cut", "choices": [{"index": 0, "message": message}]})
+            return web.Response(status=200, text=whole[: len(whole) // 2], content_type="application/json")
+        if fault == "garbage":
+            page = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+            return web.Response(status=200, text=page, content_type="text/html")
         if fault == "timeout":
             assert self._stopping is not None
             with contextlib.suppress(asyncio.TimeoutError):
@@ -459,4 +470,12 @@ def _anthropic_answer(server: FakeLLMServer, body: dict[str, Any]) -> dict[str, 
     }
 
 
-__all__ = ["FAULTS", "FakeLLMServer", "Responder", "echo_responder", "last_user_message", "system_prompt"]
+__all__ = [
+    "FAULTS",
+    "MORE_FAULTS",
+    "FakeLLMServer",
+    "Responder",
+    "echo_responder",
+    "last_user_message",
+    "system_prompt",
+]
