@@ -1,366 +1,150 @@
-"""Retrieval quality: does each method find the right sources? A suite of tasks on the shared sources.
+"""Retrieval quality: does each method find the right sources, labels and variety? 18 tasks + 4 far ones.
 
-Each task has 3 examples (written here, not copied from any source), excludes its own
-source, and lists the sources a careful person would call relevant: sources whose rows an LLM
-could turn into a sample of the task with light effort. That is labelled data of the same task
-or a direct recast of it (NLI for NLI; passage + question rows for reading comprehension), or,
-for tasks that work on a kind of text, that text (news articles for news topics, long texts for
-summarisation, everyday situations between people for dialogue writing). For each method the
-script prints the share of the top N (default 1,000) that comes from relevant sources
-("relevant-source precision"), per task, their mean and the worst task, side by side, plus
-the confidence the low-confidence warning uses (two far tasks that no source covers).
+The suite (tasks, relevance criterion, hand label tables, the fixed halves A/B) is in
+``retrieval_suite.py`` beside this script. For each task and method the script measures, on the
+top N (default 1,000):
 
-The store it was tuned on: every shared source, at most 1,000 rows each (73 sources, 40,049
-rows, 144,515 vectors; about 30 minutes on 2 cores):
+- **precision**: the share of items from sources a careful person would call relevant;
+- **labels** (classification tasks): the share of the smallest task label among the items,
+  counting rows whose own label maps onto it (hand tables) from relevant sources, and whether
+  the store holds enough such rows for 15% (``-`` when it does not);
+- **diversity**: the largest single-source share and the number of sources;
+- **warning**: whether ``retrieve`` warned that nothing in the store covers the task (far tasks
+  should warn, covered ones should not).
 
-    taskforge datastore build ../shared/datastore-sources/* --out /tmp/ds_all_1k --max-rows 1000
-    python benchmarks/retrieval_quality.py --datastore /tmp/ds_all_1k [-n 1000] [--markdown]
+``--half A`` / ``--half B`` runs one half (weights are chosen on one half and reported on the
+other: see ``retrieval_tune.py``). The store used in the README: every shared source, at most
+1,000 rows each (73 sources, 40,049 rows, 144,515 vectors):
+
+    taskforge datastore build ../shared/datastore-sources/* --out /work/stores/full1000 --max-rows 1000
+    python benchmarks/retrieval_quality.py --datastore /work/stores/full1000 --half B --markdown
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("TASKFORGE_QUIET", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from taskforge import Task
+from retrieval_suite import SUITE, SuiteTask
+
+LABEL_SHARE = 0.15  # done-when: each label in >= 15% of the top N when the store holds such rows
+MAX_SHARE = 0.60  # done-when: no source above 60% when >= 3 relevant sources exist
 
 
 @dataclass
-class SuiteTask:
-    name: str
-    kind: str
-    instruction: str
-    examples: list[dict[str, Any]]
-    exclude: list[str]
-    relevant: set[str] = field(default_factory=set)  # empty: a far task (nothing relevant exists)
+class Outcome:
+    """One (task, method) run, measured."""
 
-    def task(self) -> Task:
-        return Task.from_dict(
-            {
-                "name": self.name,
-                "instruction": self.instruction,
-                "examples": self.examples,
-                "exclude_sources": self.exclude,
-            }
-        )
+    task: str
+    method: str
+    precision: float
+    label_shares: dict[str, float] = field(default_factory=dict)
+    label_available: dict[str, int] = field(default_factory=dict)
+    max_share: float = 0.0
+    n_sources: int = 0
+    relevant_in_store: int = 0
+    warned: bool = False
+    confidence: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
 
+    @property
+    def min_label(self) -> float | None:
+        """Smallest share among labels the store holds enough rows of (None: not a labelled task)."""
+        shares = [s for lab, s in self.label_shares.items() if self.label_ok(lab)]
+        return min(shares) if shares else None
 
-def _ex(inp: Any, out: Any) -> dict[str, Any]:
-    return {"input": inp, "output": out}
+    def label_ok(self, label: str) -> bool:
+        return self.label_available.get(label, 0) >= LABEL_SHARE * self.n
 
-
-SUITE: list[SuiteTask] = [
-    SuiteTask(
-        "nli",
-        "NLI",
-        "Given a premise and a hypothesis, decide whether the premise entails the hypothesis.",
-        [
-            _ex(
-                {
-                    "premise": "Lungs are the organs where oxygen enters the blood.",
-                    "hypothesis": "Oxygen enters the blood in the lungs.",
-                },
-                {"label": "entailment"},
-            ),
-            _ex(
-                {
-                    "premise": "A wetland is land saturated with water, like a marsh.",
-                    "hypothesis": "Deserts get little rain each year.",
-                },
-                {"label": "not_entailment"},
-            ),
-            _ex(
-                {
-                    "premise": "Pure water has a pH of 7, which is neutral.",
-                    "hypothesis": "A solution with pH 7 is neutral.",
-                },
-                {"label": "entailment"},
-            ),
-        ],
-        ["scitail_test"],
-        {"snli_dev", "anli_test", "superglue_cb", "superglue_rte"},
-    ),
-    SuiteTask(
-        "yesno_passage",
-        "yes/no QA over a passage",
-        "Read the passage and answer the question with yes or no.",
-        [
-            _ex(
-                {
-                    "passage": "The Great Wall of China was built across the northern borders of ancient Chinese states to protect against nomadic groups.",
-                    "question": "was the great wall built to keep out nomads",
-                },
-                {"answer": "yes"},
-            ),
-            _ex(
-                {
-                    "passage": "The platypus is a semiaquatic egg-laying mammal endemic to eastern Australia.",
-                    "question": "does the platypus give birth to live young",
-                },
-                {"answer": "no"},
-            ),
-            _ex(
-                {
-                    "passage": "Mount Everest is Earth's highest mountain above sea level, in the Himalayas.",
-                    "question": "is mount everest the highest mountain above sea level",
-                },
-                {"answer": "yes"},
-            ),
-        ],
-        ["boolq"],
-        {
-            "strategyqa_full",
-            "t0_qasc",
-            "t0_wiki_qa",
-            "t0_social_i_qa",
-            "superglue_rte",
-            "t0_glue_qqp",
-            "t0_sciq",
-            "t0_quartz",
-            "t0_ropes",
-            "t0_quoref",
-            "t0_duorc",
-            "t0_cosmos_qa",
-            "t0_adversarial_qa",
-        },
-    ),
-    SuiteTask(
-        "yesno_commonsense",
-        "yes/no commonsense",
-        "Answer the commonsense question with yes or no.",
-        [
-            _ex("Can a penguin fly to the top of a tree?", "no"),
-            _ex("Would a glass of water freeze in a typical home freezer overnight?", "yes"),
-            _ex("Is it safe to touch a hot stove with bare hands?", "no"),
-        ],
-        ["strategyqa_full"],
-        {
-            "boolq",
-            "t0_qasc",
-            "t0_social_i_qa",
-            "t0_wiki_qa",
-            "truthfulqa",
-            "piqa",
-            "t0_quarel",
-            "arc_challenge",
-            "openbookqa",
-            "t0_sciq",
-            "winogrande",
-            "hellaswag_val",
-            "t0_cosmos_qa",
-            "t0_quartz",
-        },
-    ),
-    SuiteTask(
-        "extractive_qa",
-        "extractive QA",
-        "Answer the question with a span copied from the context.",
-        [
-            _ex(
-                {
-                    "context": "The Amazon River in South America is the largest river in the world by discharge volume. It flows through Peru, Colombia and Brazil before emptying into the Atlantic Ocean. Its basin covers about seven million square kilometres, most of it rainforest.",
-                    "question": "Into which ocean does the Amazon River empty?",
-                },
-                "the Atlantic Ocean",
-            ),
-            _ex(
-                {
-                    "context": "Marie Curie was a Polish-born physicist and chemist who did pioneering research on radioactivity. She was the first woman to win a Nobel Prize, sharing the 1903 prize in physics with Pierre Curie and Henri Becquerel. In 1911 she won a second Nobel Prize, in chemistry.",
-                    "question": "In what year did Marie Curie win her first Nobel Prize?",
-                },
-                "1903",
-            ),
-            _ex(
-                {
-                    "context": "The Eiffel Tower is a wrought-iron lattice tower on the Champ de Mars in Paris. It is named after the engineer Gustave Eiffel, whose company designed and built it for the 1889 World's Fair. Artists first criticised its design, but it has become a cultural icon of France.",
-                    "question": "Whose company designed and built the Eiffel Tower?",
-                },
-                "Gustave Eiffel",
-            ),
-        ],
-        ["t0_adversarial_qa"],
-        {
-            "bbq",
-            "t0_quoref",
-            "t0_duorc",
-            "t0_ropes",
-            "t0_sciq",
-            "t0_quartz",
-            "t0_cosmos_qa",
-            "t0_wiki_hop",
-            "t0_kilt_tasks_hotpotqa",
-            "nq_open",
-            "boolq",
-            "t0_dream",
-            "fetaqa",
-            "t0_wiki_bio",
-            "t0_wiki_qa",  # a question with a Wikipedia sentence that may hold the answer
-        },
-    ),
-    SuiteTask(
-        "math",
-        "math word problems",
-        "Solve the grade-school math word problem. Reason step by step, then give the final numeric answer.",
-        [
-            _ex(
-                "Tom has 5 apples and buys 7 more. He gives 3 to his sister. How many apples does he have now?",
-                "5 + 7 = 12 and 12 - 3 = 9. The answer is 9.",
-            ),
-            _ex(
-                "A bakery sells muffins for $3 each. On Monday it sold 24 muffins. How much money did it make?",
-                "24 * 3 = 72 dollars. The answer is 72.",
-            ),
-            _ex(
-                "A train travels 60 miles per hour for 4 hours. How far does it travel?",
-                "60 * 4 = 240 miles. The answer is 240.",
-            ),
-        ],
-        ["gsm8k"],
-        {"svamp", "asdiv", "addsub", "multiarith", "singleeq", "aqua_rat", "mathqa"},
-    ),
-    SuiteTask(
-        "topic",
-        "topic classification",
-        "Classify the news article into one of: World, Sports, Business, Sci/Tech.",
-        [
-            _ex(
-                "Stocks fell sharply on Tuesday as investors worried about rising interest rates and weak earnings.",
-                "Business",
-            ),
-            _ex("The home team scored twice in the final minutes to win the championship game.", "Sports"),
-            _ex("Researchers unveiled a new chip that doubles battery life in smartphones.", "Sci/Tech"),
-        ],
-        ["ag_news_test"],
-        {  # labelled topic data, and news articles (an LLM labels an article's topic easily)
-            "t0_ag_news",
-            "t0_dbpedia_14",
-            "t0_trec",
-            "stackoverflow_titles",
-            "cnn_dailymail_sample",
-            "t0_cnn_dailymail",
-            "xsum_sample",
-            "t0_xsum",
-            "t0_multi_news",
-            "t0_gigaword",
-        },
-    ),
-    SuiteTask(
-        "summarisation",
-        "summarisation",
-        "Summarise the text in one or two sentences.",
-        [
-            _ex(
-                "The city council met on Monday to discuss the new budget. After hours of debate, members voted to increase funding for public parks and reduce spending on road repairs, citing residents' feedback.",
-                "The council voted to fund parks more and road repairs less.",
-            ),
-            _ex(
-                "A new study of 2,000 adults found that people who walked at least 30 minutes a day reported better sleep and lower stress than those who did not exercise.",
-                "Daily 30-minute walks are linked to better sleep and less stress.",
-            ),
-            _ex(
-                "Heavy rain caused flooding across the region overnight, closing several roads and schools. Officials expect water levels to fall by the weekend.",
-                "Overnight floods closed roads and schools; water should recede by the weekend.",
-            ),
-        ],
-        ["scitldr"],
-        {
-            "cnn_dailymail_sample",
-            "xsum_sample",
-            "t0_cnn_dailymail",
-            "t0_xsum",
-            "t0_samsum",
-            "t0_multi_news",
-            "t0_gigaword",
-        },
-    ),
-    SuiteTask(
-        "sentiment",
-        "sentiment classification",
-        "Is the sentiment of this review positive or negative?",
-        [
-            _ex("The battery died after two days and support never answered my emails.", "negative"),
-            _ex("A warm, funny film with a wonderful cast. I loved every minute.", "positive"),
-            _ex("Great value for the price, works exactly as described.", "positive"),
-        ],
-        ["sst5_dev"],
-        {
-            "t0_imdb",
-            "t0_rotten_tomatoes",
-            "t0_yelp_review_full",
-            "t0_amazon_polarity",
-            "customer_reviews_cr",
-            "t0_app_reviews",
-        },
-    ),
-    SuiteTask(
-        "dialogue_generation",
-        "generation",
-        "Write a short, natural conversation between two people about the given situation.",
-        [
-            _ex(
-                "Two friends plan a weekend trip to the mountains.",
-                "A: Want to go hiking this weekend?\nB: Sure, where?\nA: The mountains, we could leave Saturday morning.\nB: Great, I'll bring snacks.",
-            ),
-            _ex(
-                "A customer asks a shop assistant about a jacket.",
-                "A: Excuse me, do you have this jacket in blue?\nB: Yes, what size?\nA: Medium, please.\nB: Here you go, the fitting room is on the left.",
-            ),
-            _ex(
-                "A student asks a teacher for more time on homework.",
-                "A: Could I hand in the essay on Monday?\nB: Why do you need more time?\nA: I was ill this week.\nB: All right, Monday is fine.",
-            ),
-        ],
-        ["t0_dream"],
-        {  # dialogues, and everyday situations between people (the task's input)
-            "t0_samsum",
-            "hh_rlhf_harmless_test",
-            "t0_social_i_qa",
-            "t0_cosmos_qa",
-            "clutrr",
-        },
-    ),
-    # far tasks: nothing in the shared sources covers them; used to calibrate the warning
-    SuiteTask(
-        "far_chess",
-        "far: chess openings",
-        "Name the chess opening from the first moves in algebraic notation.",
-        [
-            _ex("1. e4 e5 2. Nf3 Nc6 3. Bb5", "Ruy Lopez"),
-            _ex("1. d4 d5 2. c4", "Queen's Gambit"),
-            _ex("1. e4 c5", "Sicilian Defence"),
-        ],
-        [],
-    ),
-    SuiteTask(
-        "far_protein",
-        "far: protein sequences",
-        "Predict the subcellular location of the protein from its amino-acid sequence.",
-        [
-            _ex(
-                "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQFEVVHSLAKWKRQTLGQHDFSAGEGLYTHMKALRPDEDRLSPLHSVYVDQWDWERVMGDGERQFSTLKSTVEAIWAGIKATEAAVSEEFGLAPFLPDQIHFVHSQELLSRYPDLDAKGRERAIAKDLGAVFLVGIGGKLSDGHRHDVRAPDYDDWSTPSELGHAGLNGDILVWNPVLEDAFELSSMGIRVDADTLKHALGSQLPLAV",
-                "cytoplasm",
-            ),
-            _ex(
-                "MALWMRLLPLLALLALWGPDPAAAFVNQHLCGSHLVEALYLVCGERGFFYTPKTRREAEDLQVGQVELGGGPGAGSLQPLALEGSLQKRGIVEQCCTSICSLYQLENYCN",
-                "extracellular",
-            ),
-            _ex(
-                "MSTNPKPQRKTKRNTNRRPQDVKFPGGGQIVGGVYLLPRRGPRLGVRATRKTSERSQPRGRRQPIPKARRPEGRTWAQPGYPWPLYGNEGCGWAGWLLSPRGSRPSWGPTDPRRRSRNLGKVIDTLTCGFADLMGYIPLVGAPLGGAARALAHGVRVLEDGVNYATGNLPGCSFSIFLLALLSCLTVPASA",
-                "membrane",
-            ),
-        ],
-        [],
-    ),
-]
+    n: int = 1000
 
 
 def precision(items: list[dict[str, Any]], relevant: set[str]) -> float:
     return sum(it["source"] in relevant for it in items) / max(1, len(items))
+
+
+def label_shares(st: SuiteTask, items: list[dict[str, Any]]) -> dict[str, float]:
+    """Share of the items per task label (rows of relevant sources whose own label maps onto it)."""
+    counts = dict.fromkeys(st.labels or [], 0)
+    for it in items:
+        if it["source"] in st.relevant:
+            lab = st.row_label(it)
+            if lab is not None:
+                counts[lab] += 1
+    return {k: v / max(1, len(items)) for k, v in counts.items()}
+
+
+_AVAILABLE: dict[tuple[str, str], dict[str, int]] = {}
+
+
+def labels_available(st: SuiteTask, ds: Any) -> dict[str, int]:
+    """Rows per task label the store holds in allowed relevant sources (what 15% can be asked of)."""
+    key = (str(ds.path), st.name)
+    if key not in _AVAILABLE:
+        import numpy as np
+
+        counts = dict.fromkeys(st.labels or [], 0)
+        task = st.task()
+        for s in ds.sources:
+            if s.name in st.label_sources and s.name in st.relevant and not task.is_excluded(s.name):
+                rows = ds.get_rows(np.arange(s.row_start, s.row_start + s.n_rows))
+                for it in rows:
+                    lab = st.row_label(it)
+                    if lab is not None:
+                        counts[lab] += 1
+        _AVAILABLE[key] = counts
+    return _AVAILABLE[key]
+
+
+_RESOLVERS: dict[tuple[str, str], Any] = {}
+
+
+def resolver(task: Any, ds: Any) -> Any:
+    """The label resolver the pipeline and the CLI pass (the mapper), one per task and store."""
+    from taskforge._pipeline import label_resolver
+
+    key = (str(getattr(ds, "path", id(ds))), task.name)
+    if key not in _RESOLVERS:
+        _RESOLVERS[key] = label_resolver(task, ds)
+    return _RESOLVERS[key]
+
+
+def measure(st: SuiteTask, ds: Any, method: str, n: int, **options: Any) -> Outcome:
+    from taskforge._retrieval import retrieve
+
+    t0 = time.perf_counter()
+    task = st.task()
+    if "labels_of" not in options:
+        options["labels_of"] = resolver(task, ds)
+    res = retrieve(task, ds, n=n, method=method, show=False, **options)
+    names = {s.name for s in ds.sources}
+    rel = st.relevant & names
+    per = res.per_source
+    out = Outcome(
+        st.name,
+        method,
+        precision(res.items, rel) if rel else float("nan"),
+        max_share=max(per.values()) / max(1, len(res.items)) if per else 0.0,
+        n_sources=len(per),
+        relevant_in_store=len(rel - {s for s in names if st.task().is_excluded(s)}),
+        warned=res.warning is not None,
+        confidence={**res.coverage, "description": res.confidence},
+        seconds=time.perf_counter() - t0,
+        n=n,
+    )
+    if st.labels and st.label_sources:
+        out.label_shares = label_shares(st, res.items)
+        out.label_available = labels_available(st, ds)
+    out.top_sources = list(per.items())[:6]  # type: ignore[attr-defined]
+    return out
 
 
 def register_ablations() -> None:
@@ -369,77 +153,143 @@ def register_ablations() -> None:
 
     from taskforge._retrieval import METHODS, rebase_plus
 
-    # the previous default: raw description cosines, answer 0.5, dataset 1.5
-    METHODS.setdefault("rebase_weighted", partial(rebase_plus, w_answer=0.5, w_dataset=1.5))
     # the paper's equal weights with centred descriptions: what centring alone does
     METHODS.setdefault("rebase_centred", partial(rebase_plus, centre_descriptions=True))
 
 
+def register_held_out(paths: list[Path]) -> dict[str, dict[str, Any]]:
+    """For each half, the selection settings chosen on the *other* half; its weights are registered
+    as the method ``held_out_<half>`` (``rebase_parts`` with those weights)."""
+    import json
+    from functools import partial
+
+    from taskforge._retrieval import METHODS
+    from taskforge._retrieval._methods import PARTS, rebase_parts
+
+    out: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        log = json.loads(path.read_text())
+        report = "B" if log["tune"] == "A" else "A"
+        chosen = {k: _value(v) for k, v in log["setting"].items()}
+        weights = {k: v for k, v in chosen.items() if k in PARTS}
+        METHODS[f"held_out_{report}"] = partial(rebase_parts, **weights)
+        out[report] = {k: v for k, v in chosen.items() if k not in PARTS}
+    return out
+
+
+def _value(text: str) -> Any:
+    """A setting as retrieval_tune.py writes it (str of a bool / float)."""
+    if text in ("True", "False"):
+        return text == "True"
+    return float(text)
+
+
+def summarise(outs: list[Outcome]) -> dict[str, float]:
+    """Mean / worst precision, worst label share, largest source share where >= 3 relevant sources."""
+    prec = [o.precision for o in outs if o.precision == o.precision]
+    labs = [o.min_label for o in outs if o.min_label is not None]
+    shares = [o.max_share for o in outs if o.relevant_in_store >= 3 and o.precision == o.precision]
+    return {
+        "mean": sum(prec) / max(1, len(prec)),
+        "min": min(prec) if prec else float("nan"),
+        "min_label": min(labs) if labs else float("nan"),
+        "max_share": max(shares) if shares else float("nan"),
+    }
+
+
 def main() -> None:
-    from taskforge import Datastore, retrieve
-    from taskforge._console import console, summary_table
+    from taskforge import Datastore
+    from taskforge._console import console
 
     register_ablations()
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datastore", required=True)
     ap.add_argument("-n", type=int, default=1000)
-    ap.add_argument("--methods", default="rebase,rebase_centred,rebase_weighted,rebase_tuned,craft,mean")
-    ap.add_argument("--tasks", default="", help="comma-separated task names (default: all)")
+    ap.add_argument("--methods", default="rebase,rebase_tuned,rebase_parts")
+    ap.add_argument("--half", default="all", choices=["A", "B", "all"])
+    ap.add_argument("--tasks", default="", help="comma-separated task names (default: the half)")
     ap.add_argument("--show-sources", action="store_true", help="print each run's top sources")
-    ap.add_argument("--markdown", action="store_true", help="also print the precision table as markdown")
+    ap.add_argument("--markdown", action="store_true", help="also print the tables as markdown")
+    ap.add_argument(
+        "--held-out",
+        default="",
+        help="comma-separated retrieval_tune.py --out files: adds a 'held_out' column that runs each "
+        "task with the setting chosen on the other half (the figures the README reports)",
+    )
     args = ap.parse_args()
     ds = Datastore.open(args.datastore)
     methods = [m for m in args.methods.split(",") if m]
-    names = {s.name for s in ds.sources}
-    tasks = [t for t in SUITE if not args.tasks or t.name in args.tasks.split(",")]
+    held_out = register_held_out([Path(p) for p in args.held_out.split(",") if p])
+    if held_out:
+        methods.append("held_out")
+    tasks = [t for t in SUITE if (t.half == args.half or args.half == "all")]
+    if args.tasks:
+        tasks = [t for t in SUITE if t.name in args.tasks.split(",")]
 
-    table_rows, best_rows, totals = [], [], {m: [] for m in methods}
+    results: dict[str, list[Outcome]] = {m: [] for m in methods}
     for st in tasks:
-        rel = st.relevant & names
-        row: list[Any] = [st.name]
-        best: list[Any] = [st.name]
         for m in methods:
-            t0 = time.perf_counter()
-            res = retrieve(st.task(), ds, n=args.n, method=m, show=False)
-            p = precision(res.items, rel) if rel else float("nan")
-            if rel:
-                totals[m].append(p)
-            row.append(p)
-            best.append(res.confidence)
+            if m == "held_out":
+                setting = held_out.get(st.half)
+                if setting is None:
+                    raise SystemExit(f"--held-out: no setting tuned on the half other than {st.half}")
+                o = measure(st, ds, f"held_out_{st.half}", args.n, **setting)
+                o.method = m
+            else:
+                o = measure(st, ds, m, args.n)
+            results[m].append(o)
             if args.show_sources:
-                top = ", ".join(f"{s} {c}" for s, c in list(res.per_source.items())[:6])
-                console.print(f"{st.name:20s} {m:14s} p={p:.2f} {time.perf_counter() - t0:5.1f}s  {top}")
-            if res.warning:
-                best[-1] = f"{best[-1]:.3f} warned"
-        table_rows.append(row)
-        best_rows.append(best)
-    table_rows.append(["mean", *[sum(v) / max(1, len(v)) for v in totals.values()]])
-    table_rows.append(["min", *[min(v) if v else float("nan") for v in totals.values()]])
-    console.print(
-        summary_table(f"Relevant-source precision of the top {args.n}", ["task", *methods], table_rows)
-    )
-    console.print(
-        summary_table(
-            "Confidence: best instruction-description cosine (warning)", ["task", *methods], best_rows
-        )
-    )
+                top = ", ".join(f"{s} {c}" for s, c in o.top_sources)  # type: ignore[attr-defined]
+                lab = " ".join(f"{k}={v:.2f}" for k, v in o.label_shares.items())
+                console.print(f"{st.name:20s} {m:14s} p={o.precision:.2f} {o.seconds:5.1f}s {lab}  {top}")
+    console.print(table(tasks, results, methods, args.n))
     if args.markdown:
-        print(markdown_table(["task", *methods], table_rows, {t.name: t.kind for t in tasks}))
+        print(markdown(tasks, results, methods))
 
 
-def markdown_table(header: list[str], rows: list[list[Any]], kinds: dict[str, str]) -> str:
-    """The precision table as markdown (tasks by their kind), for the README."""
+def _cell(o: Outcome) -> str:
+    p = "-" if o.precision != o.precision else f"{o.precision:.2f}"
+    lab = "" if o.min_label is None else f" L{o.min_label:.2f}"
+    w = " W" if o.warned else ""
+    ratio = o.confidence.get("ratio", float("nan"))
+    return f"{p}{lab} S{o.max_share:.2f}/{o.n_sources} R{ratio:.2f}{w}"
 
-    def cell(v: Any) -> str:
-        return f"{v:.2f}" if isinstance(v, float) else str(v)
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        if row[0] in kinds and kinds[row[0]].startswith("far:"):
-            continue
+def table(tasks: list[SuiteTask], results: dict[str, list[Outcome]], methods: list[str], n: int) -> Any:
+    from taskforge._console import summary_table
+
+    rows = []
+    for i, st in enumerate(tasks):
+        rows.append([f"{st.half} {st.name}", *[_cell(results[m][i]) for m in methods]])
+    for key in ("mean", "min", "min_label", "max_share"):
+        rows.append([key, *[f"{summarise(results[m])[key]:.2f}" for m in methods]])
+    title = f"Top {n}: precision, L smallest label share, S largest source share / sources, W warned"
+    return summary_table(title, ["task", *methods], rows)
+
+
+def markdown(tasks: list[SuiteTask], results: dict[str, list[Outcome]], methods: list[str]) -> str:
+    """Precision per task (and the label/share figures) as a markdown table for the README."""
+    lines = ["| task | half | " + " | ".join(methods) + " |", "|---|---|" + "---|" * len(methods)]
+    for i, st in enumerate(tasks):
+        cells = []
+        for m in methods:
+            o = results[m][i]
+            if st.shape == "far":
+                cells.append("warned" if o.warned else "**no warning**")
+                continue
+            c = f"{o.precision:.2f}"
+            if o.min_label is not None:
+                c += f" (labels >= {o.min_label:.2f})"
+            cells.append(c)
+        lines.append(f"| {st.kind} | {st.half} | " + " | ".join(cells) + " |")
+    for key, label in (
+        ("mean", "mean precision"),
+        ("min", "worst task"),
+        ("min_label", "smallest label share"),
+        ("max_share", "largest source share (>= 3 relevant)"),
+    ):
         lines.append(
-            "| " + " | ".join([kinds.get(row[0], f"**{row[0]}**")] + [cell(v) for v in row[1:]]) + " |"
+            f"| **{label}** | | " + " | ".join(f"{summarise(results[m])[key]:.2f}" for m in methods) + " |"
         )
     return "\n".join(lines)
 

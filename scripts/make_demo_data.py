@@ -8,17 +8,18 @@ SOURCE.txt; demo/CREDITS.md lists origins and licences.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datastore-sources"
+SHARED = Path(os.environ.get("TASKFORGE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "datastore-sources"
 OUT = Path(__file__).resolve().parents[1] / "demo" / "sources"
 
 # name -> (files to subset, rows to keep, licence)
 PICKS: dict[str, tuple[list[str], int, str]] = {
     "scitail_test": (["test.jsonl"], 400, "Apache-2.0 (SciTail, AI2)"),
-    "snli_dev": (["dev.jsonl"], 300, "CC BY-SA 4.0 (SNLI, Bowman et al. 2015)"),
+    "snli_dev": (["dev.jsonl"], 2000, "CC BY-SA 4.0 (SNLI, Bowman et al. 2015)"),
     "gsm8k": (["train.jsonl"], 300, "MIT (OpenAI grade-school-math)"),
     "aqua_rat": (["test.jsonl"], 150, "Apache-2.0 (AQuA-RAT, DeepMind)"),
     "svamp": (["SVAMP.json"], 200, "MIT (SVAMP)"),

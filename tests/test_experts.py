@@ -160,6 +160,66 @@ def test_evaluate_not_an_expert_folder(tmp_path: Path) -> None:
         evaluate(tmp_path, MATH, data)
 
 
+# ---- honest evaluation: baselines, per-label scores, warnings ---------------------------------------------
+def _nli_rows(labels: list[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "input": {"premise": f"Premise number {i}.", "hypothesis": f"Hypothesis {i}."},
+            "output": {"label": lab},
+        }
+        for i, lab in enumerate(labels)
+    ]
+
+
+def test_constant_predictor_warning(tmp_path: Path) -> None:
+    data = _write(tmp_path / "eval.jsonl", _nli_rows(["entailment"] * 3 + ["not_entailment"] * 7))
+    res = evaluate(Stub({}, default="not_entailment"), NLI, data, out=tmp_path / "res.json")
+    assert res.metrics["accuracy"] == 0.7 and res.metrics["top_share"] == 1.0
+    assert res.baselines["majority"] == {"label": "not_entailment", "accuracy": 0.7}
+    assert len(res.warnings) == 2
+    assert "answers 'not_entailment' for 100% of the rows" in res.warnings[0]
+    assert "does not beat the majority rate 0.700" in res.warnings[1]
+    saved = json.loads((tmp_path / "res.json").read_text())
+    assert saved["warnings"] == res.warnings and saved["baselines"] == res.baselines
+
+
+def test_no_warning_for_a_useful_predictor(tmp_path: Path) -> None:
+    rows = _nli_rows(["entailment"] * 4 + ["not_entailment"] * 6)
+    answers = {Task.text_of(r["input"]): r["output"]["label"] for r in rows}
+    answers[Task.text_of(rows[0]["input"])] = "not_entailment"  # one mistake
+    data = _write(tmp_path / "eval.jsonl", rows)
+    res = evaluate(Stub(answers), NLI, data)
+    assert res.metrics["accuracy"] == 0.9 and res.warnings == []
+    diag = res.diagnostics
+    assert diag["per_label"]["entailment"] == {
+        "precision": 1.0,
+        "recall": 0.75,
+        "f1": 0.8571,
+        "support": 4,
+        "predicted": 3,
+    }
+    assert diag["per_label"]["not_entailment"]["precision"] == pytest.approx(6 / 7, abs=1e-4)
+    assert diag["confusion"] == {"labels": ["entailment", "not_entailment"], "matrix": [[3, 1], [0, 6]]}
+    assert diag["top_label"] == "not_entailment" and diag["top_share"] == 0.7
+
+
+def test_near_constant_share_and_unknown_answers(tmp_path: Path) -> None:
+    rows = _nli_rows(["entailment"] * 5 + ["not_entailment"] * 15)
+    answers = {Task.text_of(rows[-1]["input"]): "maybe"}  # not a label: counted, shown, never dropped
+    data = _write(tmp_path / "eval.jsonl", rows)
+    res = evaluate(Stub(answers, default="entailment"), NLI, data)
+    assert res.diagnostics["top_share"] == 0.95
+    assert res.diagnostics["confusion"]["labels"] == ["entailment", "not_entailment", "maybe"]
+    assert any("answers 'entailment' for 95% of the rows" in w for w in res.warnings)
+    assert any("does not beat the majority rate 0.750" in w for w in res.warnings)
+
+
+def test_baselines_only_for_classification(tmp_path: Path) -> None:
+    data = _write(tmp_path / "e.jsonl", [{"input": "2+2?", "output": "4"}])
+    res = evaluate(Stub({}, default="The answer is 4"), MATH, data)
+    assert res.baselines == {} and res.warnings == [] and "top_share" not in res.metrics
+
+
 @pytest.mark.shared
 def test_scitail_raw_rows(tmp_path: Path) -> None:
     path = SHARED / "scitail_test" / "test.jsonl"

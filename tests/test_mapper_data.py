@@ -268,9 +268,11 @@ def test_row_labels_batch_by_batch_plan_again_until_enough_rows(embedder) -> Non
     items = t0_items()
     mapper = Mapper(SENTIMENT, TransformSettings(plan_rows=8), embedder)
     first = mapper.row_labels(items[:2])  # two rows: no wrapper yet, so "Yes" answers nothing
-    assert first == [None, None] and mapper.plans["t0_amazon_polarity"].rows_seen == 2
+    # row_labels plans the label column alone (Mapper.label_plan); asked with no new rows it
+    # returns the plan it holds
+    assert first == [None, None] and mapper.label_plan("t0_amazon_polarity", []).rows_seen == 2
     labels = [lab for k in range(2, len(items), 3) for lab in mapper.row_labels(items[k : k + 3])]
-    assert mapper.plans["t0_amazon_polarity"].question_label == "positive"
+    assert mapper.label_plan("t0_amazon_polarity", []).question_label == "positive"
     assert labels[-4:] == ["positive" if c == "Yes" else "negative" for _, _, c in REVIEWS[-4:]]
 
 

@@ -315,3 +315,27 @@ def test_next_steps_follow_the_numbers(tmp_path: Path) -> None:
     write_jsonl(kept_path, kept)
     steps = _next_steps(build_report(run, embedder=False).read_text())
     assert any(s.startswith("No kept sample has the label 'not_entailment'") for s in steps)
+
+
+def _tile(html: str, label: str) -> str:
+    m = re.search(rf'<div class="tile[^"]*"><div class="tl">{label}</div>.*?</div></div>', html, re.S)
+    assert m, label
+    return m.group(0)
+
+
+def test_accuracy_tile_shows_baselines_and_turns_amber(tmp_path: Path) -> None:
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=40)
+    html = build_report(run, embedder=HashEmbedder()).read_text()
+    tile = _tile(html, "accuracy")
+    assert "majority 0.604" in tile and "examples only 0.612" in tile and "warn" not in tile
+    assert "majority (not_entailment)" in html and "examples only (3)" in html  # rows of the eval table
+    assert "confusion matrix" in html and "per label" in html
+    # an expert that answers one label and scores the majority rate: amber tile and the warnings shown
+    res_path = run / "eval" / "results.json"
+    res = json.loads(res_path.read_text())
+    res["metrics"] = {"accuracy": 0.604, "macro_f1": 0.38, "top_share": 1.0}
+    res["warnings"] = ["the expert answers 'not_entailment' for 100% of the rows: it has learned nothing"]
+    res_path.write_text(json.dumps(res))
+    html = build_report(run, embedder=HashEmbedder()).read_text()
+    assert 'class="tile accent warn"' in _tile(html, "accuracy")
+    assert html.count("answers &#39;not_entailment&#39; for 100% of the rows") == 2  # banner + eval section

@@ -112,12 +112,12 @@ def test_examples_from_csv_single_columns(tmp_path):
     assert [e.output for e in task.examples] == ["4", "fruit"]
 
 
-def test_craft_few_shot_file_loads_as_is(tmp_path):
+def test_craft_few_shot_file_loads_as_document_and_sample(tmp_path):
     lines = [
         {
             "Text": "Photosynthesis turns light into chemical energy.",
-            "Instruction": "What does photosynthesis do?",
-            "Output": "It converts light energy into chemical energy.",
+            "Instruction": "What does photosynthesis do?\nA. It stores water.\nB. It turns light into chemical energy.",
+            "Output": "B.",
         },
         {"Text": "The heart pumps blood.", "Instruction": "What pumps blood?", "Output": "The heart."},
     ]
@@ -129,12 +129,36 @@ def test_craft_few_shot_file_loads_as_is(tmp_path):
                 f"name: bio\ninstruction: Answer.\nexamples_from:\n  path: fewshots.jsonl\n{extra}",
             )
         )
-        assert task.input_fields == ["text", "instruction"] and task.output_fields == ["output"]
-        assert task.examples[1].input == {
-            "text": "The heart pumps blood.",
-            "instruction": "What pumps blood?",
-        }
-        assert task.examples[1].output == "The heart."
+        # Text is the document the sample was written from; the sample is Instruction -> Output
+        assert task.input_fields == ["input"] and task.output_fields == ["output"]
+        assert task.examples[1].input == "What pumps blood?" and task.examples[1].output == "The heart."
+        assert task.examples[1].document == "The heart pumps blood."
+        assert task.examples[0].output == "B"  # CRAFT's "B." answer letter, read as its extractor does
+        assert task.has_documents
+        assert task.example_texts() == [r["Text"] for r in lines]
+
+
+def test_document_column_from_any_examples_file(tmp_path):
+    _write(
+        tmp_path / "ex.jsonl",
+        json.dumps({"article": "Rain fell all week in Leeds.", "q": "Where?", "a": "Leeds"}) + "\n",
+    )
+    task = Task.from_dict(
+        {
+            "name": "t",
+            "instruction": "x",
+            "examples_from": {"path": "ex.jsonl", "input": "q", "output": "a", "document": "article"},
+        },
+        base_dir=tmp_path,
+    )
+    assert task.examples[0].document == "Rain fell all week in Leeds." and task.examples[0].input == "Where?"
+    assert "document: Rain fell" in task.to_yaml()  # the run's task.yaml keeps it
+
+
+def test_examples_without_documents_dump_as_before():
+    task = Task.from_dict({"name": "t", "instruction": "x", "examples": [{"input": "a", "output": "b"}]})
+    assert task.model_dump(mode="json")["examples"] == [{"input": "a", "output": "b"}]
+    assert not task.has_documents and task.example_texts() == ["a\nb"]
 
 
 def _error(tmp_path: Path, text: str) -> str:

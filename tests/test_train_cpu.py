@@ -56,7 +56,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     res = train_cpu_expert(
         TASK, data, out, epochs=1, batch_size=4, lr=1e-4, max_seq_length=32, min_steps=9, threads=1
     )
-    assert res.n_samples == 12 and res.info["train"]["n_skipped"] == 1
+    assert res.n_samples == 14 and res.info["train"]["n_skipped"] == 1  # 12 samples + the 2 examples
+    assert res.info["train"]["n_examples"] == 2
     assert res.losses[-1] < res.losses[0]
     return out
 
@@ -66,7 +67,7 @@ def test_saved_layout_and_settings(trained: Path) -> None:
     assert info["kind"] == "cpu-classifier"
     assert info["labels"] == ["negative", "positive"]
     assert info["settings"]["max_seq_length"] == 32 and info["settings"]["epochs"] == 3  # raised by min_steps
-    assert info["train"]["label_counts"] == {"negative": 6, "positive": 6}
+    assert info["train"]["label_counts"] == {"negative": 7, "positive": 7}
     assert (trained / "model" / "config.json").exists()
 
 
@@ -80,8 +81,20 @@ def test_reload_predict_and_evaluate(trained: Path, tmp_path: Path) -> None:
     data.write_text("".join(json.dumps(s) + "\n" for s in SAMPLES))
     res = evaluate(trained, TASK, data, run_dir=tmp_path / "run")
     assert res.kind == "cpu-classifier" and res.metrics["accuracy"] == pytest.approx(acc)
-    assert set(res.metrics) == {"accuracy", "macro_f1"}
-    assert (tmp_path / "run" / "eval" / "results.json").exists()
+    assert set(res.metrics) == {"accuracy", "macro_f1", "top_share"}
+    saved = json.loads((tmp_path / "run" / "eval" / "results.json").read_text())
+    # honest eval: the same expert on the 2 examples alone, and the majority rate, beside the score
+    examples_only = saved["baselines"]["examples_only"]
+    assert examples_only["n_train"] == 2 and 0 <= examples_only["accuracy"] <= 1
+    assert set(examples_only) >= {"accuracy", "macro_f1", "top_share"}
+    assert saved["baselines"]["majority"]["accuracy"] == 0.5  # 6 negative, 6 positive
+    per_label = saved["diagnostics"]["per_label"]
+    assert set(per_label) == {"negative", "positive"}
+    assert sum(v["support"] for v in per_label.values()) == 12
+    conf = saved["diagnostics"]["confusion"]
+    assert conf["labels"] == ["negative", "positive"]
+    assert sum(map(sum, conf["matrix"])) == 12
+    assert sum(conf["matrix"][i][i] for i in range(2)) == round(acc * 12)
 
 
 def test_cli_eval_and_inferred_labels(trained: Path, tmp_path: Path) -> None:
@@ -108,10 +121,14 @@ def test_cli_eval_and_inferred_labels(trained: Path, tmp_path: Path) -> None:
             "y",
             "--out",
             str(tmp_path / "r.json"),
+            "--no-baselines",
         ],
     )
     assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "r.json").read_text())["n"] == 12
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["n"] == 12 and set(saved["baselines"]) == {"majority"}  # no examples-only training
+    out = " ".join(r.output.split())
+    assert "Expert vs baselines" in out and "majority" in out and "Per label" in out
 
 
 def test_label_errors(tmp_path: Path) -> None:
@@ -123,3 +140,74 @@ def test_label_errors(tmp_path: Path) -> None:
     many = [{"input": str(i), "output": f"free text {i}"} for i in range(100)]
     with pytest.raises(ExpertError, match="classification"):
         train_cpu_expert(free, many, tmp_path / "o")
+
+
+def test_label_initialised_head_starts_as_zero_shot() -> None:
+    """Before any training the head is the zero-shot classifier: 20 x cosine(input, label name)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoTokenizer
+
+    from taskforge._experts._cpu import bundled_encoder_path
+    from taskforge._experts._heads import COSINE_SCALE, build_model
+
+    labels = ["sports", "cooking", "astronomy"]
+    texts = ["The football team won the match.", "Simmer the onions in butter.", "A comet passed Jupiter."]
+    tok = AutoTokenizer.from_pretrained(bundled_encoder_path())
+    model = build_model(bundled_encoder_path(), len(labels))
+    model.init_from_labels(tok, labels)
+    with torch.no_grad():
+        logits = model(**tok(texts, padding=True, return_tensors="pt")).logits.numpy()
+    st = SentenceTransformer(bundled_encoder_path())
+    cosine = st.encode(texts, normalize_embeddings=True) @ st.encode(labels, normalize_embeddings=True).T
+    assert logits == pytest.approx(COSINE_SCALE * cosine, abs=1e-3)
+    assert logits.argmax(-1).tolist() == [0, 1, 2]
+
+
+def test_source_balance_weights() -> None:
+    """A source with one label weighs 0.1 a row; inside a mixed source the labels weigh the same."""
+    from taskforge._experts._cpu import SINGLE_LABEL_SOURCE_WEIGHT, _class_weights, _source_balance
+
+    rows = [("a", 1, "rotten")] * 20 + [("b", 0, "amazon")] * 10 + [("c", 1, "amazon")] * 5
+    rows += [("d", 0, "rte")] * 2 + [("e", 1, "rte")] * 100
+    w = _source_balance(rows)
+    assert w[:20] == [SINGLE_LABEL_SOURCE_WEIGHT] * 20  # one label: its style would stand in for it
+    assert w[20:30] == [0.5] * 10 and w[30:35] == [1.0] * 5  # amazon: 10 x 0.5 = 5 x 1
+    assert w[35:37] == [1.0, 1.0] and w[37] == SINGLE_LABEL_SOURCE_WEIGHT  # 2/100 floored at 0.1
+    weighted = [(t, y, x) for (t, y, _), x in zip(rows, w, strict=True)]
+    cw = _class_weights(weighted, 2)
+    mass = [sum(x for _, y, x in weighted if y == k) for k in (0, 1)]
+    assert cw[0] * mass[0] == pytest.approx(cw[1] * mass[1])  # both labels weigh the same in the loss
+
+
+@pytest.mark.parametrize("pair_encoding", ["siamese", "cross"])
+def test_pair_inputs_train_and_reload(tmp_path: Path, pair_encoding: str) -> None:
+    """Premise/hypothesis inputs: each side embedded alone (siamese) or read as one two-segment sequence."""
+    nli = Task.from_dict(
+        {
+            "name": "nli",
+            "instruction": "Does the premise entail the hypothesis?",
+            "examples": [
+                {"input": {"premise": "A dog runs.", "hypothesis": "An animal moves."}, "output": "yes"},
+                {"input": {"premise": "A cat sleeps.", "hypothesis": "The cat is running."}, "output": "no"},
+            ],
+            "output_schema": {"output": {"labels": ["yes", "no"]}},
+        }
+    )
+    pairs = [
+        ({"premise": "Kids play football.", "hypothesis": "Children play a game."}, "yes"),
+        ({"premise": "A man cooks pasta.", "hypothesis": "Someone makes food."}, "yes"),
+        ({"premise": "A woman reads a book.", "hypothesis": "The woman is swimming."}, "no"),
+        ({"premise": "Two birds sing.", "hypothesis": "The birds are silent."}, "no"),
+    ]
+    data = [{"input": i, "output": o} for i, o in pairs]
+    out = tmp_path / "expert"
+    res = train_cpu_expert(
+        nli, data, out, epochs=2, batch_size=4, max_seq_length=32, pair_encoding=pair_encoding
+    )
+    assert res.info["text_pair"] and res.info["settings"]["pair_encoding"] == pair_encoding
+    expert = CpuExpert(out)
+    assert expert.siamese == (pair_encoding == "siamese")
+    probs = expert.predict_proba([i for i, _ in pairs])
+    assert probs.shape == (4, 2) and probs.sum(1) == pytest.approx([1.0] * 4, abs=1e-3)
+    assert set(expert.predict([i for i, _ in pairs])) <= {"yes", "no"}

@@ -73,8 +73,12 @@ def text_cells(record: Any, *, skip_non_text: bool = True) -> dict[str, str]:
     return cells
 
 
-def document_text(cells: dict[str, str]) -> str:
-    """One document from a record's cells: the single cell, else ``name: value`` lines."""
+def document_text(cells: dict[str, str], columns: list[str] | None = None) -> str:
+    """One document from a record's cells: the first of ``columns`` the record has (``--text-column``),
+    else the single cell, a long ``text``/``article``-like cell, or ``name: value`` lines."""
+    for name in columns or ():
+        if cells.get(name):
+            return cells[name]
     if len(cells) == 1:
         return next(iter(cells.values()))
     for key in ("text", "document", "content", "body", "article"):

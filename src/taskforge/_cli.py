@@ -204,7 +204,12 @@ def _register_all() -> None:
         report_cmds,
     )
     for module in modules:
-        module.register(app)
+        if module is retrieval_cmds:  # the transform stage's mapper resolves labels for retrieval
+            from taskforge._pipeline import label_resolver
+
+            retrieval_cmds.register(app, label_resolver=label_resolver)
+        else:
+            module.register(app)
 
 
 _register_all()

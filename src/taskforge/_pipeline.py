@@ -114,7 +114,14 @@ class RunResult:
 def run_retrieve(ctx: RunContext, stage_dir: Path) -> StageOutput:
     from taskforge._retrieval import retrieve
 
-    res = retrieve(ctx.task, ctx.datastore, settings=ctx.settings.retrieve, out=stage_dir / "items.jsonl")
+    resolver = label_resolver(ctx.task, ctx.datastore, ctx.settings.transform)
+    res = retrieve(
+        ctx.task,
+        ctx.datastore,
+        settings=ctx.settings.retrieve,
+        out=stage_dir / "items.jsonl",
+        labels_of=resolver,
+    )
     (stage_dir / "warning.txt").unlink(missing_ok=True)
     if not len(res):
         raise StageError("retrieve: no items (every source is excluded by the task, or the store is empty)")
@@ -123,6 +130,22 @@ def run_retrieve(ctx: RunContext, stage_dir: Path) -> StageOutput:
         atomic_write_text(stage_dir / "warning.txt", res.warning)
         counts["warning"] = res.warning
     return StageOutput(counts, res)
+
+
+MAPPER_LABEL_SETTINGS = ("label_map", "label_names", "sources_dir", "label_threshold", "plan_rows")
+
+
+def label_resolver(task: Task, datastore: Any, transform: TransformSettings | None = None) -> Any:
+    """The transform stage's mapper, as retrieval's label resolver (per-label quotas), or None
+    when the task has no labels. Only the mapper's label settings (``label_map`` ...) of
+    ``transform`` matter. Retrieval sits below the transform stage, so the mapper is injected."""
+    if not task.labels():
+        return None
+    from taskforge._transform import Mapper
+
+    given = transform if transform is not None else TransformSettings.for_task(task)
+    opts = {k: getattr(given, k) for k in MAPPER_LABEL_SETTINGS}
+    return Mapper(task, TransformSettings.build(opts), datastore.embedder())
 
 
 def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
@@ -221,17 +244,25 @@ def run_train(ctx: RunContext, stage_dir: Path) -> StageOutput:
 
 def run_eval(ctx: RunContext, stage_dir: Path) -> StageOutput:
     from taskforge._experts import evaluate
+    from taskforge._llm import make_llm
 
     opts = ctx.settings.eval
-    res = evaluate(
-        ctx.dir("train") / "model",
-        ctx.task,
-        opts.data,  # type: ignore[arg-type]
-        input_fields=opts.input_fields,
-        output_field=opts.output_field,
-        exclude_examples=opts.exclude_examples,
-        limit=opts.limit,
-    )
+    judge_settings = opts.judge_llm(ctx.llm_settings())
+    judge = make_llm(judge_settings) if judge_settings is not None else None
+    try:
+        res = evaluate(
+            ctx.dir("train") / "model",
+            ctx.task,
+            opts.data,  # type: ignore[arg-type]
+            input_fields=opts.input_fields,
+            output_field=opts.output_field,
+            exclude_examples=opts.exclude_examples,
+            limit=opts.limit,
+            judge=judge,
+        )
+    finally:
+        if judge is not None:
+            judge.close()
     res.write(stage_dir / "results.json")
     return StageOutput({"n": res.n, **res.metrics}, res)
 
@@ -242,8 +273,11 @@ def _dump(settings: StageSettings) -> dict[str, Any]:
 
 
 def retrieve_config(ctx: RunContext) -> dict[str, Any]:
-    """Retrieve settings without the target (a larger target must not redo a finished round)."""
-    return {k: v for k, v in _dump(ctx.settings.retrieve).items() if k != "target_samples"}
+    """Retrieve settings without the target (a larger target must not redo a finished round), and
+    the mapper's label settings the label quotas read."""
+    cfg = {k: v for k, v in _dump(ctx.settings.retrieve).items() if k != "target_samples"}
+    labels = _dump(ctx.settings.transform)
+    return {**cfg, "labels": {k: labels[k] for k in MAPPER_LABEL_SETTINGS}}
 
 
 def transform_config(ctx: RunContext) -> dict[str, Any]:
@@ -457,6 +491,7 @@ def preflight(settings: RunSettings) -> None:
 
     check_llm(settings.llm)
     check_llm(settings.filter.judge_llm(settings.llm))
+    check_llm(settings.eval.judge_llm(settings.llm))
     if settings.retrieve.method not in METHODS:
         raise SettingsError(
             f"retrieve.method: unknown {settings.retrieve.method!r}; choose one of {', '.join(sorted(METHODS))}"
@@ -508,6 +543,16 @@ def _scalar(v: Any) -> bool:
     return isinstance(v, (int, float, str, bool))
 
 
+def _print_eval(result: RunResult) -> None:
+    """The expert beside its baselines (majority, examples only) and any warning, from eval/results.json."""
+    path = result.run_dir / "eval" / "results.json"
+    if "eval" not in result.records or not path.exists():
+        return
+    from taskforge._experts._honest import print_honest_eval
+
+    print_honest_eval(json.loads(path.read_text(encoding="utf-8")), confusion=False)
+
+
 def print_summary(result: RunResult) -> None:
     """The funnel table and where the outputs are."""
     rows = []
@@ -541,6 +586,7 @@ def print_summary(result: RunResult) -> None:
                 ],
             )
         )
+    _print_eval(result)
     results.print(f"dataset: [bold]{result.dataset}[/]")
     if result.report:
         results.print(f"report:  [bold]{result.report}[/]")

@@ -37,6 +37,8 @@ class Item(TypedDict):
     row: Any  # the original record
     cells: dict[str, str]  # flattened column -> text
     text: NotRequired[str]  # document text (document stores)
+    passage: NotRequired[dict[str, Any]]  # document stores: the passage that matched {index, of, text, score}
+    picked_by: NotRequired[str]  # CRAFT: the list that took it ("example 3", "mean")
     scores: dict[str, float]
     method: str
 
@@ -52,6 +54,8 @@ class Provenance(TypedDict):
     sample_index: int
     repaired: NotRequired[bool]
     unwrapped: NotRequired[dict[str, Any]]  # mapper: {"wrappers": {column: template}, "raw": {column: text}}
+    passage: NotRequired[dict[str, Any]]  # documents: {index, of, score} of the passage that matched
+    picked_by: NotRequired[str]
 
 
 class Sample(TypedDict):

@@ -150,6 +150,14 @@ class BuildSettings(StageSettings):
                 raise ValueError(f"unknown encoding {value!r} (e.g. utf-8, latin-1, cp1252, auto)") from None
         return value
 
+    # documents: the column(s) holding each document's text, first present wins; rows with none skipped
+    text_column: list[str] | None = None
+
+    @field_validator("text_column", mode="before")
+    @classmethod
+    def _one_or_many_columns(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else (v or None)
+
 
 class RetrieveSettings(StageSettings):
     """``retrieve``: how many items, scored how."""
@@ -157,12 +165,22 @@ class RetrieveSettings(StageSettings):
     section: ClassVar[str] = "retrieve"
 
     n: int = Field(default=1000, ge=1)
-    method: str = "rebase_tuned"  # one of taskforge._retrieval.METHODS
+    method: str = "rebase_parts"  # one of taskforge._retrieval.METHODS
     # run until this many samples pass every filter: rounds retrieve more of the same ranking
     # (n is the first round's size) within llm.max_cost / llm.max_calls; see taskforge._target
     target_samples: int | None = Field(default=None, ge=1)
     per_source_cap: int | None = Field(default=None, ge=1)
     index: Literal["exact", "ann"] = "exact"
+    # selection (None: the method's own, taskforge._retrieval.SELECTION): past this share of n a
+    # source's rows compete with a handicap of share_margin top-n spreads (1 / inf: off / hard cap)
+    max_source_share: float | None = Field(default=None, gt=0, le=1)
+    share_margin: float | None = Field(default=None, ge=0)
+    # per-label quotas (tasks with labels): share of n per label (0: off), from rows scoring at
+    # least the n-th best minus label_reach spreads; labelled rows get label_bonus spreads after
+    label_share: float | None = Field(default=None, ge=0, le=1)
+    label_bonus: float | None = Field(default=None, ge=0)
+    label_reach: float | None = Field(default=None, ge=0)
+    label_depth: int = Field(default=10, ge=1)  # rows per source resolved: label_depth * n at most
 
 
 class LLMSettings(StageSettings):
@@ -214,6 +232,8 @@ class TransformSettings(StageSettings):
     ``style``: the built-in prompt, ``rebase`` (one retrieved row as JSON) or ``craft`` (worked
     examples as chat turns, then the document); ``auto`` picks ``craft`` for documents.
     ``template``: a Jinja2 file used instead of the built-in prompt (see ``_transform/_prompts``).
+    ``context``: what a retrieved document shows the LLM: the ``passage`` that matched the task
+    (retrieval names it; bounded length) or the whole ``document``.
     """
 
     section: ClassVar[str] = "transform"
@@ -221,6 +241,7 @@ class TransformSettings(StageSettings):
     method: Literal["auto", "mapper", "llm"] = "auto"
     style: Literal["auto", "rebase", "craft"] = "auto"
     template: Path | None = None
+    context: Literal["passage", "document"] = "passage"
     chain_of_thought: bool = False
     samples_per_item: int = Field(default=1, ge=1)
     n_examples: int | None = Field(
@@ -251,6 +272,7 @@ class TransformSettings(StageSettings):
         """The settings that change prompts or answers (part of the resume key)."""
         keys = (
             "style",
+            "context",
             "chain_of_thought",
             "n_examples",
             "seed",
@@ -297,17 +319,19 @@ class FilterSettings(StageSettings):
 
     def judge_llm(self, base: LLMSettings | None = None) -> LLMSettings | None:
         """The judge's client settings: its own model, URL and key; the rest (limits, cache) from ``base``."""
-        if not self.judge:
-            return None
-        base = base or LLMSettings()
-        return base.model_copy(
-            update={
-                "spec": self.judge,
-                "base_url": self.judge_base_url,
-                "api_key_env": self.judge_api_key_env,
-                "prices": None,
-            }
-        )
+        return judge_settings(self.judge, self.judge_base_url, self.judge_api_key_env, base)
+
+
+def judge_settings(
+    spec: str | None, base_url: str | None, api_key_env: str | None, base: LLMSettings | None
+) -> LLMSettings | None:
+    """An LLM judge's client settings: its own model, URL and key; limits and cache from ``base``."""
+    if not spec:
+        return None
+    base = base or LLMSettings()
+    return base.model_copy(
+        update={"spec": spec, "base_url": base_url, "api_key_env": api_key_env, "prices": None}
+    )
 
 
 class ExportSettings(StageSettings):
@@ -384,6 +408,13 @@ class EvalSettings(StageSettings):
     output_field: str | None = None
     exclude_examples: bool = True
     limit: int | None = Field(default=None, ge=1)
+    # generation tasks: an LLM judge's win rate of the expert's outputs against the references
+    judge: str | None = None  # "openai:MODEL" / "anthropic:MODEL"
+    judge_base_url: str | None = None
+    judge_api_key_env: str | None = None
+
+    def judge_llm(self, base: LLMSettings | None = None) -> LLMSettings | None:
+        return judge_settings(self.judge, self.judge_base_url, self.judge_api_key_env, base)
 
 
 # ---- the whole run -------------------------------------------------------------------------------

@@ -18,8 +18,10 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -55,12 +57,18 @@ class FieldSpec(BaseModel):
 
 
 class Example(BaseModel):
-    """One worked example: ``input`` -> ``output``."""
+    """One worked example: ``input`` -> ``output``, and optionally the ``document`` it was written from.
+
+    The document is CRAFT's corpus text (the few-shot file's ``Text``): retrieval looks for
+    documents like it, and the CRAFT prompt shows it as the user turn of a worked example.
+    It is never part of a sample: samples, exports and experts use ``input`` -> ``output`` only.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     input: FieldValue
     output: FieldValue
+    document: str | None = None
 
     @field_validator("input", "output", mode="before")
     @classmethod
@@ -71,12 +79,28 @@ class Example(BaseModel):
             return {str(k): (val if isinstance(val, (str, list, dict)) else str(val)) for k, val in v.items()}
         return v
 
+    @field_validator("document", mode="before")
+    @classmethod
+    def _blank_is_none(cls, v: Any) -> Any:
+        return None if v is None or (isinstance(v, str) and not v.strip()) else v
+
+    @model_serializer(mode="wrap")
+    def _omit_missing_document(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # a task without documents dumps (and hashes) exactly as before documents existed
+        data = handler(self)
+        if data.get("document") is None:
+            data.pop("document", None)
+        return data
+
 
 class ExamplesFile(BaseModel):
     """Examples read from a JSONL/CSV/TSV file, with a mapping from its columns to the task's fields.
 
-    ``input``/``output``: one column name (a plain string field) or a mapping ``task_field: column``.
-    ``format: craft`` reads CRAFT's few-shot files (``Text``, ``Instruction``, ``Output`` per line).
+    ``input``/``output``: one column name (a plain string field) or a mapping ``task_field: column``;
+    ``document``: the column holding the text each example was written from (optional).
+    ``format: craft`` reads CRAFT's few-shot files: ``Text`` is the document, ``Instruction`` the
+    input and ``Output`` the output (chosen automatically when a file has exactly those columns
+    and no mapping is given).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -85,6 +109,7 @@ class ExamplesFile(BaseModel):
     format: Literal["auto", "craft"] = "auto"
     input: str | dict[str, str] | None = None
     output: str | dict[str, str] | None = None
+    document: str | None = None
     limit: int | None = Field(default=None, ge=1)
     skip: int = Field(default=0, ge=0)
 
@@ -217,6 +242,16 @@ class Task(BaseModel):
     def input_texts(self) -> list[str]:
         return [self.text_of(e.input) for e in self.examples]
 
+    @property
+    def has_documents(self) -> bool:
+        """Whether any example carries the document it was written from (CRAFT few-shots)."""
+        return any(e.document for e in self.examples)
+
+    def example_texts(self) -> list[str]:
+        """What retrieval embeds per example: its document (CRAFT retrieves with the few-shots'
+        corpus texts), else its input and output together."""
+        return [e.document or f"{self.text_of(e.input)}\n{self.text_of(e.output)}" for e in self.examples]
+
     def output_texts(self) -> list[str]:
         return [self.text_of(e.output) for e in self.examples]
 
@@ -345,29 +380,46 @@ def load_examples_file(spec: ExamplesFile) -> list[dict[str, Any]]:
     if spec.format == "craft" or (
         spec.input is None and rows and {"Text", "Instruction", "Output"} <= set(rows[0])
     ):
-        return [
-            {
-                "input": {"text": str(r.get("Text", "")), "instruction": str(r["Instruction"])},
-                "output": str(r["Output"]),
-            }
-            for r in rows
-        ]
+        return [_craft_example(spec, r, i) for i, r in enumerate(rows, spec.skip + 1)]
     if spec.input is None or spec.output is None:
         raise ValueError("give `input` and `output` column mappings (or use format: craft)")
 
     def pick(row: dict[str, Any], mapping: str | dict[str, str], lineno: int) -> FieldValue:
         if isinstance(mapping, str):
-            if mapping not in row:
-                raise KeyError(f"{spec.path} row {lineno}: no column {mapping!r} (has {sorted(row)})")
-            return str(row[mapping])
-        out = {}
-        for field, col in mapping.items():
-            if col not in row:
-                raise KeyError(f"{spec.path} row {lineno}: no column {col!r} (has {sorted(row)})")
-            out[field] = str(row[col])
-        return out
+            return _column(spec, row, mapping, lineno)
+        return {field: _column(spec, row, col, lineno) for field, col in mapping.items()}
 
-    return [
-        {"input": pick(r, spec.input, i), "output": pick(r, spec.output, i)}
-        for i, r in enumerate(rows, spec.skip + 1)
-    ]
+    out = []
+    for i, r in enumerate(rows, spec.skip + 1):
+        ex: dict[str, Any] = {"input": pick(r, spec.input, i), "output": pick(r, spec.output, i)}
+        if spec.document:
+            ex["document"] = _column(spec, r, spec.document, i)
+        out.append(ex)
+    return out
+
+
+def _column(spec: ExamplesFile, row: dict[str, Any], col: str, lineno: int) -> str:
+    if col not in row:
+        raise KeyError(f"{spec.path} row {lineno}: no column {col!r} (has {sorted(row)})")
+    return str(row[col])
+
+
+_LETTER_ANSWER = re.compile(r"^\s*([A-Z])\s*[.)]?\s*$")
+
+
+def _craft_example(spec: ExamplesFile, row: dict[str, Any], lineno: int) -> dict[str, Any]:
+    """One CRAFT few-shot line: ``Text`` is the document, ``Instruction`` -> ``Output`` the sample.
+
+    A lone answer letter with a full stop (``"D."``, as in CRAFT's QA files) becomes the letter,
+    as CRAFT's own format extractor reads it.
+    """
+    missing = [c for c in ("Text", "Instruction", "Output") if c not in row]
+    if missing:
+        raise KeyError(f"{spec.path} row {lineno}: no column(s) {missing} (has {sorted(row)})")
+    output = str(row["Output"])
+    letter = _LETTER_ANSWER.match(output)
+    return {
+        "input": str(row["Instruction"]),
+        "output": letter.group(1) if letter else output,
+        "document": str(row["Text"]),
+    }

@@ -84,6 +84,8 @@ def build_datastore(
     for it (True) or raise ``LockedError``.
     """
     s = BuildSettings.build(settings, overrides)
+    if s.text_column and s.kind != "documents":
+        raise UsageError("--text-column names a document's text: it needs --kind documents")
     t0 = time.perf_counter()
     out = Path(out)
     options = ReadOptions(encoding=s.encoding, max_row_bytes=int(s.max_row_mb * 2**20))
@@ -136,6 +138,8 @@ def _build_locked(
         settings["encoding"] = options.encoding
     if options.max_row_bytes != DEFAULT_MAX_ROW_BYTES:
         settings["max_row_bytes"] = options.max_row_bytes
+    if s.text_column:
+        settings["text_column"] = list(s.text_column)
     settings["cell_chars"] = cell_chars(embedder, kind)
     report = BuildReport(out)
     done: list[dict[str, Any]] = []
@@ -220,7 +224,13 @@ def _build_source(
     counts = _Counts()
     for chunk in _chunks(src, settings, counts, strict=strict):
         if not is_done(sdir, chunk.index):
-            result = embed_chunk(chunk, embedder, kind=settings["kind"], batch_size=batch_size)
+            result = embed_chunk(
+                chunk,
+                embedder,
+                kind=settings["kind"],
+                batch_size=batch_size,
+                text_columns=settings.get("text_column"),
+            )
             write_chunk(sdir, chunk, result)
         meta = read_chunk_meta(sdir, chunk.index)
         n_rows += meta["n_rows"]
@@ -238,7 +248,8 @@ def _build_source(
             f"embedded from their start (what the model reads); the row store keeps the full text[/]"
         )
     if n_rows == 0:
-        raise SourceError(f"source {src.name!r} ({src.location}): no rows with text")
+        where = f" in column(s) {settings['text_column']}" if settings.get("text_column") else ""
+        raise SourceError(f"source {src.name!r} ({src.location}): no rows with text{where}")
     desc_text = src.description or src.name
     np.save(sdir / "description.npy", embedder.encode([desc_text]))
     entry = {
@@ -280,7 +291,8 @@ def _chunks(src: Source, settings: dict[str, Any], counts: _Counts, *, strict: b
                     console.print(f"[yellow]skipped malformed row[/]: {item.message}")
                 continue
             cells = text_cells(item.record)
-            if not cells:
+            columns = settings.get("text_column")
+            if not cells or (columns and not any(cells.get(c) for c in columns)):
                 counts.empty += 1
                 continue
             for name, text in cells.items():

@@ -54,8 +54,10 @@ def embed_chunk(
     batch_size: int = 64,
     passage_words: int = 200,
     passage_overlap: int = 50,
+    text_columns: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Embed one chunk: rows -> one vector per text cell; documents -> one per passage."""
+    """Embed one chunk: rows -> one vector per text cell; documents -> one per passage
+    (of the first of ``text_columns`` a row has, else :func:`document_text`'s choice)."""
     columns: list[str] = []
     col_ids: dict[str, int] = {}
     texts: list[str] = []
@@ -73,7 +75,7 @@ def embed_chunk(
                 vec_row.append(r)
                 vec_col.append(col_ids[name])
         else:
-            doc = document_text(cells)
+            doc = document_text(cells, text_columns)
             doc_texts.append(doc)
             for p, passage in enumerate(split_passages(doc, words=passage_words, overlap=passage_overlap)):
                 texts.append(passage)

@@ -37,6 +37,12 @@ def build_cmd(
     batch_size: int = typer.Option(64, "--batch-size", min=1),
     text_unit: str = typer.Option("line", "--text-unit", help="Plain text: one document per line | file."),
     precision: str = typer.Option("auto", "--precision", help="auto | fp32 | bf16 embedding compute."),
+    text_column: list[str] | None = typer.Option(
+        None,
+        "--text-column",
+        help="Documents: the column holding each document's text (repeat it: first present wins; "
+        "rows with none are skipped). Nested columns are dotted: question.stem.",
+    ),
     encoding: str | None = typer.Option(
         None,
         "--encoding",
@@ -68,6 +74,7 @@ def build_cmd(
         batch_size=batch_size,
         text_unit=text_unit,
         precision=precision,
+        text_column=text_column or None,
         encoding=encoding,
         max_row_mb=max_row_mb,
         wait=not no_wait,
@@ -79,13 +86,16 @@ def build_cmd(
             s["n_rows"],
             s["n_vectors"],
             s["n_malformed"],
+            s.get("n_empty", 0),
             s.get("n_cut", 0),
         )
         for s in report.sources
     ]
     results.print(
         summary_table(
-            "datastore build", ["source", "status", "rows", "vectors", "malformed", "cells cut"], rows
+            "datastore build",
+            ["source", "status", "rows", "vectors", "malformed", "no text", "cells cut"],
+            rows,
         )
     )
     ds = Datastore.open(out)

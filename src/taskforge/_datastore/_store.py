@@ -237,6 +237,24 @@ class Datastore:
     def _rows(self) -> pa.Table:
         return pa.ipc.open_file(self._rows_file).read_all()
 
+    @cached_property
+    def _vector_chars(self) -> np.ndarray:
+        lengths = [
+            len(text)
+            for cells in self._rows.column("cells").to_pylist()
+            for text in json.loads(cells).values()
+        ]
+        out = np.asarray(lengths, dtype=np.int32)
+        if len(out) != self.n_vectors:  # cells and vectors are written in the same order (rows stores)
+            raise ValueError(f"{self.path}: {len(out)} cells for {self.n_vectors} vectors")
+        return out
+
+    def vector_chars(self) -> np.ndarray:
+        """(n_vectors,) int32: characters of each cell's text (rows stores), computed once per open."""
+        if self.kind != "rows":
+            raise ValueError("vector_chars: only rows stores have one vector per cell")
+        return self._vector_chars
+
     def get_rows(self, global_rows: Any) -> list[dict[str, Any]]:
         """Full records for global row numbers: source, row_id, original row, text cells (+ text)."""
         idx = np.asarray(global_rows, dtype=np.int64).reshape(-1)

@@ -108,6 +108,9 @@ def eval_cmd(
     api_key_env: str = typer.Option(None, "--api-key-env", help="Env var holding the API key."),
     limit: int = typer.Option(None, "--limit", help="Evaluate the first N items only."),
     keep_examples: bool = typer.Option(False, "--keep-examples", help="Do not drop items equal to examples."),
+    no_baselines: bool = typer.Option(
+        False, "--no-baselines", help="Skip the examples-only baseline (it trains a second expert)."
+    ),
     device: str = typer.Option(
         None, "--device", help="LoRA expert: cuda or cpu (default: where it trained)."
     ),
@@ -147,6 +150,7 @@ def eval_cmd(
         out=out,
         run_dir=run_dir,
         model_kwargs={"device": device, "max_new_tokens": max_new_tokens} if model and not llm else None,
+        baselines=not no_baselines,
     )
     dropped = f", {result.n_excluded} dropped as examples" if result.n_excluded else ""
     results.print(
@@ -155,6 +159,9 @@ def eval_cmd(
     results.print(
         summary_table("eval", ["metric", "value"], [(k, round(v, 4)) for k, v in result.metrics.items()])
     )
+    from taskforge._experts._honest import print_honest_eval
+
+    print_honest_eval(result.to_dict())
     for path in (out, run_dir and run_dir / "eval" / "results.json"):
         if path:
             results.print(f"results -> {path}")

@@ -22,12 +22,16 @@ from typing import Any
 from taskforge._console import console, make_progress
 from taskforge._experts._data import FieldValue, classifier_text, read_rows
 from taskforge._experts._errors import ExpertError
+from taskforge._experts._heads import build_model
 from taskforge._io import atomic_write_json
 from taskforge._records import label_of
 from taskforge._task import Task
 
 CPU_KIND = "cpu-classifier"
 MAX_INFERRED_LABELS = 64
+HEADS = ("mean", "cls")
+PAIR_ENCODINGS = ("siamese", "cross")
+MIN_ROWS_FOR_VALIDATION = 50  # below this every row trains and the last epoch is kept
 
 
 @dataclass
@@ -86,31 +90,15 @@ def resolve_labels(task: Task, samples: Sequence[dict[str, Any]], labels: Sequen
     return found
 
 
-def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Shuffled batches of similar length (sorting within chunks of 16 batches) to cut padding."""
-    idx = list(range(len(lengths)))
-    rng.shuffle(idx)
-    chunk = batch_size * 16
-    batches = []
-    for start in range(0, len(idx), chunk):
-        part = sorted(idx[start : start + chunk], key=lambda i: lengths[i])
-        batches += [part[k : k + batch_size] for k in range(0, len(part), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def _encode(tokenizer: Any, texts: Sequence[str | tuple[str, str]], max_len: int) -> Any:
-    if texts and isinstance(texts[0], tuple):
-        a, b = zip(*texts, strict=True)
-        return tokenizer(
-            list(a),
-            list(b),
-            truncation="longest_first",
-            max_length=max_len,
-            padding=True,
-            return_tensors="pt",
-        )
-    return tokenizer(list(texts), truncation=True, max_length=max_len, padding=True, return_tensors="pt")
+def _features(tokenizer: Any, text: str | tuple[str, str], max_len: int, siamese: bool) -> dict[str, Any]:
+    """One row's token ids (unpadded): one text, a two-segment pair, or each side alone (``b_*``)."""
+    if isinstance(text, tuple) and siamese:
+        a = tokenizer(text[0], truncation=True, max_length=max_len)
+        b = tokenizer(text[1], truncation=True, max_length=max_len)
+        return {**a, **{f"b_{k}": v for k, v in b.items()}}
+    if isinstance(text, tuple):
+        return dict(tokenizer(text[0], text[1], truncation="longest_first", max_length=max_len))
+    return dict(tokenizer(text, truncation=True, max_length=max_len))
 
 
 def _quiet_transformers() -> None:
@@ -120,6 +108,137 @@ def _quiet_transformers() -> None:
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+Row = tuple[str | tuple[str, str], int, float]  # (classifier text, label id, source-balance weight)
+SINGLE_LABEL_SOURCE_WEIGHT = 0.1  # ten rows of a source with one label count as one
+
+
+@dataclass
+class _Split:
+    """Training rows (generated samples + the task's examples) and a held-out validation slice."""
+
+    train: list[Row]
+    val: list[Row]
+    n_generated: int  # samples with a task label (train + validation)
+    examples: list[Row]  # the task's examples (once each)
+    skipped: Counter[str]
+
+    @property
+    def n_examples(self) -> int:
+        return len(self.examples)
+
+
+def _split(
+    task: Task,
+    samples: Sequence[dict[str, Any]],
+    label_list: Sequence[str],
+    *,
+    val_share: float,
+    max_val: int,
+    examples: bool,
+    example_repeats: int,
+    example_share: float,
+    source_balance: bool,
+    seed: int,
+) -> _Split:
+    """Map samples to (text, label id); carve a stratified validation slice from the generated samples.
+
+    The task's examples always train (repeated ``example_repeats`` times: they are the only rows
+    known to come from the user's distribution) and never validate.
+    """
+    index = {lab: i for i, lab in enumerate(label_list)}
+    lower = {lab.lower(): i for i, lab in enumerate(label_list)}
+    labelled: list[tuple[str | tuple[str, str], int, str]] = []
+    skipped: Counter[str] = Counter()
+    example_texts = {Task.text_of(e.input).strip() for e in task.examples} if examples else set()
+    for s in samples:
+        lab = label_of(task, s.get("output", ""))
+        y = index.get(lab, lower.get(lab.lower()))
+        if y is None:
+            skipped[lab] += 1
+        elif Task.text_of(s["input"]).strip() not in example_texts:
+            source = str((s.get("provenance") or {}).get("source", ""))
+            labelled.append((classifier_text(s["input"]), y, source))
+    factors = _source_balance(labelled) if source_balance else [1.0] * len(labelled)
+    rows: list[Row] = [(text, y, f) for (text, y, _), f in zip(labelled, factors, strict=True)]
+    rng = random.Random(seed)
+    rng.shuffle(rows)
+    n_val = min(max_val, int(len(rows) * val_share)) if len(rows) >= MIN_ROWS_FOR_VALIDATION else 0
+    by_label: dict[int, list[int]] = {}
+    for i, (_, y, _) in enumerate(rows):
+        by_label.setdefault(y, []).append(i)
+    val_idx: set[int] = set()
+    for idx in by_label.values():  # stratified: each label keeps its share of the slice
+        val_idx.update(idx[: round(n_val * len(idx) / len(rows))] if n_val else [])
+    train = [r for i, r in enumerate(rows) if i not in val_idx]
+    val = [r for i, r in enumerate(rows) if i in val_idx]
+    ex_rows: list[Row] = []
+    if examples:
+        for e in task.examples:
+            y = index.get(label_of(task, e.output), lower.get(label_of(task, e.output).lower()))
+            if y is not None:
+                ex_rows.append((classifier_text(e.input), y, 1.0))
+    if example_share > 0 and ex_rows and train:  # examples as this share of every epoch's rows
+        example_repeats = max(1, round(example_share / (1 - example_share) * len(train) / len(ex_rows)))
+    train += ex_rows * max(1, example_repeats)
+    rng.shuffle(train)
+    return _Split(train=train, val=val, n_generated=len(rows), examples=ex_rows, skipped=skipped)
+
+
+def _source_balance(rows: Sequence[tuple[Any, int, str]]) -> list[float]:
+    """Per-row weights that stop a source's style from standing in for a label.
+
+    Retrieval and dataset dumps often bring a source whose rows all carry one label (a T0
+    template file of positive reviews only, RTE rows that are nearly all entailment): the
+    cheapest rule a classifier can learn from them is "this source's style means this label".
+    So inside each source the labels it has are balanced (its rows of a frequent label weigh
+    its rarest label's count over theirs), and a source with one label weighs
+    ``SINGLE_LABEL_SOURCE_WEIGHT`` per row. Floored at that weight: skewed rows still count a little.
+    """
+    counts = Counter((src, y) for _, y, src in rows)
+    per_source: dict[str, list[int]] = {}
+    for (src, _), n in counts.items():
+        per_source.setdefault(src, []).append(n)
+    out = []
+    for _, y, src in rows:
+        ns = per_source[src]
+        share = min(ns) / counts[(src, y)] if len(ns) > 1 else 0.0
+        out.append(max(SINGLE_LABEL_SOURCE_WEIGHT, share))
+    return out
+
+
+def _class_weights(rows: Sequence[Row], n_labels: int, cap: float = 10.0) -> list[float]:
+    """Inverse-frequency weights over the rows' (source-balanced) mass, capped: no label is ignored."""
+    mass = [0.0] * n_labels
+    for _, y, w in rows:
+        mass[y] += w
+    total = sum(mass)
+    return [min(cap, total / (n_labels * m)) if m else 0.0 for m in mass]
+
+
+class _Rows:
+    """A torch-style dataset of tokenised rows (padding happens per batch in the collator)."""
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        rows: Sequence[Row],
+        max_len: int,
+        siamese: bool,
+        class_w: Sequence[float] | None = None,
+    ) -> None:
+        self.features = []
+        for text, y, w in rows:
+            weight = w * class_w[y] if class_w is not None else 1.0
+            feats = _features(tokenizer, text, max_len, siamese)
+            self.features.append({**feats, "labels": y, "sample_weight": weight})
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.features[i]
 
 
 def train_cpu_expert(
@@ -139,11 +258,43 @@ def train_cpu_expert(
     labels: Sequence[str] | None = None,
     base_model: str | None = None,
     threads: int | None = None,
+    class_weights: bool = True,
+    val_share: float = 0.1,
+    max_val: int = 300,
+    patience: int = 1,
+    examples: bool = True,
+    example_repeats: int = 1,
+    example_share: float = 0.0,
+    source_balance: bool = True,
+    probe: bool = False,
+    probe_l2: float = 1.0,
+    head: str = "mean",
+    pair_encoding: str = "cross",
+    label_init: bool = True,
+    finish_steps: int = 0,
 ) -> TrainResult:
     """Fine-tune MiniLM (or ``base_model``, any local encoder) as a classifier on the samples.
 
-    Defaults (lr 1e-4, 4 epochs) come from benchmarks/expert_nli.py: lr 5e-5 x 2 epochs
-    underfit NLI (SciTail accuracy 0.42 vs 0.64 with 2,000 mapped rows).
+    transformers' ``Trainer`` does the loop. What keeps the expert from learning a constant:
+    ``class_weights`` (inverse label frequency in the loss), a stratified validation slice of
+    ``val_share`` of the samples (at most ``max_val``) scored by macro-F1 after every epoch,
+    the best epoch kept and training stopped after ``patience`` epochs without gain, and the
+    task's examples always in the training set (``example_repeats`` copies, or as many as
+    make them ``example_share`` of the training rows). ``source_balance`` weighs rows so that no
+    source's style can stand in for a label (see :func:`_source_balance`). Pair inputs
+    (two named fields) are encoded as one two-segment sequence: a cross-encoder.
+    ``head="mean"``: mean-pooled sentence embedding and a cosine head whose rows start as the
+    label names' embeddings (``label_init``; see :mod:`taskforge._experts._heads`);
+    ``head="cls"``: transformers' sequence-classification head on the [CLS] pooler.
+    ``probe``: before fine-tuning, fit the head alone on the frozen encoder's features (the
+    "LP" of LP-FT, Kumar et al. 2022: fine-tuning from a fitted head distorts the pretrained
+    features less, which is what transfer to the user's data needs), with an L2 pull of
+    ``probe_l2`` toward the head's start (the label names' embeddings); ``epochs=0`` stops there.
+    ``pair_encoding`` (two-field inputs, mean head): ``"siamese"`` embeds each side alone and
+    compares them, ``"cross"`` reads the pair as one two-segment sequence.
+    ``finish_steps``: after training on the data, continue for this many steps on the examples
+    alone (intermediate-task transfer, as in STILTs: the related data shapes the encoder, the
+    user's own examples place the decision boundary); 0 turns it off.
     ``min_steps`` raises the epoch count for tiny datasets (e.g. the few-shot examples alone).
     ``threads`` sets torch's thread count (1 is much faster on an oversubscribed machine).
     Writes ``OUT/model/`` (transformers format) and ``OUT/expert.json`` (labels, settings, losses).
@@ -151,94 +302,78 @@ def train_cpu_expert(
     import torch
 
     _quiet_transformers()
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        get_linear_schedule_with_warmup,
-    )
-
+    if not 0 <= example_share < 1:
+        raise ExpertError(f"example_share {example_share}: expected a share in [0, 1)")
     samples = load_samples(dataset)
-    if not samples:
+    if not samples and not examples:
         raise ExpertError("no training samples")
     label_list = resolve_labels(task, samples, labels)
-    index = {lab: i for i, lab in enumerate(label_list)}
-    lower = {lab.lower(): i for i, lab in enumerate(label_list)}
-    texts, ys, skipped = [], [], Counter()
-    for s in samples:
-        lab = label_of(task, s.get("output")) or "(no label)"
-        y = index.get(lab, lower.get(lab.lower()))
-        if y is None:
-            skipped[lab] += 1
-            continue
-        texts.append(classifier_text(s["input"]))
-        ys.append(y)
-    if not texts:
+    split = _split(
+        task,
+        samples,
+        label_list,
+        val_share=val_share,
+        max_val=max_val,
+        examples=examples,
+        example_repeats=example_repeats,
+        example_share=example_share,
+        source_balance=source_balance,
+        seed=seed,
+    )
+    if samples and not split.n_generated and split.skipped:
         raise ExpertError(
-            f"no sample has one of the labels {label_list} (found {dict(skipped.most_common(5))})"
+            f"no sample has one of the labels {label_list} (found {dict(split.skipped.most_common(5))})"
         )
+    if not split.train:
+        raise ExpertError(f"no training samples with one of the labels {label_list}")
 
-    model_path = base_model or bundled_encoder_path()
     use_bf16 = cpu_has_bf16() if bf16 is None else bf16
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    rng = random.Random(seed)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_path,
-            num_labels=len(label_list),
-            id2label=dict(enumerate(label_list)),
-            label2id=index,
-        )
-    except OSError as e:
-        raise ExpertError(f"cannot load the encoder {model_path!r}: {e}") from None
+    siamese = head == "mean" and pair_encoding == "siamese" and isinstance(split.train[0][0], tuple)
+    if pair_encoding not in PAIR_ENCODINGS:
+        raise ExpertError(f"pair_encoding {pair_encoding!r}: expected one of {list(PAIR_ENCODINGS)}")
+    tokenizer, model = _load_encoder(
+        base_model or bundled_encoder_path(), label_list, head, label_init, siamese
+    )
 
-    lengths = [len(t[0]) + len(t[1]) if isinstance(t, tuple) else len(t) for t in texts]
-    steps_per_epoch = math.ceil(len(texts) / batch_size)
+    weights = _class_weights(split.train, len(label_list)) if class_weights else [1.0] * len(label_list)
+    steps_per_epoch = math.ceil(len(split.train) / batch_size)
     epochs = max(epochs, math.ceil(min_steps / steps_per_epoch)) if min_steps else epochs
-    total = steps_per_epoch * epochs
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {
-            "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-            "weight_decay": weight_decay,
-        },
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    opt = torch.optim.AdamW(groups, lr=lr)
-    sched = get_linear_schedule_with_warmup(opt, int(warmup_ratio * total), total)
-
+    fit = dict(
+        batch_size=batch_size,
+        lr=lr,
+        max_seq_length=max_seq_length,
+        warmup_ratio=warmup_ratio,
+        weight_decay=weight_decay,
+        seed=seed,
+        bf16=use_bf16,
+        siamese=siamese,
+    )
     t0 = time.perf_counter()
-    losses: list[float] = []
-    model.train()
-    with make_progress() as progress:
-        bar = progress.add_task("train cpu expert", total=total)
-        for _epoch in range(epochs):
-            run_loss, n = 0.0, 0
-            for batch in _batches(lengths, batch_size, rng):
-                enc = _encode(tokenizer, [texts[i] for i in batch], max_seq_length)
-                y = torch.tensor([ys[i] for i in batch])
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-                    logits = model(**enc).logits
-                loss = torch.nn.functional.cross_entropy(logits.float(), y)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
-                run_loss += loss.item() * len(batch)
-                n += len(batch)
-                progress.advance(bar)
-            losses.append(run_loss / n)
+    if probe and head == "mean":
+        _linear_probe(model, tokenizer, split.train, weights, max_seq_length, siamese, probe_l2)
+    history = (
+        _fit(model, tokenizer, split, weights, epochs=epochs, patience=patience, **fit) if epochs else []
+    )
+    losses = [float(h["loss"]) for h in history if "loss" in h]
+    finish_losses: list[float] = []
+    if finish_steps and split.n_generated and split.examples:
+        finish_losses = _finish_on_examples(
+            model, tokenizer, split, len(label_list), finish_steps, class_weights, fit
+        )
     seconds = time.perf_counter() - t0
-    if not all(math.isfinite(x) for x in losses):
-        raise ExpertError(f"training diverged (losses {losses}); try a lower --lr")
+    if not all(math.isfinite(x) for x in losses + finish_losses):
+        raise ExpertError(f"training diverged (losses {losses + finish_losses}); try a lower --lr")
 
     out = Path(out_dir)
-    model.save_pretrained(out / "model")
+    if head == "mean":
+        model.save(out / "model")
+    else:
+        model.save_pretrained(out / "model")
     tokenizer.save_pretrained(out / "model")
-    settings = {
+    settings = {  # every knob, so expert.json says how the expert was made (and eval can retrain it)
         "base_model": base_model or "bundled:all-MiniLM-L6-v2",
         "epochs": epochs,
         "batch_size": batch_size,
@@ -249,31 +384,312 @@ def train_cpu_expert(
         "seed": seed,
         "threads": torch.get_num_threads(),
         "bf16_autocast": use_bf16,
+        "class_weights": class_weights,
+        "val_share": val_share,
+        "max_val": max_val,
+        "patience": patience,
+        "examples": examples,
+        "example_repeats": example_repeats,
+        "example_share": example_share,
+        "source_balance": source_balance,
+        "probe": probe,
+        "probe_l2": probe_l2,
+        "head": head,
+        "pair_encoding": "siamese" if siamese else "cross",
+        "label_init": label_init,
+        "finish_steps": finish_steps,
     }
+    train_info = _train_info(split, label_list, weights, history, finish_losses, seconds)
     info = {
         "kind": CPU_KIND,
         "task": task.name,
         "labels": label_list,
         "label_field": task.label_field() or task.output_fields[0],
         "named_outputs": task.named_outputs,
-        "text_pair": isinstance(texts[0], tuple),
+        "text_pair": isinstance(split.train[0][0], tuple),
         "settings": settings,
-        "train": {
-            "n_samples": len(texts),
-            "n_skipped": sum(skipped.values()),
-            "skipped_labels": dict(skipped.most_common(10)),
-            "label_counts": {label_list[k]: v for k, v in sorted(Counter(ys).items())},
-            "steps": total,
-            "epoch_losses": losses,
-            "seconds": round(seconds, 2),
-            "samples_per_second": round(len(texts) * epochs / seconds, 2) if seconds else None,
-        },
+        "train": train_info,
     }
     atomic_write_json(out / "expert.json", info)
-    console.print(f"[green]CPU expert[/] {len(texts):,} samples x {epochs} epochs in {seconds:.0f}s -> {out}")
-    return TrainResult(
-        out_dir=out, kind=CPU_KIND, n_samples=len(texts), seconds=seconds, losses=losses, info=info
+    val_f1 = train_info["validation_macro_f1"]
+    picked = (
+        f", best epoch {train_info['best_epoch']} (validation macro-F1 {max(val_f1):.3f})" if val_f1 else ""
     )
+    console.print(
+        f"[green]CPU expert[/] {len(split.train):,} samples x {train_info['epochs_run']} epochs "
+        f"in {seconds:.0f}s{picked} -> {out}"
+    )
+    return TrainResult(
+        out_dir=out, kind=CPU_KIND, n_samples=len(split.train), seconds=seconds, losses=losses, info=info
+    )
+
+
+def _finish_on_examples(
+    model: Any,
+    tokenizer: Any,
+    split: _Split,
+    n_labels: int,
+    steps: int,
+    class_weights: bool,
+    fit: dict[str, Any],
+) -> list[float]:
+    """Second stage: the data shaped the encoder; ``steps`` more on the examples alone place the boundary."""
+    ex_split = _Split(train=split.examples, val=[], n_generated=0, examples=split.examples, skipped=Counter())
+    weights = _class_weights(split.examples, n_labels) if class_weights else [1.0] * n_labels
+    epochs = math.ceil(steps / math.ceil(len(split.examples) / fit["batch_size"]))
+    history = _fit(model, tokenizer, ex_split, weights, epochs=epochs, patience=0, **fit)
+    return [float(h["loss"]) for h in history if "loss" in h]
+
+
+def _linear_probe(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Row],
+    class_w: Sequence[float],
+    max_len: int,
+    siamese: bool,
+    l2: float,
+    batch_size: int = 64,
+) -> None:
+    """Fit the head on frozen features: weighted cross-entropy + ``l2`` * ||W - W_start||^2 (L-BFGS).
+
+    The sum (not mean) of the row losses is used, so a handful of examples moves the head a
+    little from its start and a thousand rows move it freely, as in a ridge-regularised logistic
+    regression.
+    """
+    import torch
+
+    collate = _collator(tokenizer)
+    model.eval()
+    chunks = []
+    with torch.inference_mode():
+        for k in range(0, len(rows), batch_size):
+            part = rows[k : k + batch_size]
+            chunks.append(
+                model.features(**collate([_features(tokenizer, t, max_len, siamese) for t, _, _ in part]))
+            )
+    x = torch.cat(chunks).float().clone()
+    y = torch.tensor([r[1] for r in rows])
+    w = torch.tensor([r[2] * class_w[r[1]] for r in rows], dtype=torch.float32)
+    w0, b0 = model.head.weight.detach().float().clone(), model.head.bias.detach().float().clone()
+    weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> Any:
+        opt.zero_grad()
+        nll = torch.nn.functional.cross_entropy(x @ weight.T + bias, y, reduction="none")
+        loss = (nll * w).sum() + l2 * ((weight - w0) ** 2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        model.head.weight.copy_(weight)
+        model.head.bias.copy_(bias)
+    model.train()
+
+
+def _train_info(
+    split: _Split,
+    label_list: Sequence[str],
+    weights: Sequence[float],
+    history: Sequence[dict[str, Any]],
+    finish_losses: list[float],
+    seconds: float,
+) -> dict[str, Any]:
+    """The ``train`` record of expert.json: data, label balance, losses and the epoch kept."""
+    losses = [float(h["loss"]) for h in history if "loss" in h]
+    val_f1 = [round(h["eval_macro_f1"], 4) for h in history if "eval_macro_f1" in h]
+    ys = Counter(y for _, y, _ in split.train)
+    return {
+        "n_samples": len(split.train),
+        "n_examples": split.n_examples,
+        "n_validation": len(split.val),
+        "n_skipped": sum(split.skipped.values()),
+        "skipped_labels": dict(split.skipped.most_common(10)),
+        "label_counts": {label_list[k]: v for k, v in sorted(ys.items())},
+        "class_weights": dict(zip(label_list, [round(w, 3) for w in weights], strict=True)),
+        "source_weighted_rows": round(sum(w for _, _, w in split.train), 1),
+        "epochs_run": len(losses),
+        "best_epoch": (val_f1.index(max(val_f1)) + 1) if val_f1 else len(losses),
+        "validation_macro_f1": val_f1,
+        "epoch_losses": losses,
+        "finish_losses": finish_losses,
+        "seconds": round(seconds, 2),
+        "samples_per_second": round(len(split.train) * len(losses) / seconds, 2) if seconds else None,
+    }
+
+
+def _load_encoder(
+    model_path: str, label_list: Sequence[str], head: str, label_init: bool, siamese: bool
+) -> tuple[Any, Any]:
+    """Tokenizer and classifier: the mean-pooled cosine head (label-initialised) or the [CLS] head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if head not in HEADS:
+        raise ExpertError(f"head {head!r}: expected one of {list(HEADS)}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_path)
+        if head == "mean":
+            model = build_model(model_path, len(label_list), siamese=siamese)
+            if label_init:
+                model.init_from_labels(tokenizer, label_list)
+            return tokenizer, model
+        return tokenizer, AutoModelForSequenceClassification.from_pretrained(
+            model_path,
+            num_labels=len(label_list),
+            id2label=dict(enumerate(label_list)),
+            label2id={lab: i for i, lab in enumerate(label_list)},
+        )
+    except OSError as e:
+        raise ExpertError(f"cannot load the encoder {model_path!r}: {e}") from None
+
+
+def _fit(
+    model: Any,
+    tokenizer: Any,
+    split: _Split,
+    weights: Sequence[float],
+    *,
+    epochs: int,
+    patience: int,
+    **settings: Any,
+) -> list[dict[str, Any]]:
+    """One Trainer run (with a progress bar) over ``split``; returns the Trainer's log history."""
+    import tempfile
+
+    from transformers import PrinterCallback
+
+    with tempfile.TemporaryDirectory(prefix="taskforge-train-") as tmp:
+        trainer = _trainer(
+            model, tokenizer, split, weights, Path(tmp), epochs=epochs, patience=patience, **settings
+        )
+        steps = math.ceil(len(split.train) / settings["batch_size"]) * epochs
+        what = "train cpu expert" if split.val or split.n_generated else "fit the examples"
+        with make_progress() as progress:
+            bar = progress.add_task(what, total=steps)
+            trainer.add_callback(_progress_callback(progress, bar))
+            trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+            trainer.train()
+        return list(trainer.state.log_history)
+
+
+def _trainer(
+    model: Any,
+    tokenizer: Any,
+    split: _Split,
+    weights: Sequence[float],
+    tmp: Path,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    max_seq_length: int,
+    warmup_ratio: float,
+    weight_decay: float,
+    seed: int,
+    bf16: bool,
+    patience: int,
+    siamese: bool,
+) -> Any:
+    """transformers' Trainer with a class-weighted loss and, given a validation slice, best-epoch selection."""
+    import numpy as np
+    import torch
+    from transformers import EarlyStoppingCallback, Trainer, TrainingArguments
+
+    validate = bool(split.val)
+    args = TrainingArguments(
+        output_dir=str(tmp),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=batch_size,
+        per_device_eval_batch_size=64,
+        learning_rate=lr,
+        warmup_steps=warmup_ratio,
+        weight_decay=weight_decay,
+        lr_scheduler_type="linear",
+        max_grad_norm=1.0,
+        seed=seed,
+        bf16=bf16,
+        use_cpu=True,
+        train_sampling_strategy="group_by_length",
+        eval_strategy="epoch" if validate else "no",
+        save_strategy="epoch" if validate else "no",
+        save_only_model=True,
+        save_total_limit=2 if validate else None,
+        load_best_model_at_end=validate,
+        metric_for_best_model="macro_f1" if validate else None,
+        greater_is_better=True,
+        logging_strategy="epoch",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,  # the collator knows the columns; the heads take **batch
+    )
+
+    class WeightedTrainer(Trainer):
+        """Cross-entropy weighted per row (class weight x source balance), normalised by the batch's weight."""
+
+        def compute_loss(
+            self, model: Any, inputs: Any, return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            weight = inputs.pop("sample_weight").float()
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            nll = torch.nn.functional.cross_entropy(outputs["logits"].float(), labels, reduction="none")
+            loss = (nll * weight).sum() / weight.sum().clamp(min=1e-9)
+            return (loss, outputs) if return_outputs else loss
+
+    def macro_f1(pred: Any) -> dict[str, float]:
+        from sklearn.metrics import f1_score
+
+        y_pred = np.asarray(pred.predictions).argmax(-1)
+        return {"macro_f1": float(f1_score(pred.label_ids, y_pred, average="macro", zero_division=0))}
+
+    return WeightedTrainer(
+        model=model,
+        args=args,
+        train_dataset=_Rows(tokenizer, split.train, max_seq_length, siamese, weights),
+        eval_dataset=_Rows(tokenizer, split.val, max_seq_length, siamese) if validate else None,
+        data_collator=_collator(tokenizer),
+        compute_metrics=macro_f1 if validate else None,
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if validate and patience else [],
+    )
+
+
+def _collator(tokenizer: Any) -> Any:
+    """Pads each side of a batch (``b_*`` is the second text of a siamese pair) and keeps labels and weights."""
+    import torch
+    from transformers import DataCollatorWithPadding
+
+    pad = DataCollatorWithPadding(tokenizer)
+
+    def collate(features: list[dict[str, Any]]) -> Any:
+        batch = dict(pad([{k: v for k, v in f.items() if k in _TOKEN_KEYS} for f in features]))
+        if "b_input_ids" in features[0]:
+            side = pad(
+                [{k[2:]: v for k, v in f.items() if k[2:] in _TOKEN_KEYS and k[:2] == "b_"} for f in features]
+            )
+            batch.update({f"b_{k}": v for k, v in side.items()})
+        if "labels" in features[0]:
+            batch["labels"] = torch.tensor([f["labels"] for f in features])
+            batch["sample_weight"] = torch.tensor([f.get("sample_weight", 1.0) for f in features])
+        return batch
+
+    return collate
+
+
+_TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def _progress_callback(progress: Any, bar: Any) -> Any:
+    """A Trainer callback that advances the rich progress bar every step."""
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            progress.advance(bar)
+
+    return ProgressCallback()
 
 
 class CpuExpert:
@@ -290,7 +706,13 @@ class CpuExpert:
         self.labels: list[str] = self.info["labels"]
         self.max_seq_length = int(self.info["settings"].get("max_seq_length", 128))
         self.tokenizer = AutoTokenizer.from_pretrained(self.path / "model")
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.path / "model").eval()
+        self.siamese = self.info["settings"].get("pair_encoding") == "siamese"
+        if self.info["settings"].get("head") == "mean":
+            from taskforge._experts._heads import load_model
+
+            self.model = load_model(self.path / "model", len(self.labels), siamese=self.siamese)
+        else:
+            self.model = AutoModelForSequenceClassification.from_pretrained(self.path / "model").eval()
         self.bf16 = cpu_has_bf16() if bf16 is None else bf16
 
     @property
@@ -304,11 +726,12 @@ class CpuExpert:
         texts = [classifier_text(v) for v in inputs]
         order = sorted(range(len(texts)), key=lambda i: len(str(texts[i])))
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        collate = _collator(self.tokenizer)
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for k in range(0, len(order), batch_size):
                 idx = order[k : k + batch_size]
-                enc = _encode(self.tokenizer, [texts[i] for i in idx], self.max_seq_length)
-                probs[idx] = torch.softmax(self.model(**enc).logits.float(), -1).numpy()
+                feats = [_features(self.tokenizer, texts[i], self.max_seq_length, self.siamese) for i in idx]
+                probs[idx] = torch.softmax(self.model(**collate(feats)).logits.float(), -1).numpy()
         return probs
 
     def predict(self, inputs: Sequence[FieldValue], batch_size: int = 64) -> list[str]:

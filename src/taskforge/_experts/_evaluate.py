@@ -8,6 +8,7 @@ or an object you pass in.
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from taskforge._experts import _metrics as M
 from taskforge._experts._data import FieldValue, gold_answers, load_examples, same_input
 from taskforge._experts._errors import ExpertError
+from taskforge._experts._honest import classifier_scores, eval_warnings, label_diagnostics, majority_baseline
 from taskforge._io import atomic_write_json, write_jsonl
 from taskforge._task import Task
 
@@ -45,6 +47,9 @@ class EvalResult:
     seconds: float = 0.0
     predictions: list[dict[str, Any]] = field(default_factory=list, repr=False)
     extra: dict[str, Any] = field(default_factory=dict)
+    baselines: dict[str, Any] = field(default_factory=dict)  # majority / examples_only (classifiers)
+    diagnostics: dict[str, Any] = field(default_factory=dict)  # per-label scores, confusion, top label
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +60,9 @@ class EvalResult:
             "n": self.n,
             "n_excluded": self.n_excluded,
             "metrics": self.metrics,
+            "baselines": self.baselines,
+            "diagnostics": self.diagnostics,
+            "warnings": self.warnings,
             "seconds": round(self.seconds, 2),
             **self.extra,
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -162,6 +170,7 @@ def evaluate(
     out: str | Path | None = None,
     run_dir: str | Path | None = None,
     model_kwargs: dict[str, Any] | None = None,
+    baselines: bool = True,
 ) -> EvalResult:
     """Score ``model`` on ``data`` (eval JSONL, raw rows + field mapping, or a list of samples).
 
@@ -169,7 +178,9 @@ def evaluate(
     the few-shots never count as test items. ``judge`` (an LLM or spec) adds an LLM-judge win
     rate against the gold outputs. Writes ``out`` and/or ``RUN_DIR/eval/results.json`` (with
     ``predictions.jsonl`` beside each). ``model_kwargs`` go to the LoRA loader (device,
-    max_new_tokens, batch_size).
+    max_new_tokens, batch_size). For classification tasks the result also holds the majority
+    baseline, per-label scores, a confusion matrix and warnings; with ``baselines`` a CPU expert
+    is also compared with the same expert trained on the task's examples alone.
     """
     predictor = load_model(model, **(model_kwargs or {}))
     if hasattr(predictor, "bind"):
@@ -204,6 +215,10 @@ def evaluate(
         extra["judge"] = win.to_dict()
         for rec, verdict in zip(records, win.verdicts, strict=True):
             rec["judge"] = verdict
+    labels = list(task.labels() or getattr(predictor, "labels", None) or [])
+    honest: dict[str, Any] = {}
+    if labels:
+        honest = _honest_eval(task, predictor, items, records, labels, metrics, with_examples=baselines)
     result = EvalResult(
         model=getattr(predictor, "name", str(model)),
         kind=getattr(predictor, "kind", type(predictor).__name__),
@@ -215,9 +230,51 @@ def evaluate(
         seconds=time.perf_counter() - t0,
         predictions=records,
         extra=extra,
+        **honest,
     )
     if out is not None:
         result.write(out)
     if run_dir is not None:
         result.write(Path(run_dir) / "eval" / "results.json")
     return result
+
+
+def _as_label(answer: str, labels: Sequence[str]) -> str:
+    """The label an answer names (SQuAD-normalised match), else the answer as it is."""
+    norm = M.normalize_answer(answer)
+    return next((lab for lab in labels if M.normalize_answer(lab) == norm), answer.strip())
+
+
+def _honest_eval(
+    task: Task,
+    predictor: Predictor,
+    items: Sequence[dict[str, Any]],
+    records: Sequence[dict[str, Any]],
+    labels: Sequence[str],
+    metrics: dict[str, float],
+    *,
+    with_examples: bool,
+) -> dict[str, Any]:
+    """Baselines, per-label diagnostics and warnings of a classifier's predictions."""
+    golds = [_as_label(r["gold"][0], labels) for r in records]
+    preds = [_as_label(str(r["answer"]), labels) for r in records]
+    diagnostics = label_diagnostics(labels, golds, preds)
+    base: dict[str, Any] = {"majority": majority_baseline(golds)}
+    if with_examples and getattr(predictor, "kind", "") == "cpu-classifier":
+        from taskforge._experts._train import examples_only_expert
+
+        with tempfile.TemporaryDirectory(prefix="taskforge-examples-only-") as tmp:
+            trained = examples_only_expert(task, getattr(predictor, "info", {}), Path(tmp))
+            from taskforge._experts._cpu import CpuExpert
+
+            ex_preds = CpuExpert(trained.out_dir).predict([it["input"] for it in items])
+        base["examples_only"] = {
+            **classifier_scores(labels, golds, [_as_label(p, labels) for p in ex_preds]),
+            "n_train": trained.n_samples,
+        }
+    metrics["top_share"] = diagnostics["top_share"]
+    return {
+        "baselines": base,
+        "diagnostics": diagnostics,
+        "warnings": eval_warnings(metrics["accuracy"], diagnostics, base),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,20 @@ def train_expert(
 
 def _check_options(fn: Any, kwargs: dict[str, Any], what: str) -> None:
     """A clear error (not a TypeError) for options the chosen expert does not take."""
-    import inspect
-
     unknown = sorted(set(kwargs) - set(inspect.signature(fn).parameters))
     if unknown:
         raise ExpertError(f"{what} does not take option(s) {unknown}")
+
+
+EXAMPLES_ONLY_MIN_STEPS = 30  # a handful of examples is one batch: give the head enough steps to fit
+
+
+def examples_only_expert(task: Task, info: dict[str, Any], out_dir: str | Path) -> TrainResult:
+    """The baseline of an honest eval: the same CPU expert, same settings, trained on the examples alone."""
+    settings = info.get("settings", {})
+    keys = set(inspect.signature(train_cpu_expert).parameters) - {"task", "dataset", "out_dir", "labels"}
+    kwargs = {k: v for k, v in settings.items() if k in keys}
+    kwargs.pop("base_model", None)
+    kwargs["min_steps"] = max(int(kwargs.get("min_steps") or 0), EXAMPLES_ONLY_MIN_STEPS)
+    examples = [{"input": e.input, "output": e.output} for e in task.examples]
+    return train_cpu_expert(task, examples, out_dir, labels=info.get("labels"), **kwargs)

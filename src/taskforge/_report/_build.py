@@ -179,7 +179,12 @@ def tiles(run: RunData, evaluation: dict[str, Any] | None) -> list[dict[str, Any
     out += _uniqueness_tiles(run.stats)
     if evaluation and evaluation.get("headline"):
         name, metric, value = evaluation["headline"]
-        out.append({"label": metric, "value": stat_value(metric, value), "sub": name, "accent": True})
+        tile = {"label": metric, "value": stat_value(metric, value), "sub": name, "accent": True}
+        if evaluation.get("baselines"):
+            tile["sub"] = f"vs {evaluation['baselines']}"
+        if evaluation.get("beats_baselines") is False or evaluation.get("warnings"):
+            tile["warn"] = True  # amber: the expert does not beat what the user had without it
+        out.append(tile)
     return out
 
 

@@ -234,7 +234,17 @@ def _load_items(run: RunData, map_limit: int) -> None:
             run.items[k] = clip(
                 {
                     key: it.get(key)
-                    for key in ("rank", "source", "row_id", "cells", "text", "scores", "method")
+                    for key in (
+                        "rank",
+                        "source",
+                        "row_id",
+                        "cells",
+                        "text",
+                        "passage",
+                        "picked_by",
+                        "scores",
+                        "method",
+                    )
                 }
             )
         # deterministic even subsample for the map: every `stride`-th item, stride doubling when full

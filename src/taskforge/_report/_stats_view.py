@@ -209,6 +209,7 @@ def eval_view(results: Any) -> dict[str, Any] | None:
     elif (m := _matrix(metrics)) is not None:  # several systems compared: {system: {metric: x}}
         cols, rows = m
         rest.pop("metrics")
+    rows += _baseline_rows(rest.pop("baselines", None), cols)
     for key in ("baselines", "compare", "systems"):  # optional extra rows in the same metrics
         m = _matrix(rest.get(key))
         if m is not None and cols:
@@ -222,6 +223,8 @@ def eval_view(results: Any) -> dict[str, Any] | None:
     headline = (
         (rows[0][0], cols[0], rows[0][1][0]) if rows and rows[0][1] and rows[0][1][0] is not None else None
     )
+    warnings = [str(w) for w in rest.pop("warnings", None) or []]
+    diag = rest.pop("diagnostics", None)
     return {
         "columns": cols,
         "rows": [
@@ -230,5 +233,68 @@ def eval_view(results: Any) -> dict[str, Any] | None:
         ],
         "chart": chart,
         "headline": headline,
-        "blocks": blocks(rest),
+        "baselines": _baseline_line(results.get("baselines")),
+        "beats_baselines": _beats(results),
+        "warnings": warnings,
+        "blocks": _diagnostic_blocks(diag) + blocks(rest),
     }
+
+
+def _baseline_rows(baselines: Any, cols: list[str]) -> list[tuple[str, list[Any]]]:
+    """Rows for the examples-only and majority baselines, in the expert's metric columns."""
+    if not isinstance(baselines, dict) or not cols:
+        return []
+    out = []
+    for key, b in baselines.items():
+        if not isinstance(b, dict) or not is_num(b.get("accuracy")):
+            continue
+        name = {"majority": f"majority ({b.get('label', '?')})", "examples_only": "examples only"}.get(
+            key, key
+        )
+        if key == "examples_only" and b.get("n_train"):
+            name = f"examples only ({b['n_train']})"
+        values = {**b, "top_share": 1.0} if key == "majority" else b
+        out.append((name, [values.get(c) if is_num(values.get(c)) else None for c in cols]))
+    return out
+
+
+def _baseline_line(baselines: Any) -> str:
+    """ "majority 0.626 · examples only 0.580" for the accuracy tile."""
+    if not isinstance(baselines, dict):
+        return ""
+    names = {"majority": "majority", "examples_only": "examples only"}
+    return " · ".join(
+        f"{names.get(k, k)} {fmt_num(round(float(b['accuracy']), 3))}"
+        for k, b in baselines.items()
+        if isinstance(b, dict) and is_num(b.get("accuracy"))
+    )
+
+
+def _beats(results: dict[str, Any]) -> bool | None:
+    """Whether the expert's accuracy beats every baseline (None when there is nothing to compare)."""
+    acc = (results.get("metrics") or {}).get("accuracy") if isinstance(results.get("metrics"), dict) else None
+    base = results.get("baselines")
+    accs = [b["accuracy"] for b in (base or {}).values() if isinstance(b, dict) and is_num(b.get("accuracy"))]
+    if not is_num(acc) or not accs:
+        return None
+    return all(acc > a for a in accs)
+
+
+def _diagnostic_blocks(diag: Any) -> list[dict[str, Any]]:
+    """Per-label precision/recall and the confusion matrix as tables."""
+    if not isinstance(diag, dict):
+        return []
+    out: list[dict[str, Any]] = []
+    per_label = _matrix(diag.get("per_label"))
+    if per_label is not None:
+        out.append({"title": "per label", "table": per_label})
+    conf = diag.get("confusion")
+    if (
+        isinstance(conf, dict)
+        and isinstance(conf.get("labels"), list)
+        and isinstance(conf.get("matrix"), list)
+    ):
+        labels = [str(x) for x in conf["labels"]]
+        rows = [(f"gold {lab}", list(r)) for lab, r in zip(labels, conf["matrix"], strict=False)]
+        out.append({"title": "confusion matrix (rows: gold, columns: predicted)", "table": (labels, rows)})
+    return out

@@ -199,7 +199,16 @@
     var chips = el("div", { cls: "scores" });
     if (item.rank !== undefined && item.rank !== null) chips.appendChild(el("span", { cls: "chip", text: "rank " + item.rank }));
     Object.keys(item.scores || {}).forEach(function (k) { chips.appendChild(el("span", { cls: "chip", text: k + " " + fmt(item.scores[k]) })); });
+    if (item.picked_by) chips.appendChild(el("span", { cls: "chip", text: "picked by " + item.picked_by }));
     pane.appendChild(chips);
+    var p = item.passage;
+    if (p && p.text) {
+      // documents: the passage that matched (what the LLM was shown), then the whole document
+      var at = "passage " + (p.index + 1) + (p.of ? " of " + p.of : "") + (p.score !== undefined ? " · cosine " + fmt(p.score) : "");
+      pane.appendChild(el("div", { cls: "sec", text: at }));
+      pane.appendChild(fieldList(p.text));
+      pane.appendChild(el("div", { cls: "sec", text: "document" }));
+    }
     pane.appendChild(fieldList(item.text ? { text: item.text } : item.cells));
     return pane;
   }

@@ -1,7 +1,9 @@
 """Retrieval: score every row of a datastore against a task and keep the best N.
 
-Methods: ``rebase_tuned`` (default: ReBase's parts reweighted, with centred source
-descriptions, chosen on the quality suite benchmarks/retrieval_quality.py), ``rebase`` (the ReBase paper's formula, exact), ``craft``
+Methods: ``rebase_parts`` (default: ReBase's parts, the query compared part by part with cells
+of fitting length, plus source-share and per-label selection; chosen on one half of
+benchmarks/retrieval_quality.py's suite), ``rebase_tuned`` (the previous default: ReBase's parts
+reweighted, centred source descriptions), ``rebase`` (the ReBase paper's formula, exact), ``craft``
 (CRAFT's per-example plus mean-similarity mix), ``mean`` (similarity to the mean example,
 for document stores). ``rebase_plus`` takes free weights, incl. whole-row and source-fit terms and centring.
 ``search`` is the one-query quick look behind ``taskforge datastore search``.

@@ -29,6 +29,9 @@ def substore(store: StoreArrays, rows: np.ndarray) -> StoreArrays:
         vector_row=np.repeat(np.arange(len(rows), dtype=np.int64), lengths),
         row_source=np.asarray(store.row_source[rows]),
         description_vectors=store.description_vectors,
+        vector_chars=None if store.vector_chars is None else np.asarray(store.vector_chars[idx]),
+        vector_column=None if store.vector_column is None else np.asarray(store.vector_column[idx]),
+        column_names=store.column_names,
     )
 
 
@@ -121,5 +124,8 @@ def _scatter(sub: Scored, rows: np.ndarray, n_rows: int) -> Scored:
         return out
 
     return Scored(
-        {k: spread(v) for k, v in sub.components.items()}, [(spread(s), quota) for s, quota in sub.lists]
+        {k: spread(v) for k, v in sub.components.items()},
+        [(spread(s), quota) for s, quota in sub.lists],
+        names=sub.names,
+        quota_counts_taken=sub.quota_counts_taken,
     )

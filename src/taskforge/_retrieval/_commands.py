@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
+LabelResolverFactory = Callable[[Any, Any], Any]
+"""(task, datastore) -> a label resolver or None; given by the CLI assembly (retrieval sits below
+the transform stage whose mapper resolves labels, so it cannot import it)."""
 
-def register(app: typer.Typer) -> None:
+
+def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = None) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
 
     @app.command("retrieve")
@@ -21,14 +27,31 @@ def register(app: typer.Typer) -> None:
             None,
             "--method",
             "-m",
-            help="Scoring method: rebase_tuned, rebase (the paper's exact formula), craft, mean "
-            "(default: the task's `retrieve.method`, else rebase_tuned)",
+            help="Scoring method: rebase_parts, rebase (the paper's exact formula), rebase_tuned, craft, "
+            "mean (default: the task's `retrieve.method`, else rebase_parts)",
         ),
         out: Path = typer.Option(
             Path("items.jsonl"), "--out", "-o", help="Output file (.jsonl or .parquet)."
         ),
         per_source_cap: int | None = typer.Option(
             None, "--per-source-cap", help="At most this many items from one source."
+        ),
+        max_source_share: float | None = typer.Option(
+            None,
+            "--max-source-share",
+            help="Past this share of n, a source's rows compete with a handicap (--share-margin); "
+            "1 turns it off (default: the method's, 0.5 for rebase_parts).",
+        ),
+        share_margin: float | None = typer.Option(
+            None,
+            "--share-margin",
+            help="The handicap of a source past its share, in units of the top n's score spread (inf: a hard cap).",
+        ),
+        label_share: float | None = typer.Option(
+            None,
+            "--label-share",
+            help="Each task label first gets this share of n from rows whose own label maps onto it; "
+            "0 turns it off (default: the method's, 0.2 for rebase_parts).",
         ),
         index: str | None = typer.Option(
             None,
@@ -42,15 +65,23 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Retrieve the rows (or documents) of a datastore that best fit a task."""
         from taskforge._console import results
+        from taskforge._datastore import Datastore
         from taskforge._retrieval import retrieve
+        from taskforge._task import Task
 
+        spec = Task.load(task)
+        ds = Datastore.open(datastore)
         res = retrieve(
-            task,
-            datastore,
+            spec,
+            ds,
             n=n,
             method=method,
             out=out,
             per_source_cap=per_source_cap,
+            max_source_share=max_source_share,
+            share_margin=share_margin,
+            label_share=label_share,
+            labels_of=label_resolver(spec, ds) if label_resolver is not None else None,
             index=index,
             check_exact=check_exact,
             show=True,

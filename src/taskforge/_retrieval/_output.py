@@ -12,18 +12,30 @@ from rich.table import Table
 from taskforge._console import summary_table
 
 
-def source_table(items: Sequence[dict[str, Any]], title: str = "Retrieved per source") -> Table:
-    """Count per source with the share and the source's final-score range."""
+def source_table(
+    items: Sequence[dict[str, Any]],
+    title: str = "Retrieved per source",
+    labels: Sequence[str | None] | None = None,
+) -> Table:
+    """Count per source with the share, the final-score range and (given) the mapped labels."""
     counts = Counter(it["source"] for it in items)
     finals: dict[str, list[float]] = {}
-    for it in items:
+    by_label: dict[str, Counter[str]] = {}
+    for k, it in enumerate(items):
         finals.setdefault(it["source"], []).append(float(it["scores"]["final"]))
+        if labels is not None:
+            by_label.setdefault(it["source"], Counter())[labels[k] or "-"] += 1
     total = max(1, len(items))
-    rows = [
-        (src, c, f"{100 * c / total:.1f}%", max(finals[src]), min(finals[src]))
-        for src, c in counts.most_common()
-    ]
-    return summary_table(title, ["source", "items", "share", "best", "worst"], rows)
+    rows = []
+    for src, c in counts.most_common():
+        row: list[Any] = [src, c, f"{100 * c / total:.1f}%", max(finals[src]), min(finals[src])]
+        if labels is not None:
+            row.append(", ".join(f"{lab} {m}" for lab, m in by_label[src].most_common()))
+        rows.append(tuple(row))
+    header = ["source", "items", "share", "best", "worst"] + (
+        ["labels (mapped)"] if labels is not None else []
+    )
+    return summary_table(title, header, rows)
 
 
 def quantile_table(items: Sequence[dict[str, Any]], title: str = "Score quantiles") -> Table:

@@ -7,6 +7,7 @@ per-source cap and dedup, fetches the original rows and writes them in the contr
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import Counter
@@ -20,10 +21,12 @@ from taskforge._console import console, results
 from taskforge._embed import Encoder
 from taskforge._errors import SettingsError
 from taskforge._records import Item, write_items
-from taskforge._retrieval._methods import METHODS, Queries, Scored
+from taskforge._retrieval._coverage import confidence, content_coverage, low_confidence_warning
+from taskforge._retrieval._documents import attach_passages, list_queries
+from taskforge._retrieval._methods import METHODS, SELECTION, Queries, Scored
 from taskforge._retrieval._output import quantile_table, source_table
 from taskforge._retrieval._scoring import DEFAULT_BLOCK, StoreArrays
-from taskforge._retrieval._select import MIN_EXAMPLE_CELL, Selector, normalize
+from taskforge._retrieval._select import MIN_EXAMPLE_CELL, LabelResolver, Selector, normalize
 from taskforge._settings import RetrieveSettings
 from taskforge._task import Task
 
@@ -44,14 +47,29 @@ class RetrievalResult:
     warning: str | None = None
     confidence: float = float("nan")
     closest_sources: list[tuple[str, float]] = field(default_factory=list)
+    coverage: dict[str, float] = field(default_factory=dict)
+    labels: list[str | None] = field(default_factory=list)  # each item's own label, mapped (when resolved)
+    label_notes: list[str] = field(default_factory=list)  # labels the store could not fill
+    selection: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.items)
 
+    @property
+    def per_label(self) -> dict[str, int]:
+        """Items per mapped task label (rows whose own label maps onto none are not counted)."""
+        return dict(Counter(lab for lab in self.labels if lab is not None).most_common())
+
     def print_summary(self) -> None:
-        """Per-source table and score quantiles on stdout; any warning on stderr."""
-        results.print(source_table(self.items, f"Retrieved {len(self.items):,} items ({self.method})"))
+        """Per-source table (with mapped labels), score quantiles and label shortfalls on stdout; warnings on stderr."""
+        title = f"Retrieved {len(self.items):,} items ({self.method})"
+        results.print(source_table(self.items, title, labels=self.labels or None))
         results.print(quantile_table(self.items))
+        if self.labels:
+            got = ", ".join(f"{k} {v}" for k, v in self.per_label.items()) or "none"
+            results.print(f"mapped labels: {got} (unlabelled {sum(x is None for x in self.labels)})")
+        for note in self.label_notes:
+            console.print(f"[yellow]labels:[/] {note}")
         if self.dropped:
             results.print("dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
         if self.warning:
@@ -81,24 +99,79 @@ def _encode_cached(embedder: Encoder, texts: list[str]) -> np.ndarray:
     return np.stack([_QUERY_CACHE[(name, t)] for t in texts])
 
 
+def input_parts(task: Task) -> tuple[list[str], list[list[str]]]:
+    """Names and texts of each example input's parts ([P] names, [P][F] texts): named fields, or
+    the labelled parts of one string (``Task.input_parts``); no parts when inputs are one part."""
+    if task.named_inputs:
+        fields = task.input_fields
+        if len(fields) < 2:
+            return [], []
+        return fields, [[task.text_of(e.input.get(f)) for e in task.examples] for f in fields]  # type: ignore[union-attr]
+    layout = task.input_parts()
+    if layout is None:
+        return [], []
+    split = [layout.split(str(e.input)) or {} for e in task.examples]
+    return list(layout.fields), [[s.get(f, "") for s in split] for f in layout.fields]
+
+
 def embed_task(task: Task, embedder: Encoder) -> Queries:
-    """The task's query vectors: instruction, each example's input, output, and both together."""
+    """The task's query vectors: instruction, each example's input, output, the whole example, and
+    each input part (one batch of texts, cached per process).
+
+    The whole example is its document when it has one (CRAFT embeds the few-shots' corpus
+    texts), else input and output together (:meth:`Task.example_texts`).
+    """
     ins, outs = task.input_texts(), task.output_texts()
-    whole = [f"{i}\n{o}" for i, o in zip(ins, outs, strict=True)]
-    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *whole])
+    part_names, parts = input_parts(task)
+    flat_parts = [t for p in parts for t in p]
+    vecs = _encode_cached(embedder, [task.instruction, *ins, *outs, *task.example_texts(), *flat_parts])
     f = len(ins)
-    return Queries(vecs[0], vecs[1 : 1 + f], vecs[1 + f : 1 + 2 * f], vecs[1 + 2 * f :])
+    chars = np.array([len(t) for t in ins], dtype=np.float32)
+    part_vecs = vecs[1 + 3 * f :].reshape(len(parts), f, -1) if parts else None
+    return Queries(
+        vecs[0],
+        vecs[1 : 1 + f],
+        vecs[1 + f : 1 + 2 * f],
+        vecs[1 + 2 * f : 1 + 3 * f],
+        parts=part_vecs,
+        input_chars=chars,
+        output_chars=np.array([len(t) for t in outs], dtype=np.float32),
+        part_chars=np.array([[len(t) for t in p] for p in parts], dtype=np.float32) if parts else None,
+        input_name=task.input_fields[0] if task.named_inputs and len(task.input_fields) == 1 else None,
+        output_name=task.output_fields[0] if task.named_outputs and len(task.output_fields) == 1 else None,
+        part_names=tuple(part_names),
+    )
 
 
 def example_keys(task: Task) -> set[str]:
-    """Texts a retrieved item must not repeat: each example's input, its long input fields, the whole."""
+    """Texts a retrieved item must not repeat: each example's input, its long input fields, the whole,
+    and the document it was written from."""
     keys: set[str] = set()
     for e in task.examples:
         keys.add(normalize(task.text_of(e.input)))
         keys.add(normalize(f"{task.text_of(e.input)}\n{task.text_of(e.output)}"))
         if isinstance(e.input, dict):
             keys.update(normalize(task.text_of(v)) for v in e.input.values())
+        if e.document:  # a few-shot's own document is not retrieved back
+            keys.add(normalize(e.document))
     return {k for k in keys if len(k) >= MIN_EXAMPLE_CELL}
+
+
+SELECTION_KEYS = ("max_source_share", "share_margin", "label_share", "label_bonus", "label_reach")
+
+
+def selection_settings(settings: RetrieveSettings) -> dict[str, Any]:
+    """The selection settings in effect: those given, else the method's own (:data:`SELECTION`),
+    else off (no source share, no label quotas; margins and reach unbounded)."""
+    own = SELECTION.get(settings.method, {})
+    out = {
+        k: getattr(settings, k) if getattr(settings, k) is not None else own.get(k) for k in SELECTION_KEYS
+    }
+    for key in ("share_margin", "label_reach"):
+        if out[key] is None:
+            out[key] = math.inf
+    out["label_depth"] = settings.label_depth
+    return out
 
 
 def retrieve(
@@ -107,6 +180,7 @@ def retrieve(
     *,
     settings: RetrieveSettings | None = None,
     out: str | os.PathLike[str] | None = None,
+    labels_of: LabelResolver | None = None,
     check_exact: bool = False,
     block: int = DEFAULT_BLOCK,
     show: bool | None = None,
@@ -121,6 +195,12 @@ def retrieve(
     by ``task.exclude_sources`` are never scored into any list. ``out``: .jsonl or .parquet.
     With ``check_exact`` an ANN run also runs the exact search and reports the overlap of the
     two top-N in ``result.search["overlap_exact"]``.
+    Selection (:func:`selection_settings`): past ``max_source_share`` of n, a source's rows
+    compete with a handicap of ``share_margin`` times the spread of the top n scores (best minus
+    n-th best); each of the task's labels (``Task.labels()``) first gets ``label_share`` of n from
+    rows whose own label ``labels_of`` maps onto it (a resolver such as the transform stage's
+    ``Mapper``) scoring at least the n-th best minus ``label_reach`` spreads, and such rows get
+    ``label_bonus`` spreads in the rest of the fill.
     """
     t0 = time.perf_counter()
     if not isinstance(task, Task):
@@ -151,7 +231,13 @@ def retrieve(
         scored = METHODS[method_](store, queries, n_, block)
     t_score = time.perf_counter()
 
-    def select(sc: Scored) -> Selector:
+    cfg = selection_settings(settings)
+    labels = task.labels() if labels_of is not None and cfg["label_share"] else None
+
+    def select(sc: Scored, picked_by: dict[int, str]) -> Selector:
+        """Label quotas first (tasks with labels), then the method's lists in order;
+        ``picked_by``: row -> the list that took it (CRAFT: "example 3", "mean")."""
+        top, nth = score_span(sc.components["final"], row_ok, n_)
         sel = Selector(
             n=n_,
             row_source=store.row_source,
@@ -159,17 +245,34 @@ def retrieve(
             fetch=lambda rows: ds.get_rows(np.asarray(rows, dtype=np.int64)),
             per_source_cap=settings.per_source_cap,
             banned_keys=example_keys(task),
+            max_source_share=cfg["max_source_share"],
+            share_margin=spreads(cfg["share_margin"], top - nth),
+            label_bonus=spreads(cfg["label_bonus"] or 0.0, top - nth),
         )
-        for scores, quota in sc.lists:
-            sel.fill(scores, quota)
+        if labels:
+            per_label = math.ceil(float(cfg["label_share"]) * n_)
+            floor = nth - spreads(cfg["label_reach"], top - nth)
+            depth = int(cfg["label_depth"]) * n_
+            sel.fill_labels(sc.components["final"], labels_of, labels, per_label, depth, floor)  # type: ignore[arg-type]
+        for k, (scores, quota) in enumerate(sc.lists):
+            before = len(sel.taken)
+            sel.fill(scores, quota, count_taken=sc.quota_counts_taken and quota is not None)
+            if k < len(sc.names):
+                picked_by.update(dict.fromkeys(list(sel.taken)[before:], sc.names[k]))
+        if labels_of is not None and task.labels():
+            sel.resolve_labels(labels_of)
         return sel
 
-    sel = select(scored)
-    items = _to_items(sel.taken, scored, method_, names, store.row_source)
+    picked_by: dict[int, str] = {}
+    sel = select(scored, picked_by)
+    items = _to_items(sel.taken, scored, method_, names, store.row_source, picked_by)
+    if getattr(ds, "kind", "rows") == "documents":
+        queries_by_list = list_queries(method_, queries, scored.names)
+        attach_passages(items, ds, store.vectors, store.vector_row, queries_by_list)
     t_select = time.perf_counter()
     if check_exact and settings.index == "ann":
         exact_scored = METHODS[method_](store, queries, n_, block)
-        exact = select(exact_scored)
+        exact = select(exact_scored, {})
         search["overlap_exact"] = len(set(exact.taken) & set(sel.taken)) / max(1, len(exact.taken))
         # ties at the boundary (rows with equal scores) may be taken in either run: count an ANN
         # item as right when its exact score reaches the exact run's last selected score
@@ -191,9 +294,18 @@ def retrieve(
             "score": t_score - t_embed,
             "select": t_select - t_score,
         },
+        selection=cfg,
     )
+    if sel.labels:
+        result.labels = [sel.labels.get(int(it["global_row"])) for it in items]
+    if sel.label_report is not None:
+        result.label_notes = sel.label_report.shortfalls()
+    elif labels_of is None and task.labels() and cfg["label_share"]:
+        result.label_notes = ["no label resolver given: per-label quotas were not applied"]
     result.confidence, result.closest_sources = confidence(scored, queries, store, row_ok, names)
-    result.warning = low_confidence_warning(result.confidence, result.closest_sources)
+    ann_index = ds.index("ann") if settings.index == "ann" else None
+    result.coverage = content_coverage(store, queries, row_ok, block=block, index=ann_index)
+    result.warning = low_confidence_warning(result.confidence, result.closest_sources, result.coverage)
     if out is not None:
         result.out = write_items(out, items)
     result.seconds["total"] = time.perf_counter() - t0
@@ -202,44 +314,29 @@ def retrieve(
     return result
 
 
-# Below this best cosine between the instruction and any allowed source's description, the
-# store has nothing like the task. Calibrated on benchmarks/retrieval_quality.py: the far tasks
-# (chess openings, protein locations) reach 0.19 / 0.21, the nine real tasks 0.24 to 0.56.
-# Row scores do not separate them (digit-heavy chess moves look like math rows to MiniLM).
-WARN_BELOW = 0.225
+def spreads(value: float, spread: float) -> float:
+    """``value`` spreads of the top n's scores (``inf`` stays unbounded, even when all tie)."""
+    return math.inf if math.isinf(value) else float(value) * spread
 
 
-def confidence(
-    scored: Scored, queries: Queries, store: StoreArrays, row_ok: np.ndarray, names: list[str]
-) -> tuple[float, list[tuple[str, float]]]:
-    """Best instruction-to-description cosine over allowed sources, and the 5 sources whose
-    best row scores highest under the method (what the user should look at)."""
-    allowed = np.unique(store.row_source[row_ok])
-    desc = store.description_vectors @ np.asarray(queries.instruction, dtype=np.float32)
-    conf = float(desc[allowed].max()) if len(allowed) else float("-inf")
-    final = np.where(row_ok, scored.components["final"], -np.inf)
-    per_source = np.full(len(names), -np.inf, dtype=np.float32)
-    ok = np.isfinite(final)
-    np.maximum.at(per_source, store.row_source[ok], final[ok])
-    order = [int(i) for i in np.argsort(-per_source)[:5] if np.isfinite(per_source[i])]
-    return conf, [(names[i], float(per_source[i])) for i in order]
-
-
-def low_confidence_warning(conf: float, closest: list[tuple[str, float]]) -> str | None:
-    """A plain message when nothing in the store looks like the task, else None."""
-    if conf >= WARN_BELOW:
-        return None
-    near = ", ".join(f"{name} ({score:.2f})" for name, score in closest) or "none"
-    return (
-        f"nothing in this datastore looks like this task: no source description resembles the "
-        f"instruction (best cosine {conf:.2f}, below {WARN_BELOW}), so the items are the least bad "
-        f"matches among unrelated material. Closest sources by best row: {near}. "
-        "Add a source that covers the task, or check the instruction and examples."
-    )
+def score_span(final: np.ndarray, row_ok: np.ndarray, n: int) -> tuple[float, float]:
+    """The best and the n-th best allowed score. Their difference is the unit of ``share_margin``
+    and ``label_reach`` (score scales differ from task to task)."""
+    allowed = final[row_ok & np.isfinite(final)]
+    if not len(allowed):
+        return 0.0, 0.0
+    k = min(n, len(allowed)) - 1
+    top = -np.partition(-allowed, k)[: k + 1]
+    return float(top.max()), float(top.min())
 
 
 def _to_items(
-    taken: dict[int, dict[str, Any]], scored: Scored, method: str, names: list[str], row_source: np.ndarray
+    taken: dict[int, dict[str, Any]],
+    scored: Scored,
+    method: str,
+    names: list[str],
+    row_source: np.ndarray,
+    picked_by: dict[int, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Contract records, ranked by the final score (ties: lower global row first)."""
     final = scored.components["final"]
@@ -259,5 +356,7 @@ def _to_items(
             rec["text"] = got["text"]
         rec["scores"] = {k: round(float(v[r]), 6) for k, v in scored.components.items()}
         rec["method"] = method
+        if picked_by and r in picked_by:
+            rec["picked_by"] = picked_by[r]
         items.append(rec)
     return items

@@ -21,13 +21,19 @@ class StoreArrays:
 
     ``vectors`` (n_vectors, d) unit rows, float32 or float16, may be memory-mapped;
     ``vector_row`` (n_vectors,) global row of each vector; ``row_source`` (n_rows,) source id
-    of each row; ``description_vectors`` (n_sources, d) one unit vector per source description.
+    of each row; ``description_vectors`` (n_sources, d) one unit vector per source description;
+    ``vector_chars`` (n_vectors,) characters of each vector's text, when the store knows them
+    (part-aware scoring compares lengths; without them it compares content only);
+    ``vector_column`` / ``column_names``: each vector's column and the columns' names (roles).
     """
 
     vectors: np.ndarray
     vector_row: np.ndarray
     row_source: np.ndarray
     description_vectors: np.ndarray
+    vector_chars: np.ndarray | None = None
+    vector_column: np.ndarray | None = None
+    column_names: list[str] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -39,11 +45,15 @@ class StoreArrays:
 
     @classmethod
     def from_datastore(cls, ds: object) -> StoreArrays:
+        chars = getattr(ds, "vector_chars", None)
         return cls(
             vectors=ds.vectors(),  # type: ignore[attr-defined]
             vector_row=np.asarray(ds.vector_row()),  # type: ignore[attr-defined]
             row_source=np.asarray(ds.row_source()),  # type: ignore[attr-defined]
             description_vectors=np.asarray(ds.description_vectors(), dtype=np.float32),  # type: ignore[attr-defined]
+            vector_chars=np.asarray(chars()) if callable(chars) and ds.kind == "rows" else None,  # type: ignore[attr-defined]
+            vector_column=np.asarray(ds.vector_column()) if ds.kind == "rows" else None,  # type: ignore[attr-defined]
+            column_names=list(ds.column_names()) if ds.kind == "rows" else None,  # type: ignore[attr-defined]
         )
 
 
@@ -85,7 +95,7 @@ def row_max_scores(
         stop = min(start + block, len(vectors))
         sims = _matmul(np.asarray(vectors[start:stop]), q)
         rows = np.asarray(vector_row[start:stop])
-        _segment_max_into(out, rows, sims)
+        segment_max_into(out, rows, sims)
     return out
 
 
@@ -106,7 +116,7 @@ def cell_scores(vectors: np.ndarray, queries: np.ndarray, *, block: int = DEFAUL
 def segment_max(cells: np.ndarray, vector_row: np.ndarray, n_rows: int) -> np.ndarray:
     """Per-row max of per-vector scores (n_rows, k); -inf for rows without vectors."""
     out = np.full((n_rows, cells.shape[1]), -np.inf, dtype=np.float32)
-    _segment_max_into(out, np.asarray(vector_row), cells)
+    segment_max_into(out, np.asarray(vector_row), cells)
     return out
 
 
@@ -127,7 +137,7 @@ def segment_mean(cells: np.ndarray, vector_row: np.ndarray, n_rows: int) -> np.n
     return out
 
 
-def _segment_max_into(out: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> None:
+def segment_max_into(out: np.ndarray, rows: np.ndarray, sims: np.ndarray) -> None:
     """out[rows[i]] = max(out[rows[i]], sims[i]) for all i, fast when ``rows`` is sorted."""
     if len(rows) == 0:
         return
@@ -162,7 +172,7 @@ def rescore_rows(
     q = np.ascontiguousarray(np.atleast_2d(queries).astype(np.float32).T)
     sims = _matmul(np.ascontiguousarray(vectors[idx]), q)
     out = np.full((len(rows), q.shape[1]), -np.inf, dtype=np.float32)
-    _segment_max_into(out, owner, sims)
+    segment_max_into(out, owner, sims)
     return out
 
 

@@ -189,6 +189,8 @@ class Mapper:
         self._field_lens: dict[str, float] = {}
         self._label_vecs: np.ndarray | None = None
         self.plans: dict[str, SourcePlan] = {}
+        self._label_plans: dict[str, SourcePlan] = {}  # label column only (row_labels)
+        self._label_rows: dict[str, list[dict[str, Any]]] = {}  # rows a label plan was made from
         self._rows: dict[str, list[dict[str, Any]]] = {}  # rows a plan was made from, per source
 
     @property
@@ -577,8 +579,9 @@ class Mapper:
         for it in items:
             by_source.setdefault(str(it.get("source")), []).append(it)
         raws: dict[int, Any] = {}
+        plans: dict[str, SourcePlan] = {}
         for source, group in by_source.items():
-            plan = self.plan(source, group)
+            plan = plans[source] = self.label_plan(source, group)
             col = plan.columns.get(self.label_field or "")
             if col is None:
                 continue
@@ -586,7 +589,49 @@ class Mapper:
                 raws[id(it)] = self._unwrap(it, plan.wrappers)[1].get(col)
             self.resolve_labels(plan, [v for it in group if (v := raws[id(it)]) is not None])
         for it in items:
-            yield raws.get(id(it)), self.plans[str(it.get("source"))]
+            yield raws.get(id(it)), plans[str(it.get("source"))]
+
+    def label_plan(self, source: str, items: Sequence[dict[str, Any]]) -> SourcePlan:
+        """A source's label column alone (the full :meth:`plan` when there is one): what
+        :meth:`row_labels` needs, without embedding every text column (retrieval asks this of
+        dozens of sources). Chosen as :meth:`plan` chooses it: the best label rate, then name."""
+        if source in self.plans:
+            return self.plan(source, items)
+        cached = self._label_plans.get(source)
+        if cached is not None and cached.rows_seen >= self.settings.plan_rows:
+            return cached
+        seen = self._label_rows.setdefault(source, [])  # made again as more rows come, as plan() is
+        known = {id(it) for it in seen}
+        seen.extend(it for it in items[:_LABEL_ROWS] if id(it) not in known)
+        del seen[_LABEL_ROWS:]
+        if cached is not None and cached.rows_seen >= len(seen):
+            return cached
+        items = seen
+        if len(seen) >= self.settings.plan_rows:
+            del self._label_rows[source]
+        plan = SourcePlan(source=source, label_field=self.label_field, rows_seen=len(items))
+        plan.wrappers = self._learn_wrappers(items)
+        if self.label_set is not None and plan.wrappers:
+            asked = " ".join(re.sub(r"\{[^}]*\}", " ", w.pattern()) for w in plan.wrappers.values())
+            plan.question_label = self.label_set.asked_about(asked)
+        sample = list(items[: self.settings.plan_rows])
+        plan.label_names = self._label_names(source, sample)
+        scalars = [self._unwrap(it, plan.wrappers)[1] for it in sample]
+        cols = sorted({c for sc in scalars for c in sc})
+        name_sim = self._name_similarity([str(self.label_field)], cols)[0] if cols else None
+        best: tuple[float, str, ColumnLabels] | None = None
+        for j, col in enumerate(cols):
+            found = self._label_rate(plan, col, [sc[col] for sc in scalars if col in sc])
+            if found is not None and found[0] >= _MIN_LABEL_RATE:
+                value = 0.7 * found[0] + 0.3 * float(name_sim[j])  # type: ignore[index]
+                if best is None or value > best[0]:
+                    best = (value, col, found[1])
+        if best is None:
+            plan.problem = f"no column whose values map onto the labels for field {self.label_field!r}"
+        else:
+            plan.columns[str(self.label_field)], plan.labels = best[1], best[2]
+        self._label_plans[source] = plan
+        return plan
 
     # ---- mapping ------------------------------------------------------------------------------
     def map_item(self, item: dict[str, Any], plan: SourcePlan | None = None) -> dict[str, Any]:

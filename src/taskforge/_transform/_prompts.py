@@ -4,10 +4,12 @@ A user template (``--template FILE``) is rendered into one user message with the
 
 ``task``              the :class:`~taskforge._task.Task` (``task.instruction``, ``task.examples``, ...)
 ``examples``          the chosen examples, each ``{"input": ..., "output": ...}`` in the task's shape
+                      (+ ``"document"`` when the example carries the text it was written from)
 ``answers``           the same examples in the answer layout the parser expects (flat named fields)
-``item``              the retrieved item (``source``, ``row_id``, ``row``, ``cells``, ``text``, ``scores``, ``rank``)
+``item``              the retrieved item (``source``, ``row_id``, ``row``, ``cells``, ``text``, ``passage``, ``scores``, ``rank``)
 ``row``               what to show of the item: its ``row``, or ``{"text": ...}`` for documents
-``document``          the item as plain text (a document's text, or ``column: value`` lines)
+``document``          the item as plain text: for a document, the passage that matched (or the whole
+                      document with ``context: document``); for a row, ``column: value`` lines
 ``fields``            the top-level keys the answer must have (``reasoning`` first in CoT mode)
 ``labels``, ``label_field``  the allowed labels and their field (or None)
 ``chain_of_thought``  whether a ``reasoning`` field is asked for
@@ -68,8 +70,12 @@ def item_row(item: dict[str, Any]) -> dict[str, Any]:
     return dict(item.get("cells") or {})
 
 
-def item_document(item: dict[str, Any]) -> str:
-    """The item as one text: a document's text, or its cells as ``column: value`` lines."""
+def item_document(item: dict[str, Any], context: str = "passage") -> str:
+    """The item as one text: a document's matched passage (``context="passage"``, when retrieval
+    named one) or its whole text, or a row's cells as ``column: value`` lines."""
+    passage = item.get("passage")
+    if context == "passage" and isinstance(passage, dict) and passage.get("text"):
+        return str(passage["text"])
     if item.get("text"):
         return str(item["text"])
     cells = item.get("cells") or item.get("row") or {}
@@ -96,7 +102,10 @@ class PromptBuilder:
             self._user_template = env.from_string(path.read_text(encoding="utf-8"))
         self.env = _environment(search)
         self._answers = [self.answer_of(e.input, e.output) for e in task.examples]
-        self._examples = [{"input": e.input, "output": e.output} for e in task.examples]
+        self._examples = [
+            {"input": e.input, "output": e.output, **({"document": e.document} if e.document else {})}
+            for e in task.examples
+        ]
 
     # ---- layout -----------------------------------------------------------------------------
     def answer_of(self, inp: Any, out: Any, reasoning: str | None = None) -> dict[str, Any]:
@@ -114,7 +123,8 @@ class PromptBuilder:
     def style_for(self, item: dict[str, Any]) -> str:
         if self.settings.style != "auto":
             return self.settings.style
-        return "craft" if item.get("text") and not item.get("cells") else "rebase"
+        # only document stores give items a "text" (their rows keep their cells too)
+        return "craft" if item.get("text") else "rebase"
 
     def _pick(self, item: dict[str, Any], sample_index: int, n: int) -> list[int]:
         k = len(self._answers)
@@ -145,7 +155,7 @@ class PromptBuilder:
             "answers": [self._answers[i] for i in chosen],
             "item": item,
             "row": item_row(item),
-            "document": item_document(item),
+            "document": item_document(item, self.settings.context),
             "fields": self.fields,
             "labels": self.labels,
             "label_field": self.label_field,
@@ -159,8 +169,11 @@ class PromptBuilder:
             {"role": "system", "content": self.env.get_template("craft_system.j2").render(**ctx).strip()}
         ]
         for i in chosen:
+            # CRAFT: the few-shot's document in the user turn, its sample as the assistant's JSON;
+            # an example without a document shows its input as the document (the older layout)
             ex = self.task.examples[i]
-            msgs.append({"role": "user", "content": user.render(document=Task.text_of(ex.input)).strip()})
+            shown = ex.document or Task.text_of(ex.input)
+            msgs.append({"role": "user", "content": user.render(document=shown).strip()})
             msgs.append({"role": "assistant", "content": _json(self._answers[i])})
         msgs.append({"role": "user", "content": user.render(document=ctx["document"]).strip()})
         return msgs

@@ -96,6 +96,11 @@ def make_sample(
     }
     if repaired:
         prov["repaired"] = True
+    passage = it.get("passage")
+    if isinstance(passage, dict):  # document stores: which passage of the document made it
+        prov["passage"] = {k: passage[k] for k in ("index", "of", "score") if k in passage}
+    if it.get("picked_by"):
+        prov["picked_by"] = it["picked_by"]
     sample["provenance"] = prov
     return sample
 

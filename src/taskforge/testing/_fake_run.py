@@ -327,7 +327,36 @@ def _fake_eval(run: Path) -> None:
             "data": "demo/sources/scitail_test/test.jsonl",
             "n": 400,
             "n_excluded": 0,
-            "metrics": {"accuracy": 0.781, "macro_f1": 0.774},
+            "metrics": {"accuracy": 0.781, "macro_f1": 0.774, "top_share": 0.52},
+            "baselines": {
+                "majority": {"label": "not_entailment", "accuracy": 0.604},
+                "examples_only": {"accuracy": 0.612, "macro_f1": 0.55, "top_share": 0.8, "n_train": 3},
+            },
+            "diagnostics": {
+                "per_label": {
+                    "entailment": {
+                        "precision": 0.72,
+                        "recall": 0.73,
+                        "f1": 0.72,
+                        "support": 158,
+                        "predicted": 161,
+                    },
+                    "not_entailment": {
+                        "precision": 0.82,
+                        "recall": 0.82,
+                        "f1": 0.82,
+                        "support": 242,
+                        "predicted": 239,
+                    },
+                },
+                "confusion": {
+                    "labels": ["entailment", "not_entailment"],
+                    "matrix": [[115, 43], [46, 196]],
+                },
+                "top_label": "not_entailment",
+                "top_share": 0.5975,
+            },
+            "warnings": [],
             "seconds": 8.1,
             "finished_at": "2026-11-21T20:16:00+00:00",
         },

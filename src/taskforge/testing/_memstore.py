@@ -54,7 +54,8 @@ class MemoryStore:
         self._emb = embedder
         self.model_name, self.dim = embedder.name, embedder.dim
         self._records: list[dict[str, Any]] = []
-        texts, vrow, vcol, rsrc = [], [], [], []
+        texts: list[str] = []
+        vrow, vcol, rsrc = [], [], []
         self.sources: list[MemSource] = []
         col_ids: dict[str, int] = {}
         for sid, (name, desc, rows) in enumerate(sources):
@@ -73,6 +74,7 @@ class MemoryStore:
                     cols.add(c)
             self.sources.append(MemSource(name, desc, len(rows), len(texts) - n_vec0, sorted(cols)))
         self._vectors = embedder.encode(texts) if texts else np.zeros((0, self.dim), np.float32)
+        self._chars = np.asarray([len(t) for t in texts], dtype=np.int32)
         self._vector_row = np.asarray(vrow, dtype=np.int64)
         self._vector_column = np.asarray(vcol, dtype=np.int32)
         self._row_source = np.asarray(rsrc, dtype=np.int32)
@@ -90,6 +92,9 @@ class MemoryStore:
 
     def vector_column(self) -> np.ndarray:
         return self._vector_column
+
+    def vector_chars(self) -> np.ndarray:
+        return self._chars
 
     def column_names(self) -> list[str]:
         return list(self._columns)
