@@ -26,7 +26,7 @@ def run_command(
         None,
         "--method",
         help="Retrieval method (see `taskforge retrieve --help`) "
-        "(default: the task's `retrieve.method`, else rebase_tuned)",
+        "(default: the task's `retrieve.method`, else rebase_parts)",
     ),
     per_source_cap: int | None = typer.Option(None, "--per-source-cap", min=1, help="Max items per source."),
     llm: str | None = typer.Option(
