@@ -39,7 +39,7 @@ def _probe(modules: list[str], commands: dict[str, list[str]]) -> dict:
 
 
 def test_importing_the_cli_and_help_load_no_heavy_library() -> None:
-    light_too = [*HEAVY, "numpy", "pyarrow", "jinja2", "aiohttp"]
+    light_too = [*HEAVY, "numpy", "pyarrow", "jinja2", "aiohttp", "taskforge._pipeline"]
     out = _probe(light_too, {"help": ["--help"], "run_help": ["run", "--help"]})
     assert out["imported"] == []
     for name in ("help", "run_help"):

@@ -205,11 +205,16 @@ def _register_all() -> None:
     )
     for module in modules:
         if module is retrieval_cmds:  # the transform stage's mapper resolves labels for retrieval
-            from taskforge._pipeline import label_resolver
-
-            retrieval_cmds.register(app, label_resolver=label_resolver)
+            retrieval_cmds.register(app, label_resolver=_label_resolver)
         else:
             module.register(app)
+
+
+def _label_resolver(*args: Any, **kwargs: Any) -> Any:
+    """The pipeline's label resolver, imported when `retrieve` runs (not on every start-up)."""
+    from taskforge._pipeline import label_resolver
+
+    return label_resolver(*args, **kwargs)
 
 
 _register_all()
