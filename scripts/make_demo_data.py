@@ -62,7 +62,10 @@ def write_eval_sets() -> None:
     with (eval_dir / "scitail_eval.jsonl").open("w", encoding="utf-8") as f:
         for line in rows[n_demo : n_demo + 500]:
             r = json.loads(line)
-            rec = {"input": {"premise": r["premise"], "hypothesis": r["hypothesis"]}, "output": {"label": r["label"]}}
+            rec = {
+                "input": {"premise": r["premise"], "hypothesis": r["hypothesis"]},
+                "output": {"label": r["label"]},
+            }
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
@@ -70,9 +73,15 @@ def main() -> None:
     if not SHARED.is_dir():
         sys.exit(f"{SHARED} not found")
     shutil.rmtree(OUT, ignore_errors=True)
-    credits = ["# Demo data credits", "", "Small subsets of public datasets, copied from their",
-               "original releases; each folder keeps its own card (README.md) and SOURCE.txt.", "",
-               "| folder | rows | licence |", "|---|---|---|"]
+    credits = [
+        "# Demo data credits",
+        "",
+        "Small subsets of public datasets, copied from their",
+        "original releases; each folder keeps its own card (README.md) and SOURCE.txt.",
+        "",
+        "| folder | rows | licence |",
+        "|---|---|---|",
+    ]
     for name, (files, n, licence) in PICKS.items():
         d = OUT / name
         d.mkdir(parents=True)

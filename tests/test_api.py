@@ -28,6 +28,7 @@ PUBLIC = [
     "FilterSettings",
     "GenerationOptions",
     "InputError",
+    "Interrupted",
     "Item",
     "LLM",
     "LLMClient",
@@ -60,6 +61,7 @@ PUBLIC = [
     "filter_samples",
     "label_of",
     "make_llm",
+    "push_to_hub",
     "read_items",
     "read_samples",
     "retrieve",
@@ -99,13 +101,14 @@ def test_errors_share_one_root_and_carry_exit_codes() -> None:
         == 2
     )
     assert taskforge.DatastoreNotFound.exit_code == taskforge.ModelMismatchError.exit_code == 3
+    assert taskforge.Interrupted.exit_code == 130  # Ctrl-C, the shell's convention
 
 
 def test_import_is_light() -> None:
-    """``import taskforge`` loads no stage (names load on first use), so the CLI starts fast."""
+    """``import taskforge`` loads no stage (names load on first use, through the tiny _lazy helper)."""
     code = "import sys, taskforge; print(sorted(m for m in sys.modules if m.startswith('taskforge')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['taskforge']"
+    assert out.strip() == "['taskforge', 'taskforge._lazy']"
 
 
 def test_the_api_doc_example_runs(tmp_path: Path) -> None:

@@ -124,6 +124,36 @@ def test_evaluate_drops_examples_and_writes_run_dir(tmp_path: Path) -> None:
     assert (tmp_path / "res.json").exists()
 
 
+def test_evaluate_shows_progress_on_a_large_eval_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import taskforge._console as tf_console
+    from taskforge._experts._evaluate import PREDICT_CHUNK
+
+    n = 2 * PREDICT_CHUNK + 17
+    rows = [
+        {"input": {"premise": f"p{i}", "hypothesis": f"h{i}"}, "output": {"label": "entailment"}}
+        for i in range(n)
+    ]
+    data = _write(tmp_path / "big.jsonl", rows)
+    calls: list[int] = []
+
+    class Counting(Stub):
+        def predict(self, inputs: list[Any]) -> list[str]:
+            calls.append(len(inputs))
+            return ["entailment" if i % 2 else "not_entailment" for i in range(len(inputs))]
+
+    buf = io.StringIO()
+    monkeypatch.setenv("TASKFORGE_QUIET", "0")
+    monkeypatch.setattr(tf_console, "console", Console(file=buf, width=120))
+    res = evaluate(Counting({}), NLI, data)
+    assert calls == [PREDICT_CHUNK, PREDICT_CHUNK, 17]  # in chunks, so the bar moves
+    assert res.n == n and [p["prediction"] for p in res.predictions[:2]] == ["not_entailment", "entailment"]
+    assert "eval stub" in buf.getvalue() and f"{n}/{n}" in buf.getvalue()
+
+
 def test_evaluate_not_an_expert_folder(tmp_path: Path) -> None:
     data = _write(tmp_path / "e.jsonl", [{"input": "x", "output": "1"}])
     with pytest.raises(ExpertError, match="not a trained expert"):

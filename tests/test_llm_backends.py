@@ -79,8 +79,8 @@ def test_openai_payload_and_headers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_local_server_needs_no_key_but_official_api_does(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     local = make_backend("openai:llama3", base_url="http://localhost:11434/v1")
     assert "Authorization" not in local.headers()
     with pytest.raises(LLMError, match="OPENAI_API_KEY"):
@@ -89,8 +89,19 @@ def test_local_server_needs_no_key_but_official_api_does(monkeypatch: pytest.Mon
         make_backend("anthropic:claude-sonnet-4-5")
 
 
+def test_base_url_from_the_sdks_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8/v1")
+    claude = make_backend("anthropic:claude-3-5-haiku-latest")  # no key needed off the official URL
+    assert claude.base_url == "http://127.0.0.1:9"
+    assert make_backend("openai:m").base_url == "http://127.0.0.1:8/v1"
+    assert make_backend("openai:m", base_url="http://h/v1").base_url == "http://h/v1"  # a flag wins
+
+
 def test_official_openai_uses_max_completion_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-x")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     body = make_backend("openai:gpt-4o-mini").payload(MESSAGES, GenerationOptions(max_tokens=5), 0)
     assert body["max_completion_tokens"] == 5 and "max_tokens" not in body
 

@@ -55,7 +55,10 @@ def test_transform_where_every_llm_call_fails_exits_non_zero(tmp_path: Path) -> 
         assert server.request_count == 3 * 7  # each request tried 7 times (6 retries), all throttled
     out = said(res.output)
     assert res.exit_code == 1, out
-    assert "error: transform: no sample from 3 items (rejects: LLM error 3)" in out
+    assert (
+        "error: transform made no samples from 3 items: 3 of 3 rejected as 'LLM error'; "
+        "every LLM call failed: check the server" in out
+    )
     assert "Traceback" not in out
     for row in ("LLM requests 3", "LLM retries 18", "LLM throttled (429) 21", "LLM failures 3"):
         assert row.replace(" ", "") in out.replace(" ", "").replace("│", ""), row

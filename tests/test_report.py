@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from taskforge._io import write_jsonl
+from taskforge._io import read_jsonl, write_jsonl
 from taskforge._report import build_report, json_for_script, load_run
 from taskforge._report._embedmap import MapPoint, build_map, pca_2d, project
 from taskforge._report._load import clip, reason_group
@@ -246,6 +246,75 @@ def test_tsne_projection() -> None:
     xy, used = project(x, "tsne")
     assert used == "t-SNE" and xy.shape == (30, 2) and xy.min() >= 0 and xy.max() <= 1
     assert project(x[:3], "auto")[1] == "PCA"  # too few points for t-SNE
+
+
+# ---- is this good, and what next? (issue 19, point 5) ------------------------------------------------
+def _next_steps(html: str) -> list[str]:
+    m = re.search(r'<div class="card next-steps".*?<ul>(.*?)</ul>', html, re.S)
+    assert m, "no next-steps box"
+    return [
+        re.sub(r"<[^>]+>", "", li).replace("&#39;", "'")
+        for li in re.findall(r"<li>(.*?)</li>", m.group(1), re.S)
+    ]
+
+
+def test_uniqueness_headline_separates_inputs_and_says_why(tmp_path: Path) -> None:
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=60)
+    html = build_report(run, embedder=False).read_text()
+    tile = re.search(
+        r'<div class="tl">Unique inputs</div><div class="tv">([^<]*)</div><div class="ts">([^<]*)', html
+    )
+    assert tile and tile.group(1) == "5.4%" and "premise reused" in tile.group(2)
+    assert "Unique samples" not in html  # the one alarming figure over input+output is gone
+    assert "is reused" in html and "Outputs are labels (2 distinct)" in html
+    assert "<code>input.hypothesis</code>" in html  # the per-part table
+
+
+def test_report_has_no_unnamed_sections(fake_run: Path) -> None:
+    html = build_report(fake_run, embedder=False).read_text()
+    assert "<h3>other</h3>" not in html and "<summary>other</summary>" not in html
+    assert "<h3>Overlap with evaluation sets (before decontamination)</h3>" in html
+    row = re.search(r"<tr><th>scitail_test</th>(.*?)</tr>", html, re.S)
+    assert row and row.group(1).endswith('<td class="num">yes</td>')  # removed: a word, not a JSON dump
+
+
+def test_next_steps_follow_the_numbers(tmp_path: Path) -> None:
+    run = write_fake_run(tmp_path / "run", sources=DEMO_SOURCES, n_items=60)
+    steps = _next_steps(build_report(run, embedder=False).read_text())
+    assert any(s.startswith("Only 44 samples were kept") for s in steps)
+    assert not any("is 100% of the kept samples" in s for s in steps)
+
+    # one label and one source dominate; most transform items were rejected for one reason
+    kept_path = run / "filter" / "kept.jsonl"
+    kept = list(read_jsonl(kept_path))
+    for s in kept:
+        s["output"]["label"] = "entailment"
+        s["provenance"]["source"] = "snli_dev"
+    kept[0]["output"]["label"] = kept[1]["output"]["label"] = "not_entailment"
+    write_jsonl(kept_path, kept)
+    rejects = [
+        {
+            "stage": "transform",
+            "filter": "no_column",
+            "reason": f"no column: nothing like 'premise' ({i})",
+            "item": {"source": "gsm8k", "row_id": f"train.jsonl:{i}"},
+        }
+        for i in range(40)
+    ]
+    write_jsonl(run / "transform" / "rejects.jsonl", rejects)
+    (run / "eval" / "results.json").unlink()
+    steps = _next_steps(build_report(run, embedder=False).read_text())
+    text = " ".join(steps)
+    assert "40 of 60 items were rejected in transform as 'no_column': the mapper found no column" in text
+    assert "'entailment' is 95% of the kept samples" in text and "max_per_label: 2}" in text
+    assert "'snli_dev' made 100% of the kept samples" in text and "per_source_cap" in text
+    assert "No evaluation yet: run again with --train --eval FILE" in text
+
+    for s in kept:
+        s["output"]["label"] = "entailment"
+    write_jsonl(kept_path, kept)
+    steps = _next_steps(build_report(run, embedder=False).read_text())
+    assert any(s.startswith("No kept sample has the label 'not_entailment'") for s in steps)
 
 
 def _tile(html: str, label: str) -> str:

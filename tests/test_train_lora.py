@@ -159,3 +159,32 @@ def test_gpu_training(base: Path, tmp_path: Path, method: str) -> None:
     assert res.info["training"]["device"] == "cuda"
     expert = LoraExpert(tmp_path / "o", max_new_tokens=4)
     assert len(expert.bind(MATH).predict([SAMPLES[0]["input"]])) == 1
+
+
+def test_an_interrupted_training_resumes_from_its_last_epoch(base: Path, tmp_path: Path) -> None:
+    """Ctrl-C in epoch 2 keeps epoch 1's checkpoint; the same call again starts there, not at step 0."""
+    from transformers import TrainerCallback
+
+    class CtrlCInEpochTwo(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.epoch and state.epoch >= 1:
+                raise KeyboardInterrupt
+
+    kw = {"base_model": str(base), "device": "cpu", "epochs": 3, "batch_size": 2, "grad_accum": 1}
+    kw |= {"r": 4, "alpha": 8, "max_length": 128}
+    out = tmp_path / "expert"
+    per_epoch = math.ceil(len(SAMPLES) / 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(MATH, SAMPLES, out, callbacks=[CtrlCInEpochTwo()], **kw)
+    assert [p.name for p in (out / "checkpoints").glob("checkpoint-*")] == [f"checkpoint-{per_epoch}"]
+
+    train_lora(MATH, SAMPLES, out, **kw)
+    info = json.loads((out / "expert.json").read_text())
+    assert info["train"]["resumed_from_step"] == per_epoch
+    assert info["train"]["steps"] == 3 * per_epoch
+    assert not (out / "checkpoints").exists()  # the adapter is saved; the resume points are gone
+
+    with pytest.raises(KeyboardInterrupt):
+        train_lora(MATH, SAMPLES, out, callbacks=[CtrlCInEpochTwo()], **kw)
+    train_lora(MATH, SAMPLES, out, **{**kw, "r": 8})  # other settings: no mix of two runs
+    assert json.loads((out / "expert.json").read_text())["train"]["resumed_from_step"] == 0

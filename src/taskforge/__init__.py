@@ -14,8 +14,9 @@ Everything else lives in private ``_modules`` and may change. Names load on firs
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from taskforge._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "UsageError": "taskforge._errors",
     "InputError": "taskforge._errors",
     "StageError": "taskforge._errors",
+    "Interrupted": "taskforge._errors",
     "TaskSpecError": "taskforge._errors",
     "SettingsError": "taskforge._errors",
     "ModelMismatchError": "taskforge._errors",
@@ -76,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "FilterResult": "taskforge._quality",
     "dataset_stats": "taskforge._quality",
     "export_dataset": "taskforge._quality",
+    "push_to_hub": "taskforge._quality",
     "train_expert": "taskforge._experts",
     "evaluate": "taskforge._experts",
     "EvalResult": "taskforge._experts",
@@ -101,6 +104,7 @@ __all__ = [
     "FilterSettings",
     "GenerationOptions",
     "InputError",
+    "Interrupted",
     "Item",
     "LLMClient",
     "LLMError",
@@ -132,6 +136,7 @@ __all__ = [
     "filter_samples",
     "label_of",
     "make_llm",
+    "push_to_hub",
     "read_items",
     "read_samples",
     "retrieve",
@@ -144,17 +149,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'taskforge' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first use
@@ -163,6 +158,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from taskforge._errors import (
         DatastoreNotFound,
         InputError,
+        Interrupted,
         ModelMismatchError,
         SettingsError,
         StageError,
@@ -173,7 +169,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time names load on first
     from taskforge._experts import EvalResult, evaluate, train_expert
     from taskforge._llm import LLM, GenerationOptions, LLMClient, LLMError, LLMRequest, LLMResult, make_llm
     from taskforge._pipeline import RunResult, run
-    from taskforge._quality import FilterResult, dataset_stats, export_dataset, filter_samples
+    from taskforge._quality import FilterResult, dataset_stats, export_dataset, filter_samples, push_to_hub
     from taskforge._records import (
         Item,
         Reject,

@@ -3,8 +3,12 @@
 Each stage's package owns its commands in a ``_commands.py`` with ``register(app)``;
 this module assembles them and holds the one error handler: a :class:`TaskforgeError`
 prints ``error: <message>`` on one line and exits with its code (1 stage failure,
-2 usage error, 3 input error; see ``taskforge._errors``); an ``OSError`` (a file that cannot
-be read or written) exits 3. ``--verbose`` adds the traceback.
+2 usage error, 3 input error, 130 Ctrl-C; see ``taskforge._errors``); an ``OSError`` (a file
+that cannot be read or written) exits 3. ``--verbose`` adds the traceback.
+
+Start-up is part of the interface: this module and every ``_commands.py`` import only typer
+and the standard library at the top; a command imports its stage when it runs, so
+``taskforge --help`` never loads torch, faiss or datasets (tests/test_startup.py).
 """
 
 from __future__ import annotations
@@ -15,26 +19,41 @@ from typing import Any
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperArgument, TyperGroup
 
 from taskforge import __version__
-from taskforge._errors import EXIT_INPUT, TaskforgeError
+from taskforge._errors import EXIT_INPUT, Interrupted, TaskforgeError
 
 _VERBOSE = {"on": False}
+
+# What an interrupted command leaves behind, for the commands that do not say it themselves
+# (`run`, `transform`, `train` and `datastore build` raise Interrupted with their own account).
+_KEPT_ON_INTERRUPT = (
+    "nothing half-written was left (outputs are written whole, atomically); run the command again to redo it"
+)
 
 
 class _Taskforge(TyperGroup):
     """The root command group: every subcommand runs inside the one error handler."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        plain_placeholders(self)
+
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except TaskforgeError as e:
             _fail(e, e.exit_code)
+        except BrokenPipeError:  # `taskforge ... | head`: the reader left; stop quietly, like other tools
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # no second error when Python flushes stdout
+            raise typer.Exit(141) from None
         except OSError as e:
             _fail(e, EXIT_INPUT)
+        except KeyboardInterrupt:
+            command = ctx.invoked_subcommand or "taskforge"
+            _fail(Interrupted(f"interrupted ({command}): {_KEPT_ON_INTERRUPT}"), Interrupted.exit_code)
 
 
 def _fail(error: BaseException, code: int) -> None:
@@ -46,6 +65,87 @@ def _fail(error: BaseException, code: int) -> None:
         console.print_exception(show_locals=False)
     console.print(f"[bold red]error:[/] {escape(one_line(error))}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+# ---- help: plain placeholders -------------------------------------------------------------------
+# typer prints value types as `<bool>`, `<list[Path]>`, `<int range> [x>=1]`; a user wants FILE, N.
+_PLACEHOLDERS = {
+    "int": "N",
+    "int range": "N",
+    "float": "NUMBER",
+    "float range": "NUMBER",
+    "str": "TEXT",
+    "path": "PATH",
+    "file": "FILE",
+    "dir": "DIR",
+}
+_NAMED = {  # options whose values have a shape worth showing
+    "llm": "PROVIDER:MODEL",
+    "judge": "PROVIDER:MODEL",
+    "base_url": "URL",
+    "judge_base_url": "URL",
+    "api_key_env": "ENV_VAR",
+    "label_map": "RAW=LABEL",
+}
+
+
+def plain_placeholders(command: Any) -> None:
+    """Give every parameter of ``command`` (and of its subcommands) a plain placeholder.
+
+    Options get a ``metavar`` (typer's documented way to name a value): ``N``, ``FILE``, ``DIR``,
+    ``TEXT``, ``PROVIDER:MODEL``; a bounded range shows as ``0-1``; flags show nothing. Arguments
+    are named in capitals (``TASK_FILE``) without a type beside the name. Metavars set by a
+    command are kept. Square brackets in help texts are shown as written, not read as markup.
+    """
+    params = list(getattr(command, "params", []))
+    if hasattr(command, "get_help_option") and hasattr(command, "context_class"):
+        params.append(command.get_help_option(command.context_class(command)))  # made once, cached
+    if getattr(command, "help", None):
+        command.help = _literal_brackets(command.help)
+    for param in params:
+        if param is None:
+            continue
+        if getattr(param, "help", None):
+            param.help = _literal_brackets(param.help)
+        if isinstance(param, TyperArgument):
+            if param.metavar is None:
+                param.metavar = param.name.upper()
+            param.display_type_rich = lambda ctx: None  # the name says it; no `<path>` beside it
+        elif param.metavar is None:
+            param.metavar = _placeholder(param)
+        if hasattr(param, "min"):  # the range is in the placeholder (or obvious: a count)
+            param.min = param.max = None
+    for sub in getattr(command, "commands", {}).values():
+        plain_placeholders(sub)
+
+
+def _literal_brackets(text: str) -> str:
+    """Help text is rich markup: ``[all of them]`` would vanish as an unknown tag; show it as written."""
+    from re import sub
+
+    return sub(r"(?<!\\)\[", r"\\[", text)
+
+
+def _placeholder(param: Any) -> str:
+    if getattr(param, "is_flag", False) or getattr(param, "count", False):
+        return ""
+    if param.name in _NAMED:
+        return _NAMED[param.name]
+    lo, hi = getattr(param, "min", None), getattr(param, "max", None)
+    if lo is not None and hi is not None:
+        return f"{lo:g}-{hi:g}"
+    info = getattr(getattr(param, "type_descriptor", None), "parameter_info", None)
+    if "Path" in str(getattr(param.type_descriptor, "annotation", "")) and info is not None:
+        return "FILE" if not info.dir_okay else "DIR" if not info.file_okay else "PATH"
+    try:
+        label = param.display_type(None).strip("<>")
+    except Exception:  # a typer without display_type: keep its own rendering
+        return ""
+    if label.startswith("list[") and label.endswith("]"):  # a repeatable option: one value each time
+        label = label[5:-1].lower()
+    if "|" in label:  # choices: as they are
+        return label
+    return _PLACEHOLDERS.get(label, label.upper())
 
 
 def one_line(error: BaseException) -> str:
@@ -105,11 +205,16 @@ def _register_all() -> None:
     )
     for module in modules:
         if module is retrieval_cmds:  # the transform stage's mapper resolves labels for retrieval
-            from taskforge._pipeline import label_resolver
-
-            retrieval_cmds.register(app, label_resolver=label_resolver)
+            retrieval_cmds.register(app, label_resolver=_label_resolver)
         else:
             module.register(app)
+
+
+def _label_resolver(*args: Any, **kwargs: Any) -> Any:
+    """The pipeline's label resolver, imported when `retrieve` runs (not on every start-up)."""
+    from taskforge._pipeline import label_resolver
+
+    return label_resolver(*args, **kwargs)
 
 
 _register_all()

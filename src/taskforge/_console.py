@@ -1,4 +1,9 @@
-"""One rich console for the whole tool, and the progress bar / summary table every stage uses."""
+"""The two rich consoles of the tool, and the progress bar / summary table every stage uses.
+
+``console`` writes to stderr: progress, logs, warnings and errors. ``results`` writes to
+stdout: what a command produced (summary tables, where its files are), so
+``taskforge ... > summary.txt`` keeps the results and the terminal keeps the progress.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False)  # progress, logs, warnings, errors
+results = Console(highlight=False)  # summaries and results (stdout)
 
 
 def make_progress(*extra_columns: Any, transient: bool = False) -> Progress:

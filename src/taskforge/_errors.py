@@ -10,6 +10,7 @@ code    class              when
 1       :class:`StageError`  a stage ran and failed, or produced nothing usable
 2       :class:`UsageError`  bad flags, bad config file or settings, bad task spec
 3       :class:`InputError`  unreadable data, missing datastore, model mismatch
+130     :class:`Interrupted`  Ctrl-C: the message says what was kept and how to resume
 ======  =================  ==========================================================
 
 The built-in bases (``ValueError``, ``OSError``, ...) are kept so code that caught them
@@ -17,6 +18,12 @@ before still does; new code catches the taskforge classes.
 """
 
 from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class TaskforgeError(Exception):
@@ -47,6 +54,28 @@ class InputError(TaskforgeError):
     exit_code = 3
 
 
+class Interrupted(TaskforgeError):
+    """Ctrl-C (exit code 130, the shell's convention); the message says what was kept and how to resume."""
+
+    exit_code = 130
+
+
+def on_interrupt(kept: str) -> Callable[[F], F]:
+    """Turn Ctrl-C inside the decorated command into :class:`Interrupted` saying what was ``kept``."""
+
+    def decorate(command: F) -> F:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return command(*args, **kwargs)
+            except KeyboardInterrupt:
+                raise Interrupted(f"interrupted; {kept}") from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 class BadDataError(InputError, ValueError):
     """A file whose content cannot be used (invalid JSON on a line, unknown format); names file and line."""
 
@@ -71,15 +100,18 @@ EXIT_OK = 0
 EXIT_STAGE = StageError.exit_code
 EXIT_USAGE = UsageError.exit_code
 EXIT_INPUT = InputError.exit_code
+EXIT_INTERRUPTED = Interrupted.exit_code
 
 __all__ = [
     "EXIT_INPUT",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_STAGE",
     "EXIT_USAGE",
     "BadDataError",
     "DatastoreNotFound",
     "InputError",
+    "Interrupted",
     "LockedError",
     "ModelMismatchError",
     "SettingsError",
@@ -87,4 +119,5 @@ __all__ = [
     "TaskSpecError",
     "TaskforgeError",
     "UsageError",
+    "on_interrupt",
 ]

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from taskforge._console import console, format_value, summary_table
-from taskforge._errors import SettingsError, StageError
+from taskforge._console import console, format_value, results, summary_table
+from taskforge._errors import Interrupted, SettingsError, StageError
 from taskforge._io import atomic_write_json, atomic_write_text, stable_hash, writer_lock
 from taskforge._records import read_samples
 from taskforge._runstate import StageRecord, fingerprint, finish, reusable
@@ -60,6 +60,7 @@ class RunContext:
     datastore: Any
     run_dir: Path
     values: dict[str, Any] = field(default_factory=dict)  # results of the stages run this time
+    current: str = ""  # the stage running now (for the Ctrl-C message)
 
     def dir(self, stage: str) -> Path:
         return self.run_dir / stage
@@ -153,6 +154,13 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
 
     settings = ctx.settings.transform
     use_llm = settings.method == "llm" or (settings.method == "auto" and ctx.settings.llm.spec)
+    if use_llm:
+        console.print(f"transform: with the LLM {ctx.settings.llm.spec}")
+    elif settings.method == "auto":
+        console.print(
+            "transform: no --llm given, so the no-LLM mapper maps rows onto the task's fields "
+            "(--llm PROVIDER:MODEL for an LLM; --mapper says it and silences this line)"
+        )
     llm = make_llm(ctx.llm_settings()) if use_llm else None
     fresh = ctx.values.get("retrieve")
     items = fresh.items if fresh is not None else ctx.dir("retrieve") / "items.jsonl"
@@ -162,7 +170,9 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
         if llm is not None:
             llm.close()
     console.print(res.table())  # requests, cache hits, retries, throttles, failures, repairs
-    res.check(settings.max_error_rate)
+    res.check(
+        settings.max_error_rate
+    )  # nothing made (one line: top reject reason, what to do), or too many failures
     counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
     if res.rejects_by_reason:
         counts["rejects_by_reason"] = dict(res.rejects_by_reason)
@@ -180,8 +190,9 @@ def run_filter(ctx: RunContext, stage_dir: Path) -> StageOutput:
     res = filter_samples(ctx.task, samples, stage_dir, settings=ctx.settings.filter, llm=ctx.llm_settings())
     counts = {"in": res.funnel["in"], "out": res.funnel["out"], "dropped": res.funnel.get("dropped", {})}
     if not res.kept:
-        dropped = ", ".join(f"{k} {v}" for k, v in counts["dropped"].items() if v)
-        raise StageError(f"filter: every sample was dropped ({dropped}); see {res.paths['rejects']}")
+        from taskforge._quality import nothing_kept_message
+
+        raise StageError(nothing_kept_message(counts["in"], counts["dropped"], res.paths["rejects"]))
     return StageOutput(counts, res)
 
 
@@ -196,8 +207,19 @@ def run_export(ctx: RunContext, stage_dir: Path) -> StageOutput:
         kept = read_samples(fdir / "kept.jsonl")
         funnel = _read_json(fdir / "funnel.json")
         stats = _read_json(fdir / "stats.json")
+    from taskforge._quality._card import source_folders
+
+    store = ctx.datastore
+    run_settings = {"datastore": str(store.path), **ctx.settings.model_dump(mode="json")}
     paths = export_dataset(
-        ctx.task, kept, stage_dir, funnel=funnel, stats=stats, settings=ctx.settings.export
+        ctx.task,
+        kept,
+        stage_dir,
+        funnel=funnel,
+        stats=stats,
+        settings=ctx.settings.export,
+        source_dirs=source_folders(store.manifest.get("sources", []), store.path),
+        run_settings=run_settings,
     )
     files = [str(Path(p).relative_to(stage_dir)) for p in paths.values()]
     return StageOutput({"files": len(paths)}, paths, files=files)
@@ -345,6 +367,21 @@ def _run_locked(
     # the task's own content; its `defaults` are already in each stage's settings
     task_hash = stable_hash(task.model_dump(mode="json", exclude={"defaults"}))
     upstream = fingerprint(Path(datastore) / "manifest.json")
+    try:
+        _walk(ctx, result, task_hash, upstream)
+    except KeyboardInterrupt:
+        stage = ctx.current or "the run"
+        raise Interrupted(interrupted_message(result, stage, ctx.dir(stage))) from None
+    if report:
+        from taskforge._report import build_report
+
+        result.report = build_report(run_dir)
+    return result
+
+
+def _walk(ctx: RunContext, result: RunResult, task_hash: str, upstream: str) -> None:
+    """Each enabled stage in table order (the first three in rounds with ``retrieve.target_samples``)."""
+    settings = ctx.settings
     rounds = settings.retrieve.target_samples is not None
     if rounds:
         upstream = _run_rounds(ctx, result, task_hash, upstream)
@@ -357,11 +394,6 @@ def _run_locked(
         if rec.counts.get("warning"):
             result.warning = str(rec.counts["warning"])
             console.print(f"[yellow bold]warning:[/] {result.warning}", soft_wrap=True)
-    if report:
-        from taskforge._report import build_report
-
-        result.report = build_report(run_dir)
-    return result
 
 
 ROUND_STAGES = ("retrieve", "transform", "filter")
@@ -433,6 +465,25 @@ def _run_rounds(ctx: RunContext, result: RunResult, task_hash: str, upstream: st
     return last["upstream"]
 
 
+def interrupted_message(result: RunResult, stage: str, stage_dir: Path) -> str:
+    """What a Ctrl-C during ``stage`` leaves: the finished stages, the stage's own partial work."""
+    done = ", ".join(f"{name} ({_main_count(rec.counts)})" for name, rec in result.records.items())
+    line = f"interrupted during {stage}; kept: {done or 'no finished stage'}"
+    partial = stage_dir / "samples.jsonl.partial"  # the transform's log of LLM answers
+    if partial.exists():
+        with partial.open("rb") as f:
+            answers = max(0, sum(1 for _ in f) - 1)  # the first line is the log's header
+        line += f", and {answers:,} {stage} results in {partial}"
+    return line + "; run the same command again to resume (finished stages are reused)"
+
+
+def _main_count(counts: Mapping[str, Any]) -> str:
+    for key in ("out", "samples", "items", "files", "n"):
+        if isinstance(counts.get(key), int):
+            return f"{counts[key]:,} {'kept' if key == 'out' else key}"
+    return "done"
+
+
 def preflight(settings: RunSettings) -> None:
     """Checks that need more than the settings models: LLM specs, the retrieval method, files named."""
     from taskforge._llm import check_llm
@@ -467,6 +518,7 @@ def _run_stage(ctx: RunContext, stage: Stage, *, input_hash: str) -> StageRecord
         console.print(f"[dim]{stage.name}: unchanged, reusing {stage_dir}[/]")
         return rec
     console.rule(f"[bold]{stage.name}")
+    ctx.current = stage.name
     stage_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     output = stage.runner(ctx, stage_dir)
@@ -508,18 +560,18 @@ def print_summary(result: RunResult) -> None:
         main = {k: v for k, v in rec.counts.items() if _scalar(v) and k != "warning"}
         what = ", ".join(f"{k} {format_value(v)}" for k, v in main.items())
         rows.append([name, what, "reused" if rec.reused else f"{rec.seconds:.1f}s"])
-    console.print(summary_table("Run summary", ["stage", "counts", "time"], rows))
+    results.print(summary_table("Run summary", ["stage", "counts", "time"], rows))
     funnel = result.funnel()
     if funnel:
-        console.print(summary_table("Funnel", ["", "samples"], funnel.items()))
+        results.print(summary_table("Funnel", ["", "samples"], funnel.items()))
     flt = result.records.get("filter")
     if flt and flt.counts.get("dropped"):
-        console.print(
+        results.print(
             summary_table("Dropped by filter", ["filter", "samples"], flt.counts["dropped"].items())
         )
     if result.target:
         t = result.target
-        console.print(
+        results.print(
             summary_table(
                 "Target",
                 ["", ""],
@@ -535,9 +587,9 @@ def print_summary(result: RunResult) -> None:
             )
         )
     _print_eval(result)
-    console.print(f"dataset: [bold]{result.dataset}[/]")
+    results.print(f"dataset: [bold]{result.dataset}[/]")
     if result.report:
-        console.print(f"report:  [bold]{result.report}[/]")
+        results.print(f"report:  [bold]{result.report}[/]")
 
 
 __all__ = ["PIPELINE", "RunContext", "RunResult", "Stage", "StageOutput", "preflight", "print_summary", "run"]

@@ -19,9 +19,14 @@ def run_command(
     out: Path = typer.Option(
         ..., "--out", "-o", help="Run directory (created; re-running resumes/reuses it)."
     ),
-    n: int | None = typer.Option(None, "-n", "--n", min=1, help="Items to retrieve (default 1000)."),
+    n: int | None = typer.Option(
+        None, "-n", "--n", min=1, help="Items to retrieve (default: the task's `retrieve.n`, else 1000)"
+    ),
     method: str | None = typer.Option(
-        None, "--method", help="Retrieval method (see `taskforge retrieve --help`)."
+        None,
+        "--method",
+        help="Retrieval method (see `taskforge retrieve --help`) "
+        "(default: the task's `retrieve.method`, else rebase_parts)",
     ),
     per_source_cap: int | None = typer.Option(None, "--per-source-cap", min=1, help="Max items per source."),
     llm: str | None = typer.Option(
@@ -33,7 +38,10 @@ def run_command(
         help="OpenAI-compatible server, e.g. http://localhost:8000/v1; repeat for replicas of one model.",
     ),
     structured: str | None = typer.Option(
-        None, "--structured", help="Send the answer's JSON schema: auto (fall back if refused), on, off."
+        None,
+        "--structured",
+        help="Send the answer's JSON schema: auto (fall back if refused), on, off "
+        "(default: the task's `llm.structured`, else auto)",
     ),
     batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
     target_samples: int | None = typer.Option(
@@ -47,12 +55,20 @@ def run_command(
     local_slots: int | None = typer.Option(
         None, "--local-slots", min=1, help="--llm local:MODEL: parallel slots of the llama.cpp server."
     ),
-    max_in_flight: int | None = typer.Option(None, "--max-in-flight", min=1, help="Concurrent LLM requests."),
+    max_in_flight: int | None = typer.Option(
+        None,
+        "--max-in-flight",
+        min=1,
+        help="Concurrent LLM requests (default: the task's `llm.max_in_flight`, else 32)",
+    ),
     mapper: bool = typer.Option(
         False, "--mapper", help="Map rows onto the task's fields without an LLM (default without --llm)."
     ),
     cot: bool | None = typer.Option(
-        None, "--cot/--no-cot", help="Chain-of-thought samples (reasoning kept in its own field)."
+        None,
+        "--cot/--no-cot",
+        help="Chain-of-thought samples (reasoning kept in its own field) "
+        "(default: the task's `transform.chain_of_thought`, else off)",
     ),
     eval_files: list[Path] | None = typer.Option(
         None,

@@ -159,6 +159,33 @@ def sample_id(item: Mapping[str, Any], sample_index: int, method: str) -> str:
     return "s-" + stable_hash([item.get("source"), item.get("row_id"), sample_index, method])
 
 
+def nothing_made_message(
+    lead: str,
+    n_in: int,
+    rejects_by_reason: Mapping[str, int],
+    advice: Mapping[str, str],
+    rejects_path: str | Path | None = None,
+) -> str:
+    """One line for a stage that made nothing: the top reject reason, what to do, where the rejects are.
+
+    ``lead`` starts the line ("transform made no samples from 300 items"); ``advice`` maps a
+    reason (as counted, or its slug ``no_column``) to what the user can change.
+    """
+    ranked = sorted(((str(k), int(v)) for k, v in rejects_by_reason.items() if v), key=lambda kv: -kv[1])
+    line = lead
+    if ranked:
+        top, n = ranked[0]
+        line += f": {n:,} of {n_in:,} rejected as {top!r}"
+        if len(ranked) > 1:
+            line += " (then " + ", ".join(f"{k} {v:,}" for k, v in ranked[1:3]) + ")"
+        hint = advice.get(top) or advice.get(top.lower().replace(" ", "_"))
+        if hint:
+            line += f"; {hint}"
+    if rejects_path is not None:
+        line += f"; every reject with its reason: {rejects_path}"
+    return line
+
+
 def make_reject(
     stage: str,
     filter: str,
@@ -282,6 +309,7 @@ __all__ = [
     "label_of",
     "label_text",
     "make_reject",
+    "nothing_made_message",
     "output_text",
     "provenance",
     "read_items",

@@ -23,11 +23,28 @@ Chunks are independent (a cluster executor could embed them anywhere); ``merge``
 concatenates them, and the manifest is written last, atomically.
 """
 
-from taskforge._datastore._build import BuildReport, StrictModeError, build_datastore
-from taskforge._datastore._merge import DatastoreError
-from taskforge._datastore._sources import Source, SourceError, resolve_source
-from taskforge._datastore._store import Datastore, SourceInfo, UntrustedModelError
-from taskforge._settings import BuildSettings
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskforge._lazy import lazy_exports
+
+# name -> its module; loaded on first use (taskforge._lazy), so `datastore info`, which needs
+# only the store, does not import the build machinery
+_EXPORTS = {
+    "BuildReport": "taskforge._datastore._build",
+    "StrictModeError": "taskforge._datastore._build",
+    "build_datastore": "taskforge._datastore._build",
+    "DatastoreError": "taskforge._datastore._merge",
+    "Source": "taskforge._datastore._sources",
+    "SourceError": "taskforge._datastore._sources",
+    "resolve_source": "taskforge._datastore._sources",
+    "Datastore": "taskforge._datastore._store",
+    "SourceInfo": "taskforge._datastore._store",
+    "UntrustedModelError": "taskforge._datastore._store",
+    "BuildSettings": "taskforge._settings",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "BuildReport",
@@ -42,3 +59,11 @@ __all__ = [
     "build_datastore",
     "resolve_source",
 ]
+
+
+if TYPE_CHECKING:
+    from taskforge._datastore._build import BuildReport, StrictModeError, build_datastore
+    from taskforge._datastore._merge import DatastoreError
+    from taskforge._datastore._sources import Source, SourceError, resolve_source
+    from taskforge._datastore._store import Datastore, SourceInfo, UntrustedModelError
+    from taskforge._settings import BuildSettings

@@ -1,4 +1,8 @@
-"""CLI: ``taskforge datastore build | info | search`` (thin layer over the Python API)."""
+"""CLI: ``taskforge datastore build | info | search`` (thin layer over the Python API).
+
+Imports of the stage (numpy, pyarrow, the embedder) happen inside the commands, so
+``taskforge --help`` and ``datastore info`` start fast (tests/test_startup.py).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,15 @@ from pathlib import Path
 
 import typer
 
-from taskforge._console import console, kv_table, summary_table
-from taskforge._datastore import Datastore
+from taskforge._errors import on_interrupt
 
 datastore_app = typer.Typer(help="Build, inspect and search a datastore of embedded rows or documents.")
 
 
 @datastore_app.command("build")
+@on_interrupt(
+    "every chunk embedded so far is kept in the --out folder; run the same command again to resume from there"
+)
 def build_cmd(
     sources: list[str] = typer.Argument(
         ..., help="Dataset folders, data files, save_to_disk folders or hub names."
@@ -65,6 +71,7 @@ def build_cmd(
     ),
 ) -> None:
     """Embed SOURCE... into the datastore at --out (skips sources already embedded)."""
+    from taskforge._console import results, summary_table
     from taskforge._datastore import Datastore, build_datastore
 
     report = build_datastore(
@@ -101,7 +108,7 @@ def build_cmd(
         )
         for s in report.sources
     ]
-    console.print(
+    results.print(
         summary_table(
             "datastore build",
             ["source", "status", "rows", "vectors", "malformed", "no text", "cells cut"],
@@ -109,7 +116,7 @@ def build_cmd(
         )
     )
     ds = Datastore.open(out)
-    console.print(
+    results.print(
         f"{out}: {len(ds.sources)} sources, {ds.n_rows:,} rows, {ds.n_vectors:,} vectors, "
         f"{_size(ds.disk_bytes())}, {report.seconds:.1f} s"
     )
@@ -118,11 +125,14 @@ def build_cmd(
 @datastore_app.command("info")
 def info_cmd(path: Path = typer.Argument(..., help="Datastore folder.")) -> None:
     """Sources, rows, vectors, model and disk size of a datastore."""
+    from taskforge._console import kv_table, results, summary_table
+    from taskforge._datastore._store import Datastore
+
     ds = Datastore.open(path)
     rows = [(s.name, s.n_rows, s.n_vectors, len(s.columns), s.description[:60]) for s in ds.sources]
-    console.print(summary_table("sources", ["source", "rows", "vectors", "columns", "description"], rows))
+    results.print(summary_table("sources", ["source", "rows", "vectors", "columns", "description"], rows))
     ann = ds.manifest.get("ann")
-    console.print(
+    results.print(
         kv_table(
             str(path),
             {
@@ -155,6 +165,8 @@ def search_cmd(
     ),
 ) -> None:
     """The k rows closest to TEXT: best cell per row, mixed with its source description's score."""
+    from taskforge._console import results, summary_table
+    from taskforge._datastore._store import Datastore
     from taskforge._retrieval import search
 
     ds = Datastore.open(path, model=model)
@@ -163,7 +175,7 @@ def search_cmd(
         (h["source"], h["row_id"], h["column"], f"{h['score']:.3f}", " ".join(h["snippet"].split())[:80])
         for h in hits
     ]
-    console.print(summary_table(f"top {k} for {text!r}", ["source", "row", "column", "score", "text"], rows))
+    results.print(summary_table(f"top {k} for {text!r}", ["source", "row", "column", "score", "text"], rows))
 
 
 def _size(n: int) -> str:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import typer
 
-from taskforge._console import console, kv_table, summary_table
-from taskforge._task import Task
+from taskforge._errors import Interrupted
 
 
 def train_cmd(
@@ -34,7 +33,9 @@ def train_cmd(
     seed: int = typer.Option(0, "--seed"),
 ) -> None:
     """Train a task expert on generated samples (CPU classifier or LoRA adapter)."""
+    from taskforge._console import console, kv_table, results
     from taskforge._experts._train import default_expert, train_expert
+    from taskforge._task import Task
 
     task = Task.load(task_path)
     kind = expert or default_expert(task, base_model)
@@ -57,8 +58,11 @@ def train_cmd(
             "max_steps": max_steps,
         }
     kw = {k: v for k, v in kw.items() if v is not None}
-    res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
-    console.print(
+    try:
+        res = train_expert(task, dataset, out, expert=kind, base_model=base_model, seed=seed, **kw)
+    except KeyboardInterrupt:
+        raise Interrupted(_kept_by_training(kind, out)) from None
+    results.print(
         kv_table(
             f"trained {res.kind} expert",
             {
@@ -68,6 +72,20 @@ def train_cmd(
                 "saved to": str(res.out_dir),
             },
         )
+    )
+
+
+def _kept_by_training(kind: str, out: Path) -> str:
+    if kind == "cpu":  # minutes of training: it keeps no checkpoint
+        return (
+            "interrupted; the CPU expert is written only when training ends: run the same command to retrain"
+        )
+    checkpoints = sorted((out / "checkpoints").glob("checkpoint-*"))
+    if not checkpoints:
+        return "interrupted in the first epoch (no checkpoint yet): run the same command to start again"
+    return (
+        f"interrupted; kept the checkpoint of the last finished epoch ({checkpoints[-1]}): "
+        "run the same command again to resume from it"
     )
 
 
@@ -99,10 +117,12 @@ def eval_cmd(
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="LoRA expert: generation length."),
 ) -> None:
     """Evaluate a trained expert (or an LLM few-shot) on an eval file."""
+    from taskforge._console import results, summary_table
     from taskforge._errors import UsageError
     from taskforge._experts._evaluate import evaluate
     from taskforge._llm import make_llm
     from taskforge._settings import LLMSettings
+    from taskforge._task import Task
 
     task = Task.load(task_path)
     if (model is None) == (llm is None):
@@ -133,10 +153,10 @@ def eval_cmd(
         baselines=not no_baselines,
     )
     dropped = f", {result.n_excluded} dropped as examples" if result.n_excluded else ""
-    console.print(
+    results.print(
         f"[bold]{task.name}[/]: {result.model} ({result.kind}) on {result.data}: {result.n:,} items{dropped}"
     )
-    console.print(
+    results.print(
         summary_table("eval", ["metric", "value"], [(k, round(v, 4)) for k, v in result.metrics.items()])
     )
     from taskforge._experts._honest import print_honest_eval
@@ -144,7 +164,7 @@ def eval_cmd(
     print_honest_eval(result.to_dict())
     for path in (out, run_dir and run_dir / "eval" / "results.json"):
         if path:
-            console.print(f"results -> {path}")
+            results.print(f"results -> {path}")
 
 
 def register(app: typer.Typer) -> None:

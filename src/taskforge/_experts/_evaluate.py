@@ -99,6 +99,25 @@ def load_model(model: str | Path | Any, **kwargs: Any) -> Predictor:
     raise ExpertError(f"{info_path}: unknown expert kind {kind!r}")
 
 
+PREDICT_CHUNK = 256  # inputs per predict() call: small enough for a steady progress bar
+
+
+def predict_with_progress(predictor: Predictor, inputs: list[FieldValue]) -> list[str]:
+    """``predictor.predict`` in chunks, with a progress bar (10k eval rows take minutes on a CPU)."""
+    if len(inputs) <= PREDICT_CHUNK:
+        return list(predictor.predict(inputs))
+    from taskforge._console import make_progress
+
+    out: list[str] = []
+    with make_progress() as progress:
+        bar = progress.add_task(f"eval {getattr(predictor, 'name', 'model')}", total=len(inputs))
+        for start in range(0, len(inputs), PREDICT_CHUNK):
+            chunk = inputs[start : start + PREDICT_CHUNK]
+            out += predictor.predict(chunk)
+            progress.advance(bar, len(chunk))
+    return out
+
+
 def score(
     task: Task, predictions: Sequence[str], golds: Sequence[Sequence[str]], *, classifier: bool = False
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
@@ -181,7 +200,7 @@ def evaluate(
         raise ExpertError(f"{data_name}: no items to evaluate")
 
     t0 = time.perf_counter()
-    predictions = predictor.predict([it["input"] for it in items])
+    predictions = predict_with_progress(predictor, [it["input"] for it in items])
     golds = [gold_answers(task, it["output"]) for it in items]
     classifier = getattr(predictor, "kind", "") == "cpu-classifier"
     metrics, records = score(task, predictions, golds, classifier=classifier)

@@ -9,10 +9,12 @@ checked up front by :func:`check_lora_ready`, so the user gets one clear :class:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -196,12 +198,16 @@ def train_lora(
     completion_only_loss: bool = True,
     gradient_checkpointing: bool | None = None,
     seed: int = 0,
+    callbacks: Sequence[Any] = (),
 ) -> TrainResult:
     """Fine-tune a LoRA adapter of ``base_model`` on the samples; saves ``OUT/adapter`` + ``OUT/expert.json``.
 
     ``preset`` fills every hyper-parameter (CRAFT: LoRA r=64/alpha=64/dropout 0.1, lr 1e-4, 3 epochs;
     ReBase: QLoRA r=8/alpha=16, lr 3e-4, 1 epoch); explicit arguments override it. ``method``
     defaults to the preset's. ``device``: None = the GPU (an error without one), "cpu" for tiny models.
+    A checkpoint is kept after every epoch (``OUT/checkpoints``), so a run interrupted in epoch k
+    resumes there when called again with the same settings and data. ``callbacks``: transformers
+    ``TrainerCallback``s.
     """
     if preset not in PRESETS:
         raise ExpertError(f"unknown preset {preset!r} (one of {sorted(PRESETS)})")
@@ -261,6 +267,25 @@ def train_lora(
     n_epochs = p.epochs if epochs is None else epochs
     bs, ga = batch_size or p.batch_size, grad_accum or p.grad_accum
     steps = max_steps if max_steps > 0 else math.ceil(len(samples) / (bs * ga)) * n_epochs
+    resume = _resume_point(
+        out / "checkpoints",
+        {
+            "base_model": model_path,
+            "method": method,
+            "lora": lora,
+            "epochs": n_epochs,
+            "max_steps": max_steps,
+            "lr": lr or p.lr,
+            "batch_size": bs,
+            "grad_accum": ga,
+            "max_length": max_length,
+            "completion_only_loss": completion_only_loss,
+            "seed": seed,
+            "data_sha256": hashlib.sha256(
+                json.dumps(samples, sort_keys=True, default=str).encode()
+            ).hexdigest(),
+        },
+    )
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
         num_train_epochs=n_epochs,
@@ -278,7 +303,8 @@ def train_lora(
         completion_only_loss=completion_only_loss,
         **_checkpointing_kwargs(on_gpu if gradient_checkpointing is None else gradient_checkpointing),
         logging_steps=1 if steps <= 50 else 10,
-        save_strategy="no",
+        save_strategy="epoch",  # an interrupted run resumes from its last finished epoch
+        save_total_limit=1,
         report_to="none",
         seed=seed,
         use_cpu=not on_gpu,
@@ -287,10 +313,17 @@ def train_lora(
     )
     data = Dataset.from_list(to_prompt_completion(task, samples))
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config
+        model=model,
+        args=args,
+        train_dataset=data,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=list(callbacks),
     )
+    if resume:
+        console.print(f"resuming from {resume} (the last epoch an interrupted run finished)")
     t0 = time.perf_counter()
-    trainer.train()
+    trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - t0
     losses = [float(h["loss"]) for h in trainer.state.log_history if "loss" in h]
     if not losses or not all(math.isfinite(x) for x in losses):
@@ -299,6 +332,7 @@ def train_lora(
     adapter = out / "adapter"
     trainer.model.save_pretrained(adapter)
     tokenizer.save_pretrained(adapter)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)  # the adapter is saved: the resume points go
     info = {
         "kind": LORA_KIND,
         "task": task.name,
@@ -327,6 +361,7 @@ def train_lora(
         "train": {
             "n_samples": len(samples),
             "steps": trainer.state.global_step,
+            "resumed_from_step": _step_of(resume),
             "losses": losses,
             "seconds": round(seconds, 2),
         },
@@ -416,3 +451,28 @@ class LoraExpert:
             new = gen[:, enc["input_ids"].shape[1] :]
             outs += [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return outs
+
+
+def _resume_point(checkpoints: Path, run: dict[str, Any]) -> str | None:
+    """The last per-epoch checkpoint an interrupted run with the same settings and data left, else None.
+
+    Checkpoints of other settings or data are removed: resuming from them would train a mix.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    stamp = checkpoints / "run.json"
+    if checkpoints.is_dir():
+        try:
+            same = json.loads(stamp.read_text(encoding="utf-8")) == json.loads(json.dumps(run))
+        except (OSError, ValueError):
+            same = False
+        if same:
+            return get_last_checkpoint(str(checkpoints))
+        shutil.rmtree(checkpoints)
+    checkpoints.mkdir(parents=True)
+    atomic_write_json(stamp, run)
+    return None
+
+
+def _step_of(checkpoint: str | None) -> int:
+    return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else 0

@@ -16,18 +16,33 @@ cached. Async callers use ``arun`` / ``acomplete`` and ``await llm.aclose()``. A
 the sockets. Test against :class:`taskforge.testing.FakeLLMServer`.
 """
 
-from taskforge._llm._backends import (
-    AnthropicBackend,
-    Backend,
-    Completion,
-    OpenAIBackend,
-    make_backend,
-    parse_llm_spec,
-)
-from taskforge._llm._client import LLM
-from taskforge._llm._factory import LLMClient, check_llm, make_llm
-from taskforge._llm._types import GenerationOptions, LLMError, LLMRequest, LLMResult, LLMStats
-from taskforge._llm._verdict import parse_verdict
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskforge._lazy import lazy_exports
+
+# name -> its module; loaded on first use (taskforge._lazy), so importing one module of the
+# package (a CLI command) does not import all of them
+_EXPORTS = {
+    "AnthropicBackend": "taskforge._llm._backends",
+    "Backend": "taskforge._llm._backends",
+    "Completion": "taskforge._llm._backends",
+    "OpenAIBackend": "taskforge._llm._backends",
+    "make_backend": "taskforge._llm._backends",
+    "parse_llm_spec": "taskforge._llm._backends",
+    "LLM": "taskforge._llm._client",
+    "LLMClient": "taskforge._llm._factory",
+    "check_llm": "taskforge._llm._factory",
+    "make_llm": "taskforge._llm._factory",
+    "GenerationOptions": "taskforge._llm._types",
+    "LLMError": "taskforge._llm._types",
+    "LLMRequest": "taskforge._llm._types",
+    "LLMResult": "taskforge._llm._types",
+    "LLMStats": "taskforge._llm._types",
+    "parse_verdict": "taskforge._llm._verdict",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "LLM",
@@ -47,3 +62,17 @@ __all__ = [
     "parse_llm_spec",
     "parse_verdict",
 ]
+
+if TYPE_CHECKING:
+    from taskforge._llm._backends import (
+        AnthropicBackend,
+        Backend,
+        Completion,
+        OpenAIBackend,
+        make_backend,
+        parse_llm_spec,
+    )
+    from taskforge._llm._client import LLM
+    from taskforge._llm._factory import LLMClient, check_llm, make_llm
+    from taskforge._llm._types import GenerationOptions, LLMError, LLMRequest, LLMResult, LLMStats
+    from taskforge._llm._verdict import parse_verdict

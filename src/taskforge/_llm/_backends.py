@@ -101,7 +101,8 @@ class OpenAIBackend:
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str | None = None) -> None:
         self.model = model
-        self.base_url = (base_url or OPENAI_URL).rstrip("/")
+        # OPENAI_BASE_URL: the official SDK's variable, so a proxy or gateway set for it works here too
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL).rstrip("/")
         self.api_key_env = api_key_env or "OPENAI_API_KEY"
         self._key = _read_key(api_key_env, "OPENAI_API_KEY", self.base_url, OPENAI_URL)
         # OpenAI's newer models only take max_completion_tokens; local servers know max_tokens
@@ -179,7 +180,7 @@ class AnthropicBackend:
 
     def __init__(self, model: str, base_url: str | None = None, api_key_env: str | None = None) -> None:
         self.model = model
-        self.base_url = (base_url or ANTHROPIC_URL).rstrip("/")
+        self.base_url = (base_url or os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL).rstrip("/")
         self.api_key_env = api_key_env or "ANTHROPIC_API_KEY"
         self._key = _read_key(api_key_env, "ANTHROPIC_API_KEY", self.base_url, ANTHROPIC_URL)
 

@@ -8,17 +8,16 @@ from typing import Any
 
 import typer
 
-from taskforge._console import console, summary_table
-from taskforge._task import Task
-
 
 def _print_funnel(funnel: dict[str, Any]) -> None:
+    from taskforge._console import results, summary_table
+
     rows: list[tuple[str, Any]] = [("in", funnel["in"])]
     rows += [(f"  - {name}", -n) for name, n in funnel["dropped"].items()]
     rows.append(("out", funnel["out"]))
-    console.print(summary_table("Filter funnel", ["step", "samples"], rows))
+    results.print(summary_table("Filter funnel", ["step", "samples"], rows))
     if funnel.get("contamination"):
-        console.print(
+        results.print(
             summary_table(
                 "Eval-set overlap (before decontamination)",
                 ["eval set", "samples", "rate", "n-gram rate"],
@@ -28,6 +27,21 @@ def _print_funnel(funnel: dict[str, Any]) -> None:
                 ],
             )
         )
+
+
+def _run_of(folder: Path) -> tuple[dict[str, Any] | None, dict[str, Path]]:
+    """The run's settings and its sources' folders, when ``folder`` is a stage folder of a run."""
+    settings_path = folder.parent / "settings.json"
+    if not settings_path.is_file():
+        return None, {}
+    run_settings = json.loads(settings_path.read_text(encoding="utf-8"))
+    store = Path(str(run_settings.get("datastore") or ""))
+    if not (store / "manifest.json").is_file():
+        return run_settings, {}
+    from taskforge._quality._card import source_folders
+
+    manifest = json.loads((store / "manifest.json").read_text(encoding="utf-8"))
+    return run_settings, source_folders(manifest.get("sources") or [], store)
 
 
 def register(app: typer.Typer) -> None:
@@ -54,21 +68,34 @@ def register(app: typer.Typer) -> None:
         judge_on_error: str | None = typer.Option(
             None,
             "--judge-on-error",
-            help="drop (default: rejected as judge_error) or keep samples the judge failed on.",
+            help="drop (rejected as judge_error) or keep samples the judge failed on "
+            "(default: the task's `filter.judge_on_error`, else drop)",
         ),
         near_dup_threshold: float | None = typer.Option(
-            None, "--near-dup-threshold", help="MinHash Jaccard threshold for near duplicates [0.8]."
+            None,
+            "--near-dup-threshold",
+            help="MinHash Jaccard threshold for near duplicates (default: the task's `filter.near_dup_threshold`, else 0.8)",
         ),
-        ngram: int | None = typer.Option(None, "--ngram", help="n of the n-gram decontamination check [13]."),
-        max_per_label: int | None = typer.Option(None, "--max-per-label", help="Cap on samples per label."),
+        ngram: int | None = typer.Option(
+            None,
+            "--ngram",
+            help="n of the n-gram decontamination check (default: the task's `filter.ngram`, else 13)",
+        ),
+        max_per_label: int | None = typer.Option(
+            None,
+            "--max-per-label",
+            help="Cap on samples per label (default: the task's `filter.max_per_label`, else none)",
+        ),
         report_only: bool = typer.Option(
             False, "--report-only", help="Report eval-set overlap without removing the overlapping samples."
         ),
     ) -> None:
         """Quality control: format, duplicates, few-shot similarity, decontamination, judge, label cap."""
+        from taskforge._console import results
         from taskforge._quality import filter_samples
         from taskforge._records import read_samples
         from taskforge._settings import FilterSettings
+        from taskforge._task import Task
 
         task = Task.load(task_path)
         settings = FilterSettings.for_task(
@@ -85,7 +112,7 @@ def register(app: typer.Typer) -> None:
         )
         result = filter_samples(task, read_samples(samples), out, settings=settings, eval_files=eval_files)
         _print_funnel(result.funnel)
-        console.print(f"wrote {result.paths['kept']} ({len(result.kept):,}) and {result.paths['rejects']}")
+        results.print(f"wrote {result.paths['kept']} ({len(result.kept):,}) and {result.paths['rejects']}")
 
     @app.command("stats")
     def stats_cmd(
@@ -100,18 +127,20 @@ def register(app: typer.Typer) -> None:
         workers: int = typer.Option(2, "--workers", help="Threads for the ROUGE-L pairs."),
     ) -> None:
         """Dataset statistics: size, sources, labels, field lengths, ReBase diversity metrics."""
+        from taskforge._console import results, summary_table
         from taskforge._io import atomic_write_json
         from taskforge._quality._stats import dataset_stats, stats_rows
         from taskforge._records import read_samples
+        from taskforge._task import Task
 
         task = Task.load(task_path) if task_path else None
         stats = dataset_stats(task, read_samples(dataset), diversity=diversity, workers=workers)
-        console.print(summary_table(f"Statistics of {dataset}", ["", ""], stats_rows(stats)))
+        results.print(summary_table(f"Statistics of {dataset}", ["", ""], stats_rows(stats)))
         if stats["sources"]:
-            console.print(summary_table("Sources", ["source", "samples"], stats["sources"].items()))
+            results.print(summary_table("Sources", ["source", "samples"], stats["sources"].items()))
         if out:
             atomic_write_json(out, stats)
-            console.print(f"wrote {out}")
+            results.print(f"wrote {out}")
         else:
             typer.echo(json.dumps(stats, ensure_ascii=False, indent=2))
 
@@ -134,13 +163,23 @@ def register(app: typer.Typer) -> None:
         sources_dir: Path | None = typer.Option(
             None,
             "--sources-dir",
-            help="Folder of sources (NAME/SOURCE.txt, NAME/README.md) for citations in the card.",
+            help="Folder of sources (NAME/SOURCE.txt, NAME/README.md) for licences and citations in the card "
+            "(default: the sources' folders named by the run's datastore, when KEPT is in a run).",
         ),
+        push_to_hub: str | None = typer.Option(
+            None,
+            "--push-to-hub",
+            metavar="NAMESPACE/NAME",
+            help="Also publish the export as a Hugging Face dataset repo (token: HF_TOKEN or `hf auth login`).",
+        ),
+        private: bool = typer.Option(False, "--private", help="With --push-to-hub: a private repo."),
     ) -> None:
-        """Export for training: JSONL, Parquet, HF save_to_disk, chat SFT records, and a dataset card."""
+        """Export for training as a Hugging Face dataset folder (Parquet, chat SFT, JSONL, card); optionally push it."""
+        from taskforge._console import results, summary_table
         from taskforge._quality import dataset_stats, export_dataset
         from taskforge._records import read_samples
         from taskforge._settings import ExportSettings
+        from taskforge._task import Task
 
         task = Task.load(task_path)
         settings = ExportSettings.for_task(task, {"formats": fmt, "sources_dir": sources_dir})
@@ -152,5 +191,20 @@ def register(app: typer.Typer) -> None:
         stats = (
             json.loads(stats_path.read_text(encoding="utf-8")) if stats_path else dataset_stats(task, items)
         )
-        paths = export_dataset(task, items, out, funnel=funnel, stats=stats, settings=settings)
-        console.print(summary_table("Exported", ["format", "path"], [(k, str(v)) for k, v in paths.items()]))
+        run_settings, source_dirs = _run_of(folder)
+        paths = export_dataset(
+            task,
+            items,
+            out,
+            funnel=funnel,
+            stats=stats,
+            settings=settings,
+            run_settings=run_settings,
+            source_dirs=source_dirs,
+        )
+        results.print(summary_table("Exported", ["format", "path"], [(k, str(v)) for k, v in paths.items()]))
+        if push_to_hub:
+            from taskforge._quality import push_to_hub as push
+
+            url = push(out, push_to_hub, private=private)
+            results.print(f"pushed to {url}")

@@ -1,35 +1,45 @@
-"""Export kept samples for training: JSONL, Parquet, HF ``save_to_disk``, chat SFT records, dataset card.
+"""Export kept samples for training, laid out as a Hugging Face dataset repository.
 
-* ``data.jsonl``: the samples unchanged (documented sample format).
-* ``data.parquet`` and ``hf/``: one flat row per sample (``input``/``output`` as text or a
-  struct of named fields, their flattened text, provenance columns, full provenance as JSON).
-* ``chat.jsonl``: ``{"messages": [system = instruction, user = input text, assistant = output
-  text, preceded by the reasoning when there is one]}``: the conversational format trl's
-  ``SFTTrainer`` takes as is.
-* ``README.md``: a dataset card with the task, funnel, statistics and provenance.
+* ``data/train.parquet`` (config ``default``) and ``hf/`` (``save_to_disk``): one flat row per
+  sample: ``input``/``output`` as text or a struct of named fields, their flattened text,
+  provenance columns and the full ``provenance`` as a struct.
+* ``chat.jsonl`` and ``chat/train.parquet`` (config ``chat``): ``{"messages": [system =
+  instruction, user = input text, assistant = the output (its value for a one-field output),
+  preceded by the reasoning]}``: the conversational format trl's ``SFTTrainer`` (and OpenAI's
+  fine-tuning API, for the JSONL) take as is. Every config is Parquet: ``datasets`` picks one
+  loader for all configs of a folder (huggingface/datasets#6447).
+* ``data.jsonl``: the samples unchanged (documented sample format; what ``taskforge train`` reads).
+* ``README.md``: the dataset card (``taskforge._quality._card``); its ``configs:`` make
+  ``datasets.load_dataset(folder)`` load the folder, and ``export --push-to-hub`` publish it.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import shutil
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from taskforge._io import atomic_write_text, write_jsonl
-from taskforge._records import Sample, input_text, output_text, provenance
+from taskforge._quality._card import DataConfig, dataset_card, source_notes_from_dirs
+from taskforge._records import Sample, input_text, output_text, provenance, text_of
 from taskforge._settings import EXPORT_FORMATS, ExportSettings
 from taskforge._task import Task
 
 FORMATS = EXPORT_FORMATS
+PARQUET = "data/train.parquet"
+CHAT = "chat.jsonl"
+CHAT_PARQUET = "chat/train.parquet"
 
 
 def chat_record(task: Task, sample: Sample) -> dict[str, Any]:
-    """One SFT conversation: instruction as system, input as user, (reasoning +) output as assistant."""
-    answer = output_text(sample)
+    """One SFT conversation: instruction as system, input as user, (reasoning +) output as assistant.
+
+    A one-field output (``{"label": "entailment"}``) is answered with its value ("entailment"),
+    which is what the expert should say; several fields keep their names (``name: value`` lines).
+    """
+    answer = answer_text(sample.get("output"))
     reasoning = sample.get("reasoning")
     if isinstance(reasoning, str) and reasoning.strip():
         answer = f"{reasoning.strip()}\n\n{answer}"
@@ -40,6 +50,20 @@ def chat_record(task: Task, sample: Sample) -> dict[str, Any]:
             {"role": "assistant", "content": answer},
         ]
     }
+
+
+def answer_text(output: Any) -> str:
+    """The assistant's answer for an output: a one-field output's value, else the flattened output."""
+    if isinstance(output, dict) and len(output) == 1:
+        return text_of(next(iter(output.values())))
+    return text_of(output)
+
+
+def _struct(value: Any) -> Any:
+    """A provenance value Arrow can store as a struct: empty mappings (a struct with no field) left out."""
+    if isinstance(value, dict):
+        return {k: _struct(v) for k, v in value.items() if not (isinstance(v, dict) and not v)}
+    return value
 
 
 def flat_row(sample: Sample) -> dict[str, Any]:
@@ -55,7 +79,7 @@ def flat_row(sample: Sample) -> dict[str, Any]:
         "row_id": prov.get("row_id"),
         "method": prov.get("method"),
         "model": prov.get("model"),
-        "provenance": json.dumps(prov, ensure_ascii=False, sort_keys=True),
+        "provenance": _struct(prov),
     }
 
 
@@ -63,179 +87,18 @@ def _arrow_table(samples: Sequence[Sample]) -> Any:
     import pyarrow as pa
 
     rows = [flat_row(s) for s in samples]
-    try:
-        return pa.Table.from_pylist(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed value types inside a field: store as JSON text
+    # a field whose values differ in type from sample to sample (text here, fields there) cannot be
+    # one Arrow column: store that field as JSON text, the rest keep their types
+    for fields in ((), ("input", "output"), ("input", "output", "provenance")):
         for r in rows:
-            for k in ("input", "output"):
+            for k in fields:
                 if not isinstance(r[k], str):
-                    r[k] = json.dumps(r[k], ensure_ascii=False)
-        return pa.Table.from_pylist(rows)
-
-
-def source_notes_from_dir(sources_dir: str | Path, names: Iterable[str]) -> dict[str, str]:
-    """Citation notes per source from a sources folder (``NAME/SOURCE.txt`` and the BibTeX in ``NAME/README.md``)."""
-    notes: dict[str, str] = {}
-    root = Path(sources_dir)
-    for name in names:
-        folder = root / name
-        parts: list[str] = []
-        src = folder / "SOURCE.txt"
-        if src.exists():
-            for line in src.read_text(encoding="utf-8", errors="replace").splitlines():
-                key, _, val = line.partition(":")
-                if key.strip() in ("description", "repo", "license") and val.strip():
-                    parts.append(f"{key.strip()}: {val.strip()}")
-        readme = folder / "README.md"
-        if readme.exists():
-            bib = _first_bibtex(readme.read_text(encoding="utf-8", errors="replace"))
-            if bib:
-                parts.append("```bibtex\n" + bib + "\n```")
-        if parts:
-            notes[name] = "\n".join(parts)
-    return notes
-
-
-_BIB_START = re.compile(r"@\w+\s*\{")
-
-
-def _first_bibtex(text: str) -> str | None:
-    m = _BIB_START.search(text)
-    if not m:
-        return None
-    depth = 0
-    for i in range(m.end() - 1, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[m.start() : i + 1]
-    return None
-
-
-def _md_table(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += [
-        "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in r) + " |" for r in rows
-    ]
-    return "\n".join(lines)
-
-
-def _size_category(n: int) -> str:
-    for limit, name in (
-        (1_000, "n<1K"),
-        (10_000, "1K<n<10K"),
-        (100_000, "10K<n<100K"),
-        (1_000_000, "100K<n<1M"),
-    ):
-        if n < limit:
-            return name
-    return "n>1M"
-
-
-def dataset_card(
-    task: Task,
-    kept: Sequence[Sample],
-    *,
-    funnel: Mapping[str, Any] | None = None,
-    stats: Mapping[str, Any] | None = None,
-    source_notes: Mapping[str, str] | None = None,
-    files: Sequence[str] = (),
-) -> str:
-    """The README.md of an exported dataset (Hugging Face card layout)."""
-    sources = Counter(str(provenance(s).get("source") or "(unknown)") for s in kept)
-    out: list[str] = [
-        "---",
-        f"pretty_name: {json.dumps(task.name)}",
-        "size_categories:",
-        f"- {_size_category(len(kept))}",
-        "tags:",
-        "- taskforge",
-        "- synthetic",
-        "---",
-        "",
-        f"# {task.name}",
-        "",
-        f"{len(kept):,} training samples made by taskforge from existing datasets "
-        "and corpora (CRAFT / ReBase-style retrieval and transformation).",
-        "",
-        "## Task",
-        "",
-        "> " + task.instruction.strip().replace("\n", "\n> "),
-        "",
-        f"Input fields: {', '.join(task.input_fields)}; output fields: {', '.join(task.output_fields)}.",
-    ]
-    if task.labels():
-        out.append(f"Labels: {', '.join(task.labels() or [])}.")
-    ex = task.examples[0]
-    out += [
-        "",
-        f"One of the {len(task.examples)} examples the task was specified with:",
-        "",
-        "```json",
-        json.dumps({"input": ex.input, "output": ex.output}, ensure_ascii=False, indent=2),
-        "```",
-        "",
-    ]
-    if files:
-        out += ["## Files", "", *[f"- `{f}`" for f in files], ""]
-    if funnel:
-        out += ["## How it was filtered", ""]
-        rows = [("in", funnel.get("in", ""))]
-        rows += [(f"dropped: {k}", v) for k, v in (funnel.get("dropped") or {}).items()]
-        rows.append(("out", funnel.get("out", "")))
-        out += [_md_table(["step", "samples"], rows), ""]
-        contamination = funnel.get("contamination") or {}
-        if contamination:
-            out += ["Overlap with evaluation sets (samples sharing an n-gram, before decontamination):", ""]
-            out += [
-                _md_table(
-                    ["eval set", "n-gram", "samples", "rate", "removed"],
-                    [
-                        (
-                            k,
-                            v.get("ngram", ""),
-                            v["n"],
-                            f"{v['rate']:.2%}",
-                            "yes" if v.get("filtered") else "no",
-                        )
-                        for k, v in contamination.items()
-                    ],
-                ),
-                "",
-            ]
-    if stats:
-        out += ["## Statistics", ""]
-        rows = [("samples", stats.get("size", len(kept)))]
-        div = stats.get("diversity") or {}
-        if div:
-            rows += [
-                (
-                    f"unique share (ROUGE-L < {div['rouge_l_threshold']} with every other sample)",
-                    f"{div['unique_share']:.2%}",
-                ),
-                ("avg unique unigrams per sample", div["avg_unique_unigrams"]),
-                ("avg unique bigrams per sample", div["avg_unique_bigrams"]),
-            ]
-        for name, f in (stats.get("fields") or {}).items():
-            rows.append((f"`{name}` tokens (mean / max)", f"{f['tokens']['mean']} / {f['tokens']['max']}"))
-        out += [_md_table(["", ""], rows), ""]
-        if stats.get("labels"):
-            out += ["Labels:", "", _md_table(["label", "samples"], stats["labels"].items()), ""]
-    out += [
-        "## Provenance",
-        "",
-        "Every sample's `provenance` names the source dataset and row it was made from.",
-        "",
-        _md_table(["source", "samples"], sources.most_common()),
-        "",
-        "### Citing the sources",
-        "",
-        "This dataset is derived from the sources above; cite them and respect their licenses.",
-        "",
-    ]
-    notes = source_notes or {}
-    for name, _ in sources.most_common():
-        out += [f"**{name}**", "", notes.get(name, "(no citation information recorded)"), ""]
-    return "\n".join(out).rstrip() + "\n"
+                    r[k] = json.dumps(r[k], ensure_ascii=False, sort_keys=True)
+        try:
+            return pa.Table.from_pylist(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            continue
+    raise AssertionError("unreachable: every field is text by now")
 
 
 def export_dataset(
@@ -245,61 +108,57 @@ def export_dataset(
     *,
     funnel: Mapping[str, Any] | None = None,
     stats: Mapping[str, Any] | None = None,
-    source_notes: Mapping[str, str] | None = None,
+    source_notes: Mapping[str, Any] | None = None,
+    source_dirs: Mapping[str, str | Path] | None = None,
+    run_settings: Mapping[str, Any] | None = None,
     settings: ExportSettings | None = None,
     **overrides: Any,
 ) -> dict[str, Path]:
     """Write the chosen formats and the dataset card to ``out_dir``; returns ``{format: path}``.
 
     ``settings`` (or keyword ``overrides`` such as ``formats=["jsonl"]``) choose the formats and
-    where the sources' citations are. Keys: ``jsonl`` (data.jsonl), ``parquet`` (data.parquet),
-    ``hf`` (hf/), ``chat`` (chat.jsonl), ``card`` (README.md, always written).
+    where the sources' folders are. Keys: ``jsonl`` (data.jsonl), ``parquet`` (data/train.parquet),
+    ``hf`` (hf/), ``chat`` (chat/train.jsonl), ``card`` (README.md, always written). The card
+    reads each source's licence and citation from ``source_dirs`` (``{source: folder}``, e.g.
+    from the datastore's manifest) or ``settings.sources_dir/NAME``, and shows ``run_settings``.
     """
     settings = ExportSettings.build(settings, overrides)
     formats = settings.formats
     samples = list(kept)
-    if source_notes is None and settings.sources_dir is not None:
+    if source_notes is None:
         names = sorted({str(provenance(s).get("source")) for s in samples})
-        source_notes = source_notes_from_dir(settings.sources_dir, names)
+        folders = {n: Path(d) for n, d in (source_dirs or {}).items() if n in names}
+        if settings.sources_dir is not None:
+            folders.update({n: Path(settings.sources_dir) / n for n in names})
+        source_notes = source_notes_from_dirs(folders)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
+    configs: list[DataConfig] = []
     if "jsonl" in formats:
         paths["jsonl"] = out / "data.jsonl"
         write_jsonl(paths["jsonl"], samples)
-    if "chat" in formats:
-        paths["chat"] = out / "chat.jsonl"
-        write_jsonl(paths["chat"], (chat_record(task, s) for s in samples))
     table = _arrow_table(samples) if {"parquet", "hf"} & set(formats) else None
     if "parquet" in formats:
-        import pyarrow.parquet as pq
+        paths["parquet"] = _write_parquet(table, out / PARQUET)
+        configs.append(DataConfig("default", PARQUET, "the samples: input, output, provenance (a struct)"))
+    if "chat" in formats:
+        import pyarrow as pa
 
-        paths["parquet"] = out / "data.parquet"
-        tmp = out / ".data.parquet.tmp"
-        pq.write_table(table, tmp)
-        tmp.replace(paths["parquet"])
+        chats = [chat_record(task, s) for s in samples]
+        paths["chat"] = out / CHAT
+        write_jsonl(paths["chat"], chats)
+        paths["chat_parquet"] = _write_parquet(pa.Table.from_pylist(chats), out / CHAT_PARQUET)
+        name = "chat" if configs else "default"
+        configs.append(DataConfig(name, CHAT_PARQUET, "chat messages for SFT (system, user, assistant)"))
     if "hf" in formats:
-        import datasets
-
         paths["hf"] = out / "hf"
-        tmp_dir = out / ".hf.tmp"
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        from datasets.utils import logging as ds_logging
-
-        was_enabled = ds_logging.is_progress_bar_enabled()
-        ds_logging.disable_progress_bar()  # the stage prints its own summary
-        try:
-            datasets.Dataset(table).save_to_disk(str(tmp_dir))
-        finally:
-            if was_enabled:
-                ds_logging.enable_progress_bar()
-        shutil.rmtree(paths["hf"], ignore_errors=True)
-        tmp_dir.replace(paths["hf"])
-    names = {
-        "jsonl": "data.jsonl",
-        "parquet": "data.parquet",
-        "hf": "hf/ (datasets.load_from_disk)",
-        "chat": "chat.jsonl",
+        _save_to_disk(table, paths["hf"])
+    files = {
+        "jsonl": "`data.jsonl`: the samples as taskforge writes them (`taskforge train` reads them)",
+        "parquet": f"`{PARQUET}`: one flat row per sample (config `default`)",
+        "chat": f"`{CHAT}` and `{CHAT_PARQUET}`: chat messages for SFT (the JSONL for trl or OpenAI fine-tuning)",
+        "hf": "`hf/`: the same rows for `datasets.load_from_disk`",
     }
     paths["card"] = out / "README.md"
     atomic_write_text(
@@ -310,10 +169,49 @@ def export_dataset(
             funnel=funnel,
             stats=stats,
             source_notes=source_notes,
-            files=[names[f] for f in FORMATS if f in formats],
+            configs=configs,
+            files=[files[f] for f in FORMATS if f in formats],
+            run_settings=run_settings,
         ),
     )
     return paths
 
 
-__all__ = ["FORMATS", "chat_record", "dataset_card", "export_dataset", "source_notes_from_dir"]
+def _write_parquet(table: Any, path: Path) -> Path:
+    import pyarrow.parquet as pq
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(path)
+    return path
+
+
+def _save_to_disk(table: Any, path: Path) -> None:
+    """``datasets.Dataset.save_to_disk`` into ``path``, atomically (a temp folder, then a rename)."""
+    import datasets
+    from datasets.utils import logging as ds_logging
+
+    tmp_dir = path.with_name(f".{path.name}.tmp")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    was_enabled = ds_logging.is_progress_bar_enabled()
+    ds_logging.disable_progress_bar()  # the stage prints its own summary
+    try:
+        datasets.Dataset(table).save_to_disk(str(tmp_dir))
+    finally:
+        if was_enabled:
+            ds_logging.enable_progress_bar()
+    shutil.rmtree(path, ignore_errors=True)
+    tmp_dir.replace(path)
+
+
+__all__ = [
+    "CHAT",
+    "CHAT_PARQUET",
+    "FORMATS",
+    "PARQUET",
+    "answer_text",
+    "chat_record",
+    "export_dataset",
+    "flat_row",
+]

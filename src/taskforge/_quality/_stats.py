@@ -93,9 +93,38 @@ def dataset_stats(
             "unique_share": round(uniq.unique_share, 6),
             "unique_count": int(uniq.unique.sum()),
             **{k: round(v, 4) for k, v in ngram_diversity(texts).items()},
+            "parts": part_uniqueness(
+                items, rouge_threshold, labels=stats["labels"] is not None, workers=workers
+            ),
             "seconds": round(time.perf_counter() - t0, 3),
         }
     return stats
+
+
+def part_uniqueness(
+    samples: list[Sample], rouge_threshold: float, *, labels: bool, workers: int = 2
+) -> dict[str, dict[str, Any]]:
+    """Uniqueness of the inputs, of each named input field and of the outputs, separately.
+
+    One figure over input+output hides why it is low: SNLI reuses each premise for three
+    hypotheses, so every sample shares its premise with two others. Per part: ``distinct``
+    (exact texts) and ``unique_share`` (ROUGE-L < threshold with every other text of that
+    part); label outputs get only ``distinct`` (labels repeat by design).
+    """
+    parts: dict[str, list[str]] = {"input": [Task.text_of(s.get("input")) for s in samples]}
+    fields = sorted({k for s in samples if isinstance(s.get("input"), dict) for k in s["input"]})
+    if len(fields) > 1:
+        for name in fields:
+            parts[f"input.{name}"] = [Task.text_of((s.get("input") or {}).get(name)) for s in samples]
+    parts["output"] = [Task.text_of(s.get("output")) for s in samples]
+    out: dict[str, dict[str, Any]] = {}
+    for part, texts in parts.items():
+        entry: dict[str, Any] = {"distinct": len({" ".join(t.split()).lower() for t in texts})}
+        if not (part == "output" and labels):
+            uniq = rouge_l_uniqueness(texts, rouge_threshold, workers=workers)
+            entry["unique_share"] = round(uniq.unique_share, 6)
+        out[part] = entry
+    return out
 
 
 def stats_rows(stats: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -20,7 +20,16 @@ from taskforge._task import Task
 from ._charts import PALETTE, bar_chart, funnel_chart, histogram
 from ._embedmap import MapPoint, build_map
 from ._load import RunData, clip, item_text, load_run
-from ._stats_view import blocks, diversity_view, eval_view, fmt_num, is_num, stat_value, unique_share
+from ._next import next_steps
+from ._stats_view import (
+    diversity_view,
+    eval_view,
+    fmt_num,
+    is_num,
+    stat_value,
+    unique_share,
+    uniqueness,
+)
 
 SCORE_ORDER = ("final", "query", "answer", "dataset")
 EMBED_CHARS = 600  # text embedded per map point (keeps the map's cost down; MiniLM reads ~256 tokens anyway)
@@ -115,6 +124,8 @@ def context(run: RunData, *, embedder: Any, projection: str, map_limit: int) -> 
         else {},
         "exclude_sources": task.exclude_sources if task else [],
         "tiles": tiles(run, evaluation),
+        "next_steps": next_steps(run, evaluation),
+        "uniqueness": uniqueness(run.stats),
         "funnel": funnel_view(run),
         "retrieval": retrieval_view(run),
         "map": map_view(run, embedder, projection, map_limit),
@@ -165,11 +176,7 @@ def tiles(run: RunData, evaluation: dict[str, Any] | None) -> list[dict[str, Any
                 "sub": " · ".join(f"{k} {fmt_num(v)}" for k, v in run.n_rejects.items()),
             }
         )
-    share = unique_share(run.stats)
-    if share is not None:
-        out.append(
-            {"label": "Unique samples", "value": f"{100 * share:.1f}%", "sub": "ROUGE-L < 0.7 to all others"}
-        )
+    out += _uniqueness_tiles(run.stats)
     if evaluation and evaluation.get("headline"):
         name, metric, value = evaluation["headline"]
         tile = {"label": metric, "value": stat_value(metric, value), "sub": name, "accent": True}
@@ -179,6 +186,56 @@ def tiles(run: RunData, evaluation: dict[str, Any] | None) -> list[dict[str, Any
             tile["warn"] = True  # amber: the expert does not beat what the user had without it
         out.append(tile)
     return out
+
+
+def _uniqueness_tiles(stats: Any) -> list[dict[str, Any]]:
+    """Unique inputs (and outputs, when they are not labels), each with what the figure means."""
+    view = uniqueness(stats)
+    if view is None:  # an older stats.json: one figure over input+output
+        share = unique_share(stats)
+        if share is None:
+            return []
+        return [
+            {"label": "Unique samples", "value": f"{100 * share:.1f}%", "sub": "ROUGE-L < 0.7 to all others"}
+        ]
+    out = [{"label": "Unique inputs", "value": view["value"], "sub": view["sub"]}]
+    if is_num(view["output"].get("unique_share")):
+        share = view["output"]["unique_share"]
+        out.append(
+            {
+                "label": "Unique outputs",
+                "value": f"{100 * share:.1f}%",
+                "sub": "ROUGE-L < 0.7 to every other output",
+            }
+        )
+    return out
+
+
+def contamination_table(contamination: Any) -> list[dict[str, Any]]:
+    """funnel.json's eval-set overlap as one named table (it used to fall into an "other" block)."""
+    if not isinstance(contamination, dict) or not contamination:
+        return []
+    cols = ["samples checked", "sharing an n-gram", "rate", "n-gram", "n-gram rate", "removed"]
+    rows = []
+    for name, v in contamination.items():
+        if not isinstance(v, dict):
+            continue
+        rate, ngram_rate = v.get("rate"), v.get("ngram_rate")
+        rows.append(
+            (
+                str(name),
+                [
+                    v.get("checked"),
+                    v.get("n"),
+                    f"{100 * rate:.1f}%" if is_num(rate) else None,
+                    v.get("ngram"),
+                    f"{100 * ngram_rate:.2f}%" if is_num(ngram_rate) else None,
+                    "yes" if v.get("filtered") else "no",
+                ],
+            )
+        )
+    title = "Overlap with evaluation sets (before decontamination)"
+    return [{"title": title, "table": (cols, rows)}] if rows else []
 
 
 def funnel_view(run: RunData) -> dict[str, Any]:
@@ -218,7 +275,7 @@ def funnel_view(run: RunData) -> dict[str, Any]:
     ]
     contamination = funnel.get("contamination")
     return {
-        "contamination": blocks({"contamination": contamination}) if contamination else [],
+        "contamination": contamination_table(contamination),
         "chart": funnel_chart(steps, width=1100) if len(steps) > 1 else None,
         "steps": steps,
         "rejects": rows[:60],

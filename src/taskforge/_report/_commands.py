@@ -6,8 +6,6 @@ from pathlib import Path
 
 import typer
 
-from taskforge._console import console
-
 
 def register(app: typer.Typer) -> None:
     """Add ``report`` to the ``taskforge`` app."""
@@ -27,6 +25,7 @@ def register(app: typer.Typer) -> None:
         map_limit: int = typer.Option(1000, min=0, help="Points per kind on the embedding map."),
     ) -> None:
         """Write the self-contained HTML report of a run (opens offline in any browser)."""
+        from taskforge._console import results
         from taskforge._report import build_report
 
         if projection not in ("pca", "tsne", "auto"):
@@ -42,4 +41,4 @@ def register(app: typer.Typer) -> None:
             map_limit=map_limit,
             out=out,
         )
-        console.print(f"report: [bold]{path}[/]")
+        results.print(f"report: [bold]{path}[/]")

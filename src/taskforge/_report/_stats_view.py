@@ -97,8 +97,8 @@ def blocks(data: dict[str, Any], *, title: str = "") -> list[dict[str, Any]]:
             out.append({"title": _label(k), "table": m})
         else:
             other[k] = v
-    if other:
-        out.append({"title": f"other {title}".strip(), "json": other})
+    for k, v in other.items():  # anything without a chart or table: its own named, collapsed block
+        out.append({"summary": f"{title}: {_label(k)}" if title else _label(k), "json": v})
     return out
 
 
@@ -107,6 +107,8 @@ def diversity_view(stats: Any) -> dict[str, Any]:
     if not isinstance(stats, dict) or not stats:
         return {"present": False, "tiles": [], "charts": [], "blocks": []}
     ordered = {k: stats[k] for k in ("diversity", *stats) if k in stats}
+    if isinstance(ordered.get("diversity"), dict):  # shown as its own table (uniqueness by part)
+        ordered["diversity"] = {k: v for k, v in ordered["diversity"].items() if k != "parts"}
     tiles: list[tuple[str, str]] = []
     charts: list[dict[str, Any]] = []
     rest: dict[str, Any] = {}
@@ -137,6 +139,59 @@ def unique_share(stats: Any) -> float | None:
         if isinstance(d, dict) and is_num(d.get("unique_share")):
             return float(d["unique_share"])
     return None
+
+
+REUSED = 0.9  # a field with fewer distinct texts than this share of the samples is "reused"
+
+
+def uniqueness(stats: Any) -> dict[str, Any] | None:
+    """The inputs' and outputs' uniqueness, separately, and a sentence on what the figure means.
+
+    ``{"value", "sub", "explain", "rows"}`` from stats.json's ``diversity.parts``; None without it.
+    One figure over input+output alarms without explaining: SNLI pairs each premise with three
+    hypotheses, so few whole samples are "unique" although every hypothesis is new.
+    """
+    div = stats.get("diversity") if isinstance(stats, dict) else None
+    parts = div.get("parts") if isinstance(div, dict) else None
+    if not isinstance(parts, dict) or not isinstance(parts.get("input"), dict):
+        return None
+    n = int(stats.get("size") or 0)
+    threshold = div.get("rouge_l_threshold", 0.7)
+    fields = {
+        k.removeprefix("input."): v
+        for k, v in parts.items()
+        if k.startswith("input.") and isinstance(v, dict)
+    }
+    reused = {k: v for k, v in fields.items() if n and v.get("distinct", n) < REUSED * n}
+    share = parts["input"].get("unique_share")
+    explain = [
+        f"A text counts as unique when it shares less than {threshold:.0%} (ROUGE-L) with every other "
+        f"text of the same part; {_pct(share)} of the {n:,} inputs are unique."
+    ]
+    sub = f"ROUGE-L < {threshold} to every other input"
+    if reused:
+        name, v = min(reused.items(), key=lambda kv: kv[1].get("distinct", n))
+        sub = f"{name} reused: {v.get('distinct', 0):,} distinct in {n:,}"
+        explain.append(
+            f"That is low because `{name}` is reused: {v.get('distinct', 0):,} distinct {name}s among "
+            f"{n:,} samples (a source may pair each {name} with several samples, as SNLI pairs each premise with three hypotheses)."
+        )
+    others = [f"`{k}` {_pct(v.get('unique_share'))} unique" for k, v in fields.items() if k not in reused]
+    if others:
+        explain.append("Other fields: " + ", ".join(others) + ".")
+    out = parts.get("output") if isinstance(parts.get("output"), dict) else {}
+    if "unique_share" in out:
+        explain.append(f"Outputs: {_pct(out['unique_share'])} unique ({out.get('distinct', 0):,} distinct).")
+    elif out:
+        explain.append(f"Outputs are labels ({out.get('distinct', 0):,} distinct), so they repeat by design.")
+    rows = [
+        (part, [v.get("distinct"), v.get("unique_share")]) for part, v in parts.items() if isinstance(v, dict)
+    ]
+    return {"value": _pct(share), "sub": sub, "explain": " ".join(explain), "rows": rows, "output": out}
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.1f}%" if is_num(v) else "–"
 
 
 def eval_view(results: Any) -> dict[str, Any] | None:

@@ -9,26 +9,36 @@ for document stores). ``rebase_plus`` takes free weights, incl. whole-row and so
 ``search`` is the one-query quick look behind ``taskforge datastore search``.
 """
 
-from taskforge._retrieval._methods import (
-    METHODS,
-    Queries,
-    Scored,
-    craft,
-    mean,
-    rebase,
-    rebase_plus,
-    rebase_tuned,
-)
-from taskforge._retrieval._retrieve import RetrievalResult, embed_task, example_keys, retrieve
-from taskforge._retrieval._scoring import (
-    StoreArrays,
-    brute_force_rebase,
-    rebase_components,
-    row_max_scores,
-    top_k,
-)
-from taskforge._retrieval._search import search
-from taskforge._settings import RetrieveSettings
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from taskforge._lazy import lazy_exports
+
+# name -> its module; loaded on first use (taskforge._lazy), so importing one module of the
+# package (a CLI command) does not import all of them
+_EXPORTS = {
+    "METHODS": "taskforge._retrieval._methods",
+    "Queries": "taskforge._retrieval._methods",
+    "Scored": "taskforge._retrieval._methods",
+    "craft": "taskforge._retrieval._methods",
+    "mean": "taskforge._retrieval._methods",
+    "rebase": "taskforge._retrieval._methods",
+    "rebase_plus": "taskforge._retrieval._methods",
+    "rebase_tuned": "taskforge._retrieval._methods",
+    "RetrievalResult": "taskforge._retrieval._retrieve",
+    "embed_task": "taskforge._retrieval._retrieve",
+    "example_keys": "taskforge._retrieval._retrieve",
+    "retrieve": "taskforge._retrieval._retrieve",
+    "StoreArrays": "taskforge._retrieval._scoring",
+    "brute_force_rebase": "taskforge._retrieval._scoring",
+    "rebase_components": "taskforge._retrieval._scoring",
+    "row_max_scores": "taskforge._retrieval._scoring",
+    "top_k": "taskforge._retrieval._scoring",
+    "search": "taskforge._retrieval._search",
+    "RetrieveSettings": "taskforge._settings",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "METHODS",
@@ -51,3 +61,25 @@ __all__ = [
     "search",
     "top_k",
 ]
+
+if TYPE_CHECKING:
+    from taskforge._retrieval._methods import (
+        METHODS,
+        Queries,
+        Scored,
+        craft,
+        mean,
+        rebase,
+        rebase_plus,
+        rebase_tuned,
+    )
+    from taskforge._retrieval._retrieve import RetrievalResult, embed_task, example_keys, retrieve
+    from taskforge._retrieval._scoring import (
+        StoreArrays,
+        brute_force_rebase,
+        rebase_components,
+        row_max_scores,
+        top_k,
+    )
+    from taskforge._retrieval._search import search
+    from taskforge._settings import RetrieveSettings

