@@ -16,7 +16,7 @@ from taskforge import Datastore, build_datastore
 from taskforge._datastore import SourceError
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # two builds and a Ray start on 2 busy cores
 
 
 @pytest.fixture(scope="module")
