@@ -168,7 +168,7 @@ def fake_llms(
 ) -> tuple[list[subprocess.Popen[str]], dict[str, str]]:
     """Fake LLM servers at the block's localhost ports; the env vars and URL rewrites that point at them."""
     text = " ".join(c.text for c in commands)
-    tasks = sorted(set(re.findall(r"examples/[\w-]+\.yaml", text)))
+    tasks = sorted(set(re.findall(r"examples/[\w/-]+\.yaml", text)))
     procs, rewrites = [], {}
     ports = sorted({int(p) for p in LOCAL_URL.findall(text)}) or [0]
     for wanted in ports:

@@ -94,7 +94,8 @@ def task_responder(
         return {"reasoning": "step by step {because}", **obj}
 
     def respond(body: dict[str, Any]) -> str:
-        row = row_of_prompt(body) or {}
+        # a CRAFT prompt shows a document, not a row: answer from the document's text
+        row = row_of_prompt(body) or {"document": str(body["messages"][-1].get("content", ""))}
         h = zlib.crc32(json.dumps(row, sort_keys=True).encode())
         sample_index = int(body.get("seed") or 0) if isinstance(body.get("seed"), int) else 0
         last = str(body["messages"][-1].get("content", ""))
