@@ -26,7 +26,7 @@ from taskforge._console import console, format_value, results, summary_table
 from taskforge._errors import Interrupted, SettingsError, StageError
 from taskforge._io import atomic_write_json, atomic_write_text, stable_hash, writer_lock
 from taskforge._records import read_samples
-from taskforge._runstate import StageRecord, fingerprint, finish, reusable
+from taskforge._runstate import StageRecord, fingerprint, finish, load_record, reusable
 from taskforge._settings import (
     EvalSettings,
     ExportSettings,
@@ -170,10 +170,12 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
         if llm is not None:
             llm.close()
     console.print(res.table())  # requests, cache hits, retries, throttles, failures, repairs
-    res.check(
-        settings.max_error_rate
-    )  # nothing made (one line: top reject reason, what to do), or too many failures
+    fallback = _examples_only_fallback(ctx, res, use_llm=bool(use_llm))
+    if not fallback:  # nothing made (one line: top reject reason, what to do), or too many failures
+        res.check(settings.max_error_rate)
     counts: dict[str, Any] = {"items": res.items, "samples": res.samples, "rejects": res.rejects}
+    if fallback:
+        counts["warning"] = fallback
     if res.rejects_by_reason:
         counts["rejects_by_reason"] = dict(res.rejects_by_reason)
     if res.label_report:
@@ -183,13 +185,49 @@ def run_transform(ctx: RunContext, stage_dir: Path) -> StageOutput:
     return StageOutput(counts, res)
 
 
+EXAMPLES_ONLY = "examples only"
+
+
+def _examples_only_fallback(ctx: RunContext, res: Any, *, use_llm: bool) -> str | None:
+    """The warning for a mapper run that made no sample but can still train an expert, else None.
+
+    When no retrieved row's labels map onto the task (a topic task over a store with no labelled
+    news, say), ``run --train`` trains the CPU expert on the task's examples alone, which beats
+    stopping with no expert at all, and says so loudly; the transform's own command, an LLM
+    transform and a run without ``--train`` still stop with exit 1 (there, nothing made is a failure).
+    """
+    if use_llm or res.samples or not res.items or not ctx.settings.train.enabled:
+        return None
+    train = ctx.settings.train
+    if train.base_model or train.expert == "lora" or not (ctx.task.labels() or train.expert == "cpu"):
+        return None
+    from taskforge._transform import no_samples_message
+
+    return (
+        f"{no_samples_message(res)}; so the expert trains on the task's {len(ctx.task.examples)} "
+        "examples alone (no generated data): add sources whose labels map onto the task, or a "
+        "label_map (see transform/label_report.json)"
+    )
+
+
+def _transform_fell_back(ctx: RunContext) -> bool:
+    """True when this run's transform made nothing and handed over to an examples-only expert."""
+    rec = load_record(ctx.dir("transform"))
+    return (
+        ctx.settings.train.enabled
+        and rec is not None
+        and not rec.counts.get("samples")
+        and bool(rec.counts.get("warning"))
+    )
+
+
 def run_filter(ctx: RunContext, stage_dir: Path) -> StageOutput:
     from taskforge._quality import filter_samples
 
     samples = ctx.dir("transform") / "samples.jsonl"
     res = filter_samples(ctx.task, samples, stage_dir, settings=ctx.settings.filter, llm=ctx.llm_settings())
     counts = {"in": res.funnel["in"], "out": res.funnel["out"], "dropped": res.funnel.get("dropped", {})}
-    if not res.kept:
+    if not res.kept and not (counts["in"] == 0 and _transform_fell_back(ctx)):
         from taskforge._quality import nothing_kept_message
 
         raise StageError(nothing_kept_message(counts["in"], counts["dropped"], res.paths["rejects"]))
@@ -231,15 +269,24 @@ def run_train(ctx: RunContext, stage_dir: Path) -> StageOutput:
     train = ctx.settings.train
     fresh = ctx.values.get("filter")
     data = fresh.kept if fresh is not None else ctx.dir("filter") / "kept.jsonl"
+    options = train.options()
+    examples_only = not (fresh.kept if fresh is not None else read_samples(data))
+    if examples_only:  # the transform made nothing (see _examples_only_fallback): fit the examples
+        from taskforge._experts._train import EXAMPLES_ONLY_MIN_STEPS
+
+        options["min_steps"] = max(int(options.get("min_steps") or 0), EXAMPLES_ONLY_MIN_STEPS)
     res = train_expert(
         ctx.task,
         data,
         stage_dir / "model",
         expert=train.expert,
         base_model=train.base_model,
-        **train.options(),
+        **options,
     )
-    return StageOutput({"samples": res.n_samples}, res)
+    counts: dict[str, Any] = {"samples": res.n_samples}
+    if examples_only:
+        counts["trained_on"] = EXAMPLES_ONLY
+    return StageOutput(counts, res)
 
 
 def run_eval(ctx: RunContext, stage_dir: Path) -> StageOutput:

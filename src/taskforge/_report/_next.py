@@ -112,6 +112,12 @@ def _sources(run: RunData) -> list[str]:
 def _expert(run: RunData, evaluation: dict[str, Any] | None) -> list[str]:
     if run.n_kept is None:
         return []
+    if run.records.get("train", {}).get("counts", {}).get("trained_on") == "examples only":
+        return [
+            "The expert was trained on the task's examples alone: no retrieved row had a label that maps "
+            "onto the task (transform/label_report.json lists the values seen). Add sources labelled "
+            "for this task, give a label_map, or transform with an LLM (--llm)."
+        ]
     if not evaluation:
         return [
             "No evaluation yet: run again with --train --eval FILE (held-out rows of the task) to see "
