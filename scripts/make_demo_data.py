@@ -13,8 +13,13 @@ import shutil
 import sys
 from pathlib import Path
 
-SHARED = Path(os.environ.get("TASKFORGE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "datastore-sources"
+SHARED = (
+    Path(os.environ.get("TASKFORGE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+    / "datastore-sources"
+)
 OUT = Path(__file__).resolve().parents[1] / "demo" / "sources"
+
+P3 = "Apache-2.0 (P3 / promptsource, BigScience; via Self-Instruct's T0 subset)"
 
 # name -> (files to subset, rows to keep, licence)
 PICKS: dict[str, tuple[list[str], int, str]] = {
@@ -27,6 +32,19 @@ PICKS: dict[str, tuple[list[str], int, str]] = {
     "scitldr": (["train.jsonl"], 150, "Apache-2.0 (SciTLDR, AI2)"),
     "boolq": (["v6_test.json"], 200, "CC BY-SA 3.0 (BoolQ, Clark et al. 2019)"),
     "truthfulqa": (["TruthfulQA.csv"], 200, "Apache-2.0 (TruthfulQA)"),
+    # Review sentiment for examples/sentiment.yaml: P3 (BigScience) prompt files, Apache-2.0 as
+    # compiled; the reviews themselves keep their datasets' own terms (named in CREDITS.md).
+    "t0_imdb": (["imdb_Movie_Expressed_Sentiment.jsonl"], 200, P3 + " (IMDB reviews, Maas et al. 2011)"),
+    "t0_rotten_tomatoes": (
+        ["rotten_tomatoes_Movie_Expressed_Sentiment.jsonl"],
+        200,
+        P3 + " (Rotten Tomatoes snippets, Pang & Lee 2005)",
+    ),
+    "t0_yelp_review_full": (
+        ["yelp_review_full_based_on_that.jsonl"],
+        200,
+        P3 + " (Yelp reviews, Zhang et al. 2015)",
+    ),
 }
 
 
@@ -67,6 +85,24 @@ def write_eval_sets() -> None:
                 "output": {"label": r["label"]},
             }
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    write_amazon_eval(eval_dir / "amazon_reviews_eval.jsonl")
+
+
+def write_amazon_eval(path: Path) -> None:
+    """Product reviews for examples/sentiment.yaml, out of their P3 prompt (no demo source has them)."""
+    src = SHARED / "t0_amazon_polarity" / "amazon_polarity_Is_this_product_review_positive.jsonl"
+    with src.open(encoding="utf-8") as f, path.open("w", encoding="utf-8") as g:
+        for line in f:
+            r = json.loads(line)
+            body = (
+                r["prompt"]
+                .removeprefix("Is this product review positive?\nTitle: ")
+                .rsplit("\nAnswer:", 1)[0]
+            )
+            title, review = (x.strip() for x in body.split("\nReview: ", 1))
+            text = f"{title} {review}" if title.endswith((".", "!", "?")) else f"{title}. {review}"
+            label = "positive" if r["completion"].startswith("Yes") else "negative"
+            g.write(json.dumps({"input": text, "output": {"label": label}}, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
@@ -91,6 +127,13 @@ def main() -> None:
         for fname in files:
             subset(SHARED / name / fname, d / fname, n)
         credits.append(f"| {name} | first {n} | {licence} |")
+    credits += [
+        "",
+        "Evaluation sets in `demo/eval/` (rows no demo source holds): `scitail_eval.jsonl`, SciTail",
+        "test rows 401-900 (Apache-2.0); `amazon_reviews_eval.jsonl`, the 200 Amazon product reviews",
+        f"(Zhang et al. 2015) of P3's `amazon_polarity` prompt file, {P3}.",
+        "The P3 rows keep the terms of the datasets they quote; they are shipped for the demo only.",
+    ]
     write_eval_sets()
     (OUT.parent / "CREDITS.md").write_text("\n".join(credits) + "\n", encoding="utf-8")
     print(f"wrote {OUT}")

@@ -19,7 +19,7 @@ NLI = ("snli", "scitail")
 def test_demo_datastore_read_contract(demo_datastore: Path) -> None:
     ds = Datastore.open(demo_datastore)
     assert ds.kind == "rows" and ds.model_name == "all-MiniLM-L6-v2" and ds.dim == 384
-    assert len(ds.sources) == 9 and ds.n_rows == sum(s.n_rows for s in ds.sources)
+    assert len(ds.sources) == 12 and ds.n_rows == sum(s.n_rows for s in ds.sources)
     assert ds.n_vectors == sum(s.n_vectors for s in ds.sources)
     vecs = ds.vectors()
     assert isinstance(vecs, np.memmap) and vecs.shape == (ds.n_vectors, 384) and vecs.dtype == np.float32
@@ -28,7 +28,7 @@ def test_demo_datastore_read_contract(demo_datastore: Path) -> None:
     assert vrow.dtype == np.int64 and vcol.dtype == np.int32 and rsrc.dtype == np.int32
     assert np.all(np.diff(vrow) >= 0) and np.all(np.diff(rsrc) >= 0)  # grouped by source, in order
     assert len(rsrc) == ds.n_rows and vcol.max() < len(ds.column_names())
-    assert ds.description_vectors().shape == (9, 384)
+    assert ds.description_vectors().shape == (12, 384)
     for sid, s in enumerate(ds.sources):
         assert s.description and s.fingerprint and s.columns
         assert np.all(rsrc[s.row_start : s.row_start + s.n_rows] == sid)

@@ -97,7 +97,7 @@ def test_nli_task_retrieves_nli_rows(demo_ds, nli):
     # the only NLI source left (scitail is the task's own) leads; past 30% of n its rows compete
     # with a handicap, so close-scoring rows of other sources come in (the source-share rule)
     assert max(res.per_source, key=res.per_source.get) == "snli_dev", res.per_source
-    assert res.per_source["snli_dev"] >= 18, res.per_source
+    assert res.per_source["snli_dev"] >= 15, res.per_source  # at least its 30% share of n
     paper = retrieve(nli, demo_ds, n=50, method="rebase")  # the paper's selection: score alone
     assert paper.per_source.get("snli_dev", 0) >= 30, paper.per_source
 
