@@ -2,8 +2,9 @@
 
 Each task reads its *target* (the dataset a user's task is about) from the shared sources:
 the k examples and the held-out eval rows both come from it, and every copy of it is
-excluded from retrieval. ``reference_rows`` are rows of the *other* relevant sources mapped
+excluded from retrieval. Its *reference* rows are rows of the *other* relevant sources mapped
 by hand onto the task's fields (the upper reference: what a careful person would build).
+``TASKS`` is the table of the six specs; each source a task reads is named once, in a :class:`Read`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import os
 import random
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,57 @@ SRC = Path(os.environ.get("TASKFORGE_SHARED", "/work/shared")) / "datastore-sour
 T0_END = "<|endoftext|>"
 
 Row = dict[str, Any]  # {"input": str | {field: str}, "output": {label_field: label}, "source"?: str}
+Mapped = tuple[Any, str] | None  # one record as (input, label); None: the record is left out
+Records = Callable[[Path], Iterable[Any]]  # a source folder -> its records, in order
+
+
+# ---- reading a source ----------------------------------------------------------------------------------
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def jsonl(*names: str) -> Records:
+    return lambda folder: (r for name in names for r in _jsonl(folder / name))
+
+
+def json_list(*names: str) -> Records:
+    """Files that each hold one JSON list of records."""
+    return lambda folder: (
+        r for name in names for r in json.loads((folder / name).read_text(encoding="utf-8"))
+    )
+
+
+def tsv(name: str) -> Records:
+    def read(folder: Path) -> Iterator[list[str]]:
+        with (folder / name).open(encoding="utf-8") as f:
+            yield from csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+
+    return read
+
+
+def t0(folder: Path) -> Iterator[dict[str, str]]:
+    """A T0 source's prompt/completion pairs, every JSONL file in name order, the end marker cut."""
+    for path in sorted(glob.glob(str(folder / "*.jsonl"))):
+        for r in _jsonl(Path(path)):
+            yield {"prompt": r["prompt"], "completion": r["completion"].removesuffix(T0_END).strip()}
+
+
+@dataclass(frozen=True)
+class Read:
+    """One source mapped onto a task: its records, each made a task row (or left out) by ``to_row``."""
+
+    source: str
+    records: Records
+    to_row: Callable[[Any], Mapped]
+
+    def rows(self, label_field: str) -> list[Row]:
+        out = []
+        for record in self.records(SRC / self.source):
+            mapped = self.to_row(record)
+            if mapped is not None:
+                out.append({"input": mapped[0], "output": {label_field: mapped[1]}, "source": self.source})
+        return out
 
 
 @dataclass
@@ -34,165 +86,129 @@ class TaskDef:
     half: str  # "A" or "B": defaults are chosen on one half and reported on the other
     instruction: str
     label_field: str
-    labels: list[str]
-    descriptions: dict[str, str]  # label -> words for the zero-shot baseline
-    exclude: list[str]  # every copy of the target
-    target: Callable[[], list[Row]]
-    reference: Callable[[], list[Row]] | None = None  # hand-mapped rows of the relevant sources
-    reference_sources: list[str] = field(default_factory=list)
+    descriptions: dict[str, str]  # label -> words for the zero-shot baseline; the task's labels, in order
+    target_from: Read
+    reference_from: list[Read] = field(default_factory=list)  # hand-mapped rows of the relevant sources
+    other_copies: list[str] = field(default_factory=list)  # more copies of the target, excluded as well
     transform_defaults: dict[str, Any] = field(default_factory=dict)
     note: str = ""
 
+    @property
+    def labels(self) -> list[str]:
+        return list(self.descriptions)
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    @property
+    def exclude(self) -> list[str]:
+        """Every copy of the target."""
+        return [self.target_from.source, *self.other_copies]
 
+    @property
+    def reference_sources(self) -> list[str]:
+        return [r.source for r in self.reference_from]
 
-def _t0(source: str) -> list[dict[str, str]]:
-    rows = []
-    for path in sorted(glob.glob(str(SRC / source / "*.jsonl"))):
-        for r in _jsonl(Path(path)):
-            rows.append({"prompt": r["prompt"], "completion": r["completion"].removesuffix(T0_END).strip()})
-    return rows
+    def target(self) -> list[Row]:
+        return self.target_from.rows(self.label_field)
 
+    @property
+    def reference(self) -> Callable[[], list[Row]] | None:
+        """The reference rows' reader; None for a task with no relevant source left."""
+        return self._reference_rows if self.reference_from else None
 
-def _row(inp: Any, field_name: str, label: str, source: str) -> Row:
-    return {"input": inp, "output": {field_name: label}, "source": source}
+    def _reference_rows(self) -> list[Row]:
+        return [row for read in self.reference_from for row in read.rows(self.label_field)]
 
 
 # ---- NLI: SciTail ------------------------------------------------------------------------------------
-def _nli_pair(p: str, h: str, lab: str, src: str) -> Row:
-    two_way = "entailment" if lab == "entailment" else "not_entailment"
-    return _row({"premise": p.strip(), "hypothesis": h.strip()}, "label", two_way, src)
+def _nli(r: dict[str, Any]) -> Mapped:
+    two_way = "entailment" if r["label"] == "entailment" else "not_entailment"
+    return {"premise": r["premise"].strip(), "hypothesis": r["hypothesis"].strip()}, two_way
 
 
-def nli_target() -> list[Row]:
-    return [
-        _nli_pair(r["premise"], r["hypothesis"], r["label"], "scitail_test")
-        for r in _jsonl(SRC / "scitail_test/test.jsonl")
-    ]
+def _nli_labelled(r: dict[str, Any]) -> Mapped:
+    return _nli(r) if r.get("label") in ("entailment", "neutral", "contradiction", "not_entailment") else None
 
 
-def nli_reference() -> list[Row]:
-    out = []
-    for src, rel in [
-        ("snli_dev", "dev.jsonl"),
-        ("anli_test", "test.jsonl"),
-        ("superglue_rte", "rte_train_val.jsonl"),
-        ("superglue_cb", "dev.jsonl"),
-    ]:
-        for r in _jsonl(SRC / src / rel):
-            if r.get("label") in ("entailment", "neutral", "contradiction", "not_entailment"):
-                out.append(_nli_pair(r["premise"], r["hypothesis"], r["label"], src))
-    return out
+NLI_MAP = {"neutral": "not_entailment", "contradiction": "not_entailment"}
 
 
 # ---- sentiment: Customer Reviews -------------------------------------------------------------------------
-def sentiment_target() -> list[Row]:
-    return [
-        _row(r["text"], "label", "positive" if r["label"] == "1" else "negative", "customer_reviews_cr")
-        for r in _jsonl(SRC / "customer_reviews_cr/test.jsonl")
-    ]
+def _polarity(positive: bool) -> str:
+    return "positive" if positive else "negative"
 
 
 def _before(text: str, marker: str) -> str:
     return text.rsplit(marker, 1)[0].strip() if marker in text else text.strip()
 
 
-def sentiment_reference() -> list[Row]:
-    out: list[Row] = []
-    with (SRC / "sst5_dev/dev.tsv").open(encoding="utf-8") as f:
-        for lab, text in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            star = int(lab.removeprefix("__label__"))
-            if star != 3:
-                out.append(_row(text, "label", "positive" if star > 3 else "negative", "sst5_dev"))
-    for src in ("t0_rotten_tomatoes", "t0_imdb"):
-        for r in _t0(src):
-            text = _before(r["prompt"], "The sentiment expressed for the movie is").replace("<br />", " ")
-            out.append(_row(text, "label", r["completion"], src))
-    for r in _t0("t0_amazon_polarity"):
-        body = _before(r["prompt"], "\nAnswer:").removeprefix("Is this product review positive?").strip()
-        body = body.removeprefix("Title:").replace("\nReview:", ".").strip()
-        out.append(
-            _row(body, "label", "positive" if r["completion"] == "Yes" else "negative", "t0_amazon_polarity")
-        )
-    for r in _t0("t0_yelp_review_full"):
-        stars = int(r["completion"].split()[0])
-        if stars != 3:
-            text = _before(r["prompt"], "\n===\n")
-            out.append(_row(text, "label", "positive" if stars > 3 else "negative", "t0_yelp_review_full"))
-    return out
+def _sst5(record: list[str]) -> Mapped:
+    lab, text = record
+    star = int(lab.removeprefix("__label__"))
+    return None if star == 3 else (text, _polarity(star > 3))
+
+
+def _t0_movie(r: dict[str, str]) -> Mapped:
+    text = _before(r["prompt"], "The sentiment expressed for the movie is").replace("<br />", " ")
+    return text, r["completion"]
+
+
+def _t0_amazon(r: dict[str, str]) -> Mapped:
+    body = _before(r["prompt"], "\nAnswer:").removeprefix("Is this product review positive?").strip()
+    body = body.removeprefix("Title:").replace("\nReview:", ".").strip()
+    return body, _polarity(r["completion"] == "Yes")
+
+
+def _t0_yelp(r: dict[str, str]) -> Mapped:
+    stars = int(r["completion"].split()[0])
+    return None if stars == 3 else (_before(r["prompt"], "\n===\n"), _polarity(stars > 3))
 
 
 # ---- topic: AG News ------------------------------------------------------------------------------------
 AG_LABELS = {"1": "world", "2": "sports", "3": "business", "4": "sci_tech"}
 
 
-def topic_target() -> list[Row]:
-    out = []
-    for r in _jsonl(SRC / "ag_news_test/test.jsonl"):
-        text = f"{r['Title'].strip()}\n{r['Description'].replace(chr(92), ' ').strip()}"
-        out.append(_row(text, "topic", AG_LABELS[r["Class Index"]], "ag_news_test"))
-    return out
+def _ag_news(r: dict[str, str]) -> Mapped:
+    text = f"{r['Title'].strip()}\n{r['Description'].replace(chr(92), ' ').strip()}"
+    return text, AG_LABELS[r["Class Index"]]
 
 
 # ---- yes/no QA over a passage: BoolQ ---------------------------------------------------------------------
-def boolq_target() -> list[Row]:
-    rows = json.loads((SRC / "boolq/v6_test.json").read_text(encoding="utf-8"))
-    return [
-        _row(
-            {"passage": r["passage"].strip(), "question": r["question"].strip() + "?"},
-            "answer",
-            "yes" if r["answer"] else "no",
-            "boolq",
-        )
-        for r in rows
-    ]
+def _yes_no(answer: bool) -> str:
+    return "yes" if answer else "no"
 
 
-def boolq_reference() -> list[Row]:
-    out = []
-    for name in ("train.json", "dev.json"):
-        for r in json.loads((SRC / "strategyqa_full" / name).read_text(encoding="utf-8")):
-            passage = " ".join(r.get("facts") or [])
-            if passage:
-                inp = {"passage": passage, "question": r["question"].strip()}
-                out.append(_row(inp, "answer", "yes" if r["answer"] else "no", "strategyqa_full"))
-    return out
+def _boolq(r: dict[str, Any]) -> Mapped:
+    return {"passage": r["passage"].strip(), "question": r["question"].strip() + "?"}, _yes_no(r["answer"])
+
+
+def _strategyqa(r: dict[str, Any]) -> Mapped:
+    passage = " ".join(r.get("facts") or [])
+    return (
+        ({"passage": passage, "question": r["question"].strip()}, _yes_no(r["answer"])) if passage else None
+    )
 
 
 # ---- paraphrase: QQP ------------------------------------------------------------------------------------
 _QQP = re.compile(r'^Can an answer to "(?P<a>.*)" also be used to answer "(?P<b>.*)"\?\s*$', re.S)
+_PAWS = re.compile(r"Sentence 1: (?P<a>.*)\nSentence 2: (?P<b>.*)\nQuestion:", re.S)
 
 
-def paraphrase_target() -> list[Row]:
-    out = []
-    for r in _t0("t0_glue_qqp"):
-        m = _QQP.match(r["prompt"])
-        if m:
-            inp = {"question1": m["a"].strip(), "question2": m["b"].strip()}
-            lab = "duplicate" if r["completion"] == "yes" else "not_duplicate"
-            out.append(_row(inp, "label", lab, "t0_glue_qqp"))
-    return out
+def _pair(a: str, b: str, same: bool) -> Mapped:
+    return {"question1": a.strip(), "question2": b.strip()}, "duplicate" if same else "not_duplicate"
 
 
-def paraphrase_reference() -> list[Row]:
-    out = []
-    for r in _t0("t0_paws"):
-        m = re.match(r"Sentence 1: (?P<a>.*)\nSentence 2: (?P<b>.*)\nQuestion:", r["prompt"], re.S)
-        if m:
-            lab = "duplicate" if r["completion"] == "Yes" else "not_duplicate"
-            out.append(
-                _row({"question1": m["a"].strip(), "question2": m["b"].strip()}, "label", lab, "t0_paws")
-            )
-    for r in _t0("t0_glue_mrpc"):
-        lines = [x for x in r["prompt"].split("\n")[1:] if x.strip()]
-        if len(lines) == 2:
-            lab = "duplicate" if r["completion"] == "equivalent" else "not_duplicate"
-            inp = {"question1": lines[0].strip(), "question2": lines[1].strip()}
-            out.append(_row(inp, "label", lab, "t0_glue_mrpc"))
-    return out
+def _t0_qqp(r: dict[str, str]) -> Mapped:
+    m = _QQP.match(r["prompt"])
+    return _pair(m["a"], m["b"], r["completion"] == "yes") if m else None
+
+
+def _t0_paws(r: dict[str, str]) -> Mapped:
+    m = _PAWS.match(r["prompt"])
+    return _pair(m["a"], m["b"], r["completion"] == "Yes") if m else None
+
+
+def _t0_mrpc(r: dict[str, str]) -> Mapped:
+    lines = [x for x in r["prompt"].split("\n")[1:] if x.strip()]
+    return _pair(lines[0], lines[1], r["completion"] == "equivalent") if len(lines) == 2 else None
 
 
 # ---- question topic: StackOverflow titles -------------------------------------------------------------
@@ -220,19 +236,19 @@ SO_TAGS = [
 ]
 
 
-def question_target() -> list[Row]:
-    d = SRC / "stackoverflow_titles"
-    titles = (d / "title_StackOverflow.txt").read_text(encoding="utf-8").splitlines()
-    labels = (d / "label_StackOverflow.txt").read_text(encoding="utf-8").splitlines()
-    return [
-        _row(t.strip(), "tag", SO_TAGS[int(lab) - 1], "stackoverflow_titles")
-        for t, lab in zip(titles, labels, strict=True)
-        if t.strip()
-    ]
+def _stackoverflow(folder: Path) -> Iterator[tuple[str, str]]:
+    """(title, tag number) pairs from the source's two parallel text files."""
+    titles = (folder / "title_StackOverflow.txt").read_text(encoding="utf-8").splitlines()
+    labels = (folder / "label_StackOverflow.txt").read_text(encoding="utf-8").splitlines()
+    return zip(titles, labels, strict=True)
 
 
-NLI_MAP = {"neutral": "not_entailment", "contradiction": "not_entailment"}
+def _so_title(record: tuple[str, str]) -> Mapped:
+    title, lab = record
+    return (title.strip(), SO_TAGS[int(lab) - 1]) if title.strip() else None
 
+
+# ---- the table -----------------------------------------------------------------------------------------
 TASKS: dict[str, TaskDef] = {
     t.name: t
     for t in [
@@ -244,15 +260,20 @@ TASKS: dict[str, TaskDef] = {
                 'Answer "entailment" if the premise supports the hypothesis, otherwise "not_entailment".'
             ),
             label_field="label",
-            labels=["entailment", "not_entailment"],
             descriptions={
                 "entailment": "the hypothesis follows from the premise",
                 "not_entailment": "the hypothesis does not follow from the premise",
             },
-            exclude=["scitail_test"],
-            target=nli_target,
-            reference=nli_reference,
-            reference_sources=["snli_dev", "anli_test", "superglue_rte", "superglue_cb"],
+            target_from=Read("scitail_test", jsonl("test.jsonl"), _nli),
+            reference_from=[
+                Read(source, jsonl(name), _nli_labelled)
+                for source, name in [
+                    ("snli_dev", "dev.jsonl"),
+                    ("anli_test", "test.jsonl"),
+                    ("superglue_rte", "rte_train_val.jsonl"),
+                    ("superglue_cb", "dev.jsonl"),
+                ]
+            ],
             transform_defaults={"label_map": NLI_MAP},
         ),
         TaskDef(
@@ -260,17 +281,18 @@ TASKS: dict[str, TaskDef] = {
             half="A",
             instruction="Is the sentiment of this product review positive or negative?",
             label_field="label",
-            labels=["negative", "positive"],
             descriptions={"negative": "a negative, unhappy review", "positive": "a positive, happy review"},
-            exclude=["customer_reviews_cr"],
-            target=sentiment_target,
-            reference=sentiment_reference,
-            reference_sources=[
-                "sst5_dev",
-                "t0_rotten_tomatoes",
-                "t0_imdb",
-                "t0_amazon_polarity",
-                "t0_yelp_review_full",
+            target_from=Read(
+                "customer_reviews_cr",
+                jsonl("test.jsonl"),
+                lambda r: (r["text"], _polarity(r["label"] == "1")),
+            ),
+            reference_from=[
+                Read("sst5_dev", tsv("dev.tsv"), _sst5),
+                Read("t0_rotten_tomatoes", t0, _t0_movie),
+                Read("t0_imdb", t0, _t0_movie),
+                Read("t0_amazon_polarity", t0, _t0_amazon),
+                Read("t0_yelp_review_full", t0, _t0_yelp),
             ],
         ),
         TaskDef(
@@ -278,15 +300,14 @@ TASKS: dict[str, TaskDef] = {
             half="A",
             instruction="Classify the topic of this news article: world, sports, business or sci_tech.",
             label_field="topic",
-            labels=["world", "sports", "business", "sci_tech"],
             descriptions={
                 "world": "world news, politics, international affairs",
                 "sports": "sports",
                 "business": "business, economy, companies, markets",
                 "sci_tech": "science and technology",
             },
-            exclude=["ag_news_test", "t0_ag_news"],
-            target=topic_target,
+            target_from=Read("ag_news_test", jsonl("test.jsonl"), _ag_news),
+            other_copies=["t0_ag_news"],
             note="no labelled news-topic source remains once both copies of AG News are excluded",
         ),
         TaskDef(
@@ -294,27 +315,21 @@ TASKS: dict[str, TaskDef] = {
             half="B",
             instruction="Read the passage and answer the question about it with yes or no.",
             label_field="answer",
-            labels=["yes", "no"],
             descriptions={"yes": "yes, true", "no": "no, false"},
-            exclude=["boolq"],
-            target=boolq_target,
-            reference=boolq_reference,
-            reference_sources=["strategyqa_full"],
+            target_from=Read("boolq", json_list("v6_test.json"), _boolq),
+            reference_from=[Read("strategyqa_full", json_list("train.json", "dev.json"), _strategyqa)],
         ),
         TaskDef(
             name="paraphrase",
             half="B",
             instruction="Do the two questions ask the same thing? Answer duplicate or not_duplicate.",
             label_field="label",
-            labels=["duplicate", "not_duplicate"],
             descriptions={
                 "duplicate": "the two questions ask the same thing",
                 "not_duplicate": "the two questions ask different things",
             },
-            exclude=["t0_glue_qqp"],
-            target=paraphrase_target,
-            reference=paraphrase_reference,
-            reference_sources=["t0_paws", "t0_glue_mrpc"],
+            target_from=Read("t0_glue_qqp", t0, _t0_qqp),
+            reference_from=[Read("t0_paws", t0, _t0_paws), Read("t0_glue_mrpc", t0, _t0_mrpc)],
             note="QQP has 200 rows in the shared sources, so its eval set is 200 - k rows",
         ),
         TaskDef(
@@ -322,10 +337,8 @@ TASKS: dict[str, TaskDef] = {
             half="B",
             instruction="Which technology is this programming question about? Answer with its tag.",
             label_field="tag",
-            labels=list(SO_TAGS),
             descriptions={t: t.replace("-", " ") for t in SO_TAGS},
-            exclude=["stackoverflow_titles"],
-            target=question_target,
+            target_from=Read("stackoverflow_titles", _stackoverflow, _so_title),
             note=(
                 "stands in for question type (TREC): t0_trec's completions are all empty, so no "
                 "labelled TREC rows exist in the shared sources"

@@ -4,13 +4,10 @@ plain help placeholders, one line when a stage makes nothing, one line on Ctrl-C
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +17,9 @@ from taskforge._cli import app
 from taskforge._errors import Interrupted, on_interrupt
 from taskforge._records import nothing_made_message
 from taskforge.testing import FakeLLMServer, demo_items, task_responder
+
+if TYPE_CHECKING:
+    from conftest import FakeLLMRuns
 
 REPO = Path(__file__).resolve().parents[1]
 NLI = REPO / "examples" / "nli.yaml"
@@ -194,39 +194,15 @@ def test_interrupted_training_names_the_checkpoint_it_resumes_from(tmp_path: Pat
     assert "retrain" in _kept_by_training("cpu", tmp_path)
 
 
-def test_ctrl_c_in_a_run_is_one_line_and_the_rerun_resumes(demo_datastore: Path, tmp_path: Path) -> None:
+def test_ctrl_c_in_a_run_is_one_line_and_the_rerun_resumes(
+    fake_llm_runs: FakeLLMRuns, tmp_path: Path
+) -> None:
     task = Task.load(NLI)
     n_items = 40
     out = tmp_path / "run"
     with FakeLLMServer(responder=task_responder(task), latency=0.05) as server:
-        cmd = [
-            sys.executable,
-            "-m",
-            "taskforge",
-            "run",
-            str(NLI),
-            "--datastore",
-            str(demo_datastore),
-            "--out",
-            str(out),
-            "-n",
-            str(n_items),
-            "--llm",
-            "openai:fake",
-            "--base-url",
-            server.openai_url,
-            "--max-in-flight",
-            "2",
-            "--no-report",
-        ]
-        env = {**os.environ, "TASKFORGE_QUIET": "1"}
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 300
-        while server.completed_count < n_items // 4:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"the run ended or stalled before Ctrl-C: {proc.stderr.read()[-2000:]}")
-            time.sleep(0.02)
+        proc = fake_llm_runs.start(out, server.openai_url, n=n_items)
+        fake_llm_runs.wait_for_answers(proc, server, n_items // 4)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 130, stderr[-2000:]
@@ -236,7 +212,7 @@ def test_ctrl_c_in_a_run_is_one_line_and_the_rerun_resumes(demo_datastore: Path,
         assert "interrupted during transform; kept: retrieve (40 items)" in errors[0]
         assert "transform results in" in errors[0] and "run the same command again to resume" in errors[0]
 
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        done = fake_llm_runs.run(out, server.openai_url, n=n_items)
         assert done.returncode == 0, done.stderr[-2000:]
         assert "retrieve: unchanged, reusing" in done.stderr
     samples = [json.loads(line) for line in (out / "transform" / "samples.jsonl").read_text().splitlines()]

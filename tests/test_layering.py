@@ -17,7 +17,7 @@ import taskforge
 
 PACKAGE = Path(taskforge.__file__).resolve().parent
 DOC = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
-CLI_FILES = {"_cli", "__main__", "_pipeline_commands"}
+CLI_FILES = {"_cli", "__main__", "_pipeline_commands", "_cli_options"}
 
 
 def floors_from_doc() -> dict[str, int]:

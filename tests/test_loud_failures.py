@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
@@ -22,10 +21,12 @@ from taskforge._cli import app
 from taskforge._records import write_items
 from taskforge.testing import FakeLLMServer, demo_items, task_responder
 
+if TYPE_CHECKING:
+    from conftest import FakeLLMRuns
+
 REPO = Path(__file__).resolve().parents[1]
 NLI = REPO / "examples" / "nli.yaml"
 DEMO = REPO / "demo" / "sources"
-ENV = {**os.environ, "TASKFORGE_QUIET": "1", "COLUMNS": "200"}
 
 
 def said(output: str) -> str:
@@ -36,22 +37,15 @@ def items(tmp_path: Path, n: int) -> Path:
     return write_items(tmp_path / "items.jsonl", demo_items(DEMO, "snli_dev", n))
 
 
+def transform_cli(tmp_path: Path, n: int, out: Path, url: str):
+    """``taskforge transform`` (in process) of ``n`` demo NLI rows through the LLM server at ``url``."""
+    args = ["transform", str(NLI), str(items(tmp_path, n)), "--out", str(out), "--llm", "openai:fake"]
+    return CliRunner().invoke(app, [*args, "--base-url", url])
+
+
 def test_transform_where_every_llm_call_fails_exits_non_zero(tmp_path: Path) -> None:
     with FakeLLMServer(fault_rate=1.0, faults=["429"], retry_after=0.01) as server:
-        res = CliRunner().invoke(
-            app,
-            [
-                "transform",
-                str(NLI),
-                str(items(tmp_path, 3)),
-                "--out",
-                str(tmp_path / "out" / "s.jsonl"),
-                "--llm",
-                "openai:fake",
-                "--base-url",
-                server.openai_url,
-            ],
-        )
+        res = transform_cli(tmp_path, 3, tmp_path / "out" / "s.jsonl", server.openai_url)
         assert server.request_count == 3 * 7  # each request tried 7 times (6 retries), all throttled
     out = said(res.output)
     assert res.exit_code == 1, out
@@ -137,20 +131,7 @@ def _render(table: object) -> str:
 
 def test_base_url_without_a_host_fails_at_once(tmp_path: Path, demo_datastore: Path) -> None:
     started = time.monotonic()
-    res = CliRunner().invoke(
-        app,
-        [
-            "transform",
-            str(NLI),
-            str(items(tmp_path, 2)),
-            "--out",
-            str(tmp_path / "s.jsonl"),
-            "--llm",
-            "openai:fake",
-            "--base-url",
-            "localhost:8000/v1",
-        ],
-    )
+    res = transform_cli(tmp_path, 2, tmp_path / "s.jsonl", "localhost:8000/v1")
     assert res.exit_code == 2 and "has no http(s) scheme and host" in said(res.output)
     assert time.monotonic() - started < 10  # not seven connection attempts with backoff
     run = CliRunner().invoke(
@@ -172,7 +153,7 @@ def test_base_url_without_a_host_fails_at_once(tmp_path: Path, demo_datastore: P
     assert not (tmp_path / "r").exists()  # refused before any stage
 
 
-def test_run_console_shows_retries_throttles_and_failures(tmp_path: Path, demo_datastore: Path) -> None:
+def test_run_console_shows_retries_throttles_and_failures(tmp_path: Path, fake_llm_runs: FakeLLMRuns) -> None:
     task = Task.load(NLI)
     out = tmp_path / "run"
     with FakeLLMServer(
@@ -182,32 +163,7 @@ def test_run_console_shows_retries_throttles_and_failures(tmp_path: Path, demo_d
         seed=4,
         retry_after=0.01,
     ) as server:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "taskforge",
-                "run",
-                str(NLI),
-                "--datastore",
-                str(demo_datastore),
-                "--out",
-                str(out),
-                "-n",
-                "20",
-                "--llm",
-                "openai:fake",
-                "--base-url",
-                server.openai_url,
-                "--max-in-flight",
-                "4",
-                "--no-report",
-            ],
-            env=ENV,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = fake_llm_runs.run(out, server.openai_url, n=20, max_in_flight=4)
     assert proc.returncode == 0, proc.stderr[-3000:]
     llm = json.loads((out / "transform" / "record.json").read_text())["counts"]["llm"]
     assert llm["retries"] > 0 and llm["throttled"] > 0
@@ -223,43 +179,10 @@ def test_run_console_shows_retries_throttles_and_failures(tmp_path: Path, demo_d
     assert "|repairrequests|" in console and "|repairedsamples|" in console
 
 
-def _run_cmd(datastore: Path, out: Path, url: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "taskforge",
-        "run",
-        str(NLI),
-        "--datastore",
-        str(datastore),
-        "--out",
-        str(out),
-        "-n",
-        "30",
-        "--llm",
-        "openai:fake",
-        "--base-url",
-        url,
-        "--max-in-flight",
-        "2",
-        "--no-report",
-        *extra,
-    ]
-
-
-def test_two_runs_into_one_directory_pay_each_call_once(tmp_path: Path, demo_datastore: Path) -> None:
+def test_two_runs_into_one_directory_pay_each_call_once(tmp_path: Path, fake_llm_runs: FakeLLMRuns) -> None:
     out = tmp_path / "run"
     with FakeLLMServer(responder=task_responder(Task.load(NLI)), latency=0.1) as server:
-        procs = [
-            subprocess.Popen(
-                _run_cmd(demo_datastore, out, server.openai_url),
-                env=ENV,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(2)
-        ]
+        procs = [fake_llm_runs.start(out, server.openai_url, n=30) for _ in range(2)]
         errs = [p.communicate(timeout=600)[1] for p in procs]
         assert [p.returncode for p in procs] == [0, 0], errs
         assert server.request_count == 30  # calls == items: the second run reused the first's work

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 
 from taskforge import RunSettings, SettingsError, Task, run
 from taskforge.testing import FakeLLMServer, task_responder
+
+if TYPE_CHECKING:
+    from conftest import FakeLLMRuns
 
 REPO = Path(__file__).resolve().parents[1]
 NLI = REPO / "examples" / "nli.yaml"
@@ -92,48 +92,20 @@ def test_filter_change_makes_no_llm_calls(demo_datastore: Path, tmp_path: Path) 
 
 
 def test_run_killed_mid_transform_resumes_without_repeated_calls(
-    demo_datastore: Path, tmp_path: Path
+    fake_llm_runs: FakeLLMRuns, tmp_path: Path
 ) -> None:
     task = Task.load(NLI)
     n_items = 60
     out = tmp_path / "run"
     with FakeLLMServer(responder=task_responder(task), latency=0.05) as server:
-        cmd = [
-            sys.executable,
-            "-m",
-            "taskforge",
-            "run",
-            str(NLI),
-            "--datastore",
-            str(demo_datastore),
-            "--out",
-            str(out),
-            "-n",
-            str(n_items),
-            "--llm",
-            "openai:fake",
-            "--base-url",
-            server.openai_url,
-            "--max-in-flight",
-            "2",
-            "--no-report",
-        ]
-        env = {**os.environ, "TASKFORGE_QUIET": "1"}
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 300
-        while server.completed_count < n_items // 3:
-            if proc.poll() is not None:
-                pytest.fail(f"run ended before the kill: {proc.stderr.read().decode()[-2000:]}")
-            if time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail("the run made too few LLM calls in time")
-            time.sleep(0.02)
+        proc = fake_llm_runs.start(out, server.openai_url, n=n_items)
+        fake_llm_runs.wait_for_answers(proc, server, n_items // 3)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         answered_before_kill = server.completed_count
         assert not (out / "transform" / "record.json").exists()  # killed mid-stage
 
-        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        done = fake_llm_runs.run(out, server.openai_url, n=n_items)
         assert done.returncode == 0, done.stderr[-2000:]
 
         bodies = [json.dumps(b["messages"], sort_keys=True) for b in server.requests]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from taskforge import _cli_options as options
+
 
 def register(app: typer.Typer) -> None:
     app.command("run")(run_command)
@@ -29,47 +31,22 @@ def run_command(
         "(default: the task's `retrieve.method`, else rebase_parts)",
     ),
     per_source_cap: int | None = typer.Option(None, "--per-source-cap", min=1, help="Max items per source."),
-    llm: str | None = typer.Option(
-        None, "--llm", help="LLM for transformation: openai:MODEL, anthropic:MODEL or local:PATH.gguf."
-    ),
-    base_url: list[str] | None = typer.Option(
-        None,
-        "--base-url",
-        help="OpenAI-compatible server, e.g. http://localhost:8000/v1; repeat for replicas of one model.",
-    ),
-    structured: str | None = typer.Option(
-        None,
-        "--structured",
-        help="Send the answer's JSON schema: auto (fall back if refused), on, off "
-        "(default: the task's `llm.structured`, else auto)",
-    ),
-    batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
+    llm: options.LLM = None,
+    base_url: options.BaseURL = None,
+    structured: options.Structured = None,
+    batch: options.Batch = False,
     target_samples: int | None = typer.Option(
         None,
         "--target-samples",
         min=1,
         help="Retrieve more rows in rounds until N samples pass every filter.",
     ),
-    max_cost: float | None = typer.Option(None, "--max-cost", help="LLM budget in USD for this run."),
-    max_calls: int | None = typer.Option(None, "--max-calls", help="LLM budget in calls for this run."),
-    local_slots: int | None = typer.Option(
-        None, "--local-slots", min=1, help="--llm local:MODEL: parallel slots of the llama.cpp server."
-    ),
-    max_in_flight: int | None = typer.Option(
-        None,
-        "--max-in-flight",
-        min=1,
-        help="Concurrent LLM requests (default: the task's `llm.max_in_flight`, else 32)",
-    ),
-    mapper: bool = typer.Option(
-        False, "--mapper", help="Map rows onto the task's fields without an LLM (default without --llm)."
-    ),
-    cot: bool | None = typer.Option(
-        None,
-        "--cot/--no-cot",
-        help="Chain-of-thought samples (reasoning kept in its own field) "
-        "(default: the task's `transform.chain_of_thought`, else off)",
-    ),
+    max_cost: options.MaxCost = None,
+    max_calls: options.MaxCalls = None,
+    local_slots: options.LocalSlots = None,
+    max_in_flight: options.MaxInFlight = None,
+    mapper: options.Mapper = False,
+    cot: options.CoT = None,
     eval_files: list[Path] | None = typer.Option(
         None,
         "--eval",
@@ -90,13 +67,7 @@ def run_command(
         None, "--config", exists=True, dir_okay=False, help="YAML with per-stage settings."
     ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip the HTML report."),
-    max_error_rate: float | None = typer.Option(
-        None,
-        "--max-error-rate",
-        min=0.0,
-        max=1.0,
-        help="Stop (exit 1) when more than this share of LLM requests still fail after retries (default 0.1).",
-    ),
+    max_error_rate: options.MaxErrorRate = None,
     no_wait: bool = typer.Option(
         False, "--no-wait", help="Stop at once if another run is writing to --out (default: wait for it)."
     ),
@@ -109,7 +80,6 @@ def run_command(
     if llm and mapper:
         raise typer.BadParameter("give either --llm or --mapper, not both")
     task = Task.load(task_file)
-    urls = base_url[0] if base_url and len(base_url) == 1 else base_url
     flags = {
         "retrieve": {
             "n": n,
@@ -117,16 +87,16 @@ def run_command(
             "per_source_cap": per_source_cap,
             "target_samples": target_samples,
         },
-        "llm": {
-            "spec": llm,
-            "base_url": urls,
-            "max_in_flight": max_in_flight,
-            "structured": structured,
-            "batch": batch or None,
-            "max_cost": max_cost,
-            "max_calls": max_calls,
-            "local_slots": local_slots,
-        },
+        "llm": options.llm_flags(
+            llm=llm,
+            base_url=base_url,
+            batch=batch,
+            max_in_flight=max_in_flight,
+            structured=structured,
+            max_cost=max_cost,
+            max_calls=max_calls,
+            local_slots=local_slots,
+        ),
         "transform": {
             "chain_of_thought": cot,
             "method": "mapper" if mapper else None,

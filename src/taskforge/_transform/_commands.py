@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from taskforge import _cli_options as options
 from taskforge._errors import on_interrupt
 
 
@@ -35,26 +36,13 @@ def register(app: typer.Typer) -> None:
             ..., help="Retrieved items (JSONL or Parquet, from `taskforge retrieve`)."
         ),
         out: Path = typer.Option(Path("samples.jsonl"), "--out", "-o", help="Samples file (JSONL)."),
-        llm: str | None = typer.Option(
-            None, "--llm", help="openai:MODEL, anthropic:MODEL or local:PATH.gguf; without it: mapper."
-        ),
-        mapper: bool = typer.Option(
-            False, "--mapper", help="Map rows onto the task's fields without an LLM."
-        ),
-        base_url: list[str] | None = typer.Option(
-            None,
-            "--base-url",
-            help="LLM server URL (OpenAI-compatible: .../v1); repeat for replicas of one model.",
-        ),
+        llm: options.LLM = None,
+        mapper: options.Mapper = False,
+        base_url: options.BaseURL = None,
         api_key_env: str | None = typer.Option(
             None, "--api-key-env", help="Environment variable with the API key."
         ),
-        max_in_flight: int | None = typer.Option(
-            None,
-            "--max-in-flight",
-            min=1,
-            help="LLM requests in flight at once (default: the task's `llm.max_in_flight`, else 32)",
-        ),
+        max_in_flight: options.MaxInFlight = None,
         rpm: float | None = typer.Option(None, "--rpm", help="Requests per minute limit."),
         timeout: float | None = typer.Option(
             None, "--timeout", help="Seconds per LLM request (default: the task's `llm.timeout`, else 60.0)"
@@ -69,11 +57,7 @@ def register(app: typer.Typer) -> None:
             "--style",
             help="Built-in prompt: rebase, craft or auto (default: the task's `transform.style`, else auto)",
         ),
-        cot: bool | None = typer.Option(
-            None,
-            "--cot/--no-cot",
-            help="Ask for reasoning before the answer (default: the task's `transform.chain_of_thought`, else off)",
-        ),
+        cot: options.CoT = None,
         samples_per_item: int | None = typer.Option(
             None,
             "--samples-per-item",
@@ -109,25 +93,12 @@ def register(app: typer.Typer) -> None:
         cache: Path | None = typer.Option(
             None, "--cache", help="LLM cache (default: <out dir>/llm_cache.sqlite)."
         ),
-        max_error_rate: float | None = typer.Option(
-            None,
-            "--max-error-rate",
-            min=0.0,
-            max=1.0,
-            help="Exit 1 when more than this share of LLM requests still fail after retries (default 0.1).",
-        ),
-        structured: str | None = typer.Option(
-            None,
-            "--structured",
-            help="Send the answer's JSON schema: auto (fall back if refused), on, off "
-            "(default: the task's `llm.structured`, else auto)",
-        ),
-        batch: bool = typer.Option(False, "--batch", help="OpenAI / Anthropic batch API at the batch price."),
-        max_cost: float | None = typer.Option(None, "--max-cost", help="Stop calling after this many USD."),
-        max_calls: int | None = typer.Option(None, "--max-calls", help="Stop calling after this many calls."),
-        local_slots: int | None = typer.Option(
-            None, "--local-slots", min=1, help="--llm local:MODEL: parallel slots of the llama.cpp server."
-        ),
+        max_error_rate: options.MaxErrorRate = None,
+        structured: options.Structured = None,
+        batch: options.Batch = False,
+        max_cost: options.MaxCost = None,
+        max_calls: options.MaxCalls = None,
+        local_slots: options.LocalSlots = None,
     ) -> None:
         """Turn retrieved rows or documents into samples for a task (with an LLM, or the mapper)."""
         from taskforge._console import console, results
@@ -165,20 +136,20 @@ def register(app: typer.Typer) -> None:
         if settings.method == "llm":
             llm_settings = LLMSettings.for_task(
                 spec,
-                {
-                    "spec": llm,
-                    "base_url": base_url[0] if base_url and len(base_url) == 1 else base_url,
-                    "api_key_env": api_key_env,
-                    "max_in_flight": max_in_flight,
-                    "rpm": rpm,
-                    "timeout": timeout,
-                    "cache": cache,
-                    "structured": structured,
-                    "batch": batch or None,
-                    "max_cost": max_cost,
-                    "max_calls": max_calls,
-                    "local_slots": local_slots,
-                },
+                options.llm_flags(
+                    llm=llm,
+                    base_url=base_url,
+                    batch=batch,
+                    api_key_env=api_key_env,
+                    max_in_flight=max_in_flight,
+                    rpm=rpm,
+                    timeout=timeout,
+                    cache=cache,
+                    structured=structured,
+                    max_cost=max_cost,
+                    max_calls=max_calls,
+                    local_slots=local_slots,
+                ),
             )
             client = make_llm(llm_settings, cache_dir=out.parent)
         try:

@@ -277,6 +277,41 @@ class Mapper:
         if self.labels:
             self._label_vecs = self._encode(list(self.labels))
 
+    def _rows_for(
+        self,
+        pending: dict[str, list[dict[str, Any]]],
+        source: str,
+        items: Sequence[dict[str, Any]],
+        cached: SourcePlan | None,
+    ) -> list[dict[str, Any]] | None:
+        """The rows to (re)make ``source``'s plan from: those of earlier calls plus ``items`` (up to
+        ``_LABEL_ROWS``, each once); None when ``cached`` saw ``plan_rows`` or as many rows already.
+
+        ``pending`` holds the rows per source until ``plan_rows`` of them are in hand (then that plan
+        stays and they are let go); :meth:`plan` and :meth:`label_plan` keep one each."""
+        if cached is not None and cached.rows_seen >= self.settings.plan_rows:
+            return None
+        seen = pending.setdefault(source, [])
+        known = {id(it) for it in seen}
+        seen.extend(it for it in items[:_LABEL_ROWS] if id(it) not in known)
+        del seen[_LABEL_ROWS:]
+        if cached is not None and cached.rows_seen >= len(seen):
+            return None
+        if len(seen) >= self.settings.plan_rows:
+            del pending[source]  # enough rows: this plan stays
+        return seen
+
+    def _new_plan(self, source: str, rows: list[dict[str, Any]]) -> SourcePlan:
+        """What every plan starts from: the source's wrappers, the label a wrapper's question asks
+        about, and the label names of the source's card."""
+        plan = SourcePlan(source=source, label_field=self.label_field, rows_seen=len(rows))
+        plan.wrappers = self._learn_wrappers(rows)
+        if self.label_set is not None and plan.wrappers:
+            asked = " ".join(re.sub(r"\{[^}]*\}", " ", w.pattern()) for w in plan.wrappers.values())
+            plan.question_label = self.label_set.asked_about(asked)
+        plan.label_names = self._label_names(source, rows[: self.settings.plan_rows])
+        return plan
+
     def plan(self, source: str, items: Sequence[dict[str, Any]]) -> SourcePlan:
         """Choose this source's columns from (a sample of) its items; cached per source.
 
@@ -285,25 +320,12 @@ class Mapper:
         few rows of each source at a time; a wrapper or a label column needs more to be seen).
         """
         cached = self.plans.get(source)
-        if cached is not None and cached.rows_seen >= self.settings.plan_rows:
-            return cached
-        seen = self._rows.setdefault(source, [])
-        known = {id(it) for it in seen}
-        seen.extend(it for it in items[:_LABEL_ROWS] if id(it) not in known)
-        del seen[_LABEL_ROWS:]
-        if cached is not None and cached.rows_seen >= len(seen):
-            return cached
-        items = seen
-        if len(seen) >= self.settings.plan_rows:
-            del self._rows[source]  # enough rows: this plan stays
+        rows = self._rows_for(self._rows, source, items, cached)
+        if rows is None:
+            return cached  # type: ignore[return-value]  # None only beside a cached plan
         self._prepare()
-        plan = SourcePlan(source=source, label_field=self.label_field, rows_seen=len(items))
-        plan.wrappers = self._learn_wrappers(items)
-        if self.label_set is not None and plan.wrappers:
-            asked = " ".join(re.sub(r"\{[^}]*\}", " ", w.pattern()) for w in plan.wrappers.values())
-            plan.question_label = self.label_set.asked_about(asked)
-        sample = list(items[: self.settings.plan_rows])
-        plan.label_names = self._label_names(source, sample)
+        plan = self._new_plan(source, rows)
+        sample = list(rows[: self.settings.plan_rows])
         cells = [self._unwrap(it, plan.wrappers) for it in sample]
         text_cols = sorted({c for cs, _ in cells for c in cs})
         cols = sorted(set(text_cols) | {c for _, sc in cells for c in sc})
@@ -315,7 +337,7 @@ class Mapper:
         if self.label_field:
             # label values are judged on every row at hand (no embedding needed): the first rows of a
             # source may all carry the one value that does not map
-            label_rows = [self._unwrap(it, plan.wrappers)[1] for it in items[:_LABEL_ROWS]]
+            label_rows = [self._unwrap(it, plan.wrappers)[1] for it in rows[:_LABEL_ROWS]]
             for j, col in enumerate(cols):
                 raw = [sc[col] for sc in label_rows if col in sc]
                 found = self._label_rate(plan, col, raw)
@@ -598,24 +620,11 @@ class Mapper:
         if source in self.plans:
             return self.plan(source, items)
         cached = self._label_plans.get(source)
-        if cached is not None and cached.rows_seen >= self.settings.plan_rows:
-            return cached
-        seen = self._label_rows.setdefault(source, [])  # made again as more rows come, as plan() is
-        known = {id(it) for it in seen}
-        seen.extend(it for it in items[:_LABEL_ROWS] if id(it) not in known)
-        del seen[_LABEL_ROWS:]
-        if cached is not None and cached.rows_seen >= len(seen):
-            return cached
-        items = seen
-        if len(seen) >= self.settings.plan_rows:
-            del self._label_rows[source]
-        plan = SourcePlan(source=source, label_field=self.label_field, rows_seen=len(items))
-        plan.wrappers = self._learn_wrappers(items)
-        if self.label_set is not None and plan.wrappers:
-            asked = " ".join(re.sub(r"\{[^}]*\}", " ", w.pattern()) for w in plan.wrappers.values())
-            plan.question_label = self.label_set.asked_about(asked)
-        sample = list(items[: self.settings.plan_rows])
-        plan.label_names = self._label_names(source, sample)
+        rows = self._rows_for(self._label_rows, source, items, cached)  # made again as more rows come
+        if rows is None:
+            return cached  # type: ignore[return-value]  # None only beside a cached plan
+        plan = self._new_plan(source, rows)
+        sample = list(rows[: self.settings.plan_rows])
         scalars = [self._unwrap(it, plan.wrappers)[1] for it in sample]
         cols = sorted({c for sc in scalars for c in sc})
         name_sim = self._name_similarity([str(self.label_field)], cols)[0] if cols else None
