@@ -11,6 +11,12 @@ from typer.testing import CliRunner
 
 from taskforge import Task, read_items, retrieve
 from taskforge._retrieval import METHODS, StoreArrays, brute_force_rebase, embed_task, example_keys
+from taskforge._retrieval._coverage import (
+    CARD_CONTENT_WARN_BELOW,
+    CONTENT_WARN_BELOW,
+    WARN_BELOW,
+    low_confidence_warning,
+)
 from taskforge._retrieval._select import item_key
 from taskforge.testing import HashEmbedder, MemoryStore
 
@@ -252,6 +258,19 @@ def test_far_task_warns_with_closest_sources_and_good_task_does_not(demo_ds, nli
     assert len(far.closest_sources) == 5 and far.closest_sources[0][0] in far.warning
     good = retrieve(nli, demo_ds, n=10)
     assert good.warning is None and good.confidence > far.confidence
+
+
+def test_weak_card_warns_only_when_the_content_does_not_clearly_match():
+    closest = [("a", 0.5)]
+    card = WARN_BELOW - 0.05
+    clear = {"ratio": CARD_CONTENT_WARN_BELOW + 0.2, "rows": 0.6, "examples": 0.3}
+    unclear = {"ratio": CARD_CONTENT_WARN_BELOW - 0.2, "rows": 0.4, "examples": 0.3}
+    assert low_confidence_warning(card, closest, clear) is None  # wording unlike any card, content found
+    assert "no source description resembles" in low_confidence_warning(card, closest, unclear)
+    assert "no source description resembles" in low_confidence_warning(card, closest, {"ratio": float("nan")})
+    low = {"ratio": CONTENT_WARN_BELOW - 0.1, "rows": 0.3, "examples": 0.3}
+    assert "no source covers this task's content" in low_confidence_warning(WARN_BELOW + 0.1, closest, low)
+    assert low_confidence_warning(WARN_BELOW + 0.1, closest, unclear) is None
 
 
 def test_default_method_is_the_tuned_one_and_paper_formula_stays_available(demo_ds, nli):

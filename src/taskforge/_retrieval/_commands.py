@@ -40,7 +40,7 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
             None,
             "--max-source-share",
             help="Past this share of n, a source's rows compete with a handicap (--share-margin); "
-            "1 turns it off (default: the method's, 0.5 for rebase_parts).",
+            "1 turns it off (default: the method's, 0.3 for rebase_parts).",
         ),
         share_margin: float | None = typer.Option(
             None,
@@ -51,7 +51,7 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
             None,
             "--label-share",
             help="Each task label first gets this share of n from rows whose own label maps onto it; "
-            "0 turns it off (default: the method's, 0.2 for rebase_parts).",
+            "0 turns it off (default: the method's, 0.3 for rebase_parts).",
         ),
         index: str | None = typer.Option(
             None,
