@@ -256,10 +256,11 @@ def main() -> None:
     t0 = time.perf_counter()
     shape_file = args.work / "store" / "shape.json"
     shape = json.loads(shape_file.read_text()) if shape_file.exists() else {"copies": 0}
+    how = "reused"
     if shape["copies"] < round(max(sizes) / Datastore.open(args.base).n_vectors):  # else: reuse (--keep)
-        shape = grow(args.base, args.work / "store", max(sizes))
+        shape, how = grow(args.base, args.work / "store", max(sizes)), "grown"
         shape_file.write_text(json.dumps(shape))
-    print(f"grown to {shape['copies']} copies in {time.perf_counter() - t0:.0f} s  [{uptime()}]", flush=True)
+    print(f"{how}: {shape['copies']} copies in {time.perf_counter() - t0:.0f} s  [{uptime()}]", flush=True)
     print(
         f"{'vectors':>11s} {'index':>14s} {'build s':>7s} {'disk GB':>13s} "
         f"{'RSS GB: build':>13s} {'ann':>6s} {'exact':>6s} {'task':>13s} {'exact s':>7s} {'index s':>7s} "

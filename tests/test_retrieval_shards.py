@@ -94,3 +94,12 @@ def test_shard_scores_merged_equal_one_pass(method):
     assert [quota for _, quota in whole.lists] == [quota for _, quota in merged.lists]
     for (a, _), (b, _) in zip(whole.lists, merged.lists, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_ray_executor_needs_a_store_folder_and_the_exact_index():
+    from taskforge import retrieve
+
+    with pytest.raises(SettingsError, match="folder every Ray worker can open"):
+        retrieve(_task(), _store(), n=10, method="rebase", executor="ray")
+    with pytest.raises(SettingsError, match="does not combine with --index ann"):
+        retrieve(_task(), _store(), n=10, method="rebase", executor="ray", index="ann")

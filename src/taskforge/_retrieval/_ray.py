@@ -93,6 +93,8 @@ def ray_scored(
     the cluster unless ``shards``), merged exactly."""
     from taskforge._datastore._ray import init_ray
 
+    if getattr(ds, "path", None) is None:
+        raise SettingsError("--executor ray: the datastore must be a folder every Ray worker can open")
     ray = init_ray(address)
     if shards is None:
         shards = max(1, int(ray.cluster_resources().get("CPU", 1)))
