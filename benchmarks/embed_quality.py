@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,21 +36,32 @@ from retrieval_quality import SUITE, precision
 from taskforge import Datastore, build_datastore, retrieve
 from taskforge._embed import Embedder
 
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 SHARED = Path(__file__).resolve().parents[1].parent.parent / "shared" / "datastore-sources"
 
 
-def top_rows(ds: Datastore, n: int) -> dict[str, tuple[set[int], float]]:
-    """Per task: the top-n global row ids and their relevant-source precision."""
+def top_rows(ds: Datastore, ns: list[int]) -> dict[int, dict[str, tuple[set[int], float]]]:
+    """Per N and task: the top-N global row ids and their relevant-source precision."""
     names = {s.name for s in ds.sources}
-    out = {}
+    out: dict[int, dict[str, tuple[set[int], float]]] = {n: {} for n in ns}
     for st in SUITE:
-        res = retrieve(st.task(), ds, n=n, method="rebase_tuned", show=False)
         rel = st.relevant & names
-        out[st.name] = (
-            {int(it["global_row"]) for it in res.items},
-            precision(res.items, rel) if rel else float("nan"),
-        )
+        for n in ns:
+            res = retrieve(st.task(), ds, n=n, method="rebase_tuned", show=False)
+            out[n][st.name] = (
+                {int(it["global_row"]) for it in res.items},
+                precision(res.items, rel) if rel else float("nan"),
+            )
     return out
+
+
+def compare_all(title: str, a: dict, b: dict, labels: tuple[str, str]) -> None:
+    for n in a:
+        compare(f"{title}, top {n}", a[n], b[n], n, labels)
 
 
 def compare(title: str, a: dict, b: dict, n: int, labels: tuple[str, str]) -> list[float]:
@@ -70,20 +82,22 @@ def main() -> None:
     ap.add_argument("--sources", type=Path, default=SHARED)
     ap.add_argument("--max-rows", type=int, default=60)
     ap.add_argument("--datastore", type=Path, default=None, help="a built store for the queries-only check")
-    ap.add_argument("-n", type=int, default=1000)
+    ap.add_argument("-n", default="1000", help="top N to compare; several: 100,1000")
     ap.add_argument("--work", type=Path, default=None, help="where to build the two stores (kept if given)")
     ap.add_argument("--queries-only", action="store_true", help="skip building the two stores")
     args = ap.parse_args()
 
+    ns = [int(x) for x in args.n.split(",")]
+    print(f"start [{uptime()}]", flush=True)
     int8 = Embedder.load(backend="onnx", precision="int8")
     if args.datastore is not None:
         ds = Datastore.open(args.datastore)
-        own = top_rows(ds, args.n)
+        own = top_rows(ds, ns)
         ds.embedder = lambda: int8  # type: ignore[method-assign]  # same store, queries by onnx int8
-        compare(
+        compare_all(
             f"queries only: {args.datastore} ({ds.n_vectors:,} vectors, "
             f"{ds.manifest['model'].get('backend', 'torch')} {ds.manifest['model']['precision']}) vs int8 queries",
-            own, top_rows(ds, args.n), args.n, ("store's", "int8 q"),
+            own, top_rows(ds, ns), ("store's", "int8 q"),
         )  # fmt: skip
 
     if args.queries_only:
@@ -97,11 +111,12 @@ def main() -> None:
         build_datastore(sources, out, max_rows=args.max_rows, backend=backend, precision=prec)
         stores[prec] = Datastore.open(out)
         print(f"built {out}: {stores[prec].n_vectors:,} vectors in {time.perf_counter() - t0:.0f} s")
-    compare(
+    compare_all(
         f"store and queries: {len(sources)} sources x {args.max_rows} rows "
         f"({stores['fp32'].n_rows:,} rows, {stores['fp32'].n_vectors:,} vectors), fp32 vs int8",
-        top_rows(stores["fp32"], args.n), top_rows(stores["int8"], args.n), args.n, ("fp32", "int8"),
+        top_rows(stores["fp32"], ns), top_rows(stores["int8"], ns), ("fp32", "int8"),
     )  # fmt: skip
+    print(f"end [{uptime()}]")
     if args.work is None:
         shutil.rmtree(work)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     sources = [DEMO / s for s in args.sources.split(",")]
     tmp = Path(tempfile.mkdtemp(prefix="tf_ray_"))
+    start = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     rates: dict[str, float] = {}
     for label, workers in (("local executor", 0), ("ray, 1 worker", 1), ("ray, 2 workers", 2)):
         if workers:
@@ -49,7 +51,8 @@ def main() -> None:
         if workers:
             ray.shutdown()
     shutil.rmtree(tmp)
-    print(f"{len(sources)} demo sources x {args.max_rows} rows; load average {os.getloadavg()[0]:.1f}")
+    end = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    print(f"{len(sources)} demo sources x {args.max_rows} rows\nstart [{start}]\nend   [{end}]")
     for label, rate in rates.items():
         print(f"{label:16s} {rate:8.1f} vectors/s  {rate / rates['local executor']:5.2f}x local")
 

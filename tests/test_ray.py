@@ -56,3 +56,16 @@ def test_a_failing_source_on_ray_keeps_the_others(tmp_path: Path, demo_sources: 
     with pytest.raises(SourceError, match="no rows with text"):
         build_datastore([demo_sources / "snli_dev", empty], tmp_path / "ds", max_rows=10, executor="ray")
     assert [s.name for s in Datastore.open(tmp_path / "ds").sources] == ["snli_dev"]
+
+
+@pytest.mark.parametrize("method", ["rebase_parts", "rebase_tuned", "craft"])
+def test_ray_retrieve_equals_local_retrieve(demo_datastore: Path, ray_cluster, method: str) -> None:
+    """Source shards scored as Ray tasks and merged: the same top N, ids and scores, as local."""
+    from taskforge import Task, retrieve
+
+    task = Task.load(Path(__file__).resolve().parents[1] / "examples" / "nli.yaml")
+    local = retrieve(task, demo_datastore, n=60, method=method)
+    on_ray = retrieve(task, demo_datastore, n=60, method=method, executor="ray")
+    assert [it["global_row"] for it in on_ray.items] == [it["global_row"] for it in local.items]
+    assert [it["scores"] for it in on_ray.items] == [it["scores"] for it in local.items]
+    assert len({it["source"] for it in local.items}) > 1  # the top N spans several shards' sources

@@ -137,3 +137,44 @@ def test_ivf_pq_index_is_chosen_by_size_mapped_and_rescored(tmp_path):
     assert len(top_exact & top_ann) >= 95
     found = np.isfinite(approx.components["final"])
     np.testing.assert_allclose(approx.components["final"][found], exact.components["final"][found], rtol=1e-5)
+
+
+def test_per_source_bound_scores_the_open_sources_instead_of_fetching_everything():
+    """ReBase's dataset term is per source: when the instruction matches one source's description,
+    the fetch stops once the other sources are bounded out, that source's rows are scored in
+    full, and the top-N is still exactly the exact one."""
+    import faiss
+
+    from taskforge._retrieval import top_k
+
+    rng = np.random.default_rng(3)
+    d, n_src, per_src = 32, 40, 200
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=-1, keepdims=True)).astype(np.float32)
+
+    desc = unit(rng.normal(size=(n_src, d)))
+    instruction = desc[7]  # the instruction is source 7's description: S_dataset 1 there, ~0 elsewhere
+    store = StoreArrays(
+        vectors=unit(rng.normal(size=(n_src * per_src, d))),
+        vector_row=np.arange(n_src * per_src),
+        row_source=np.repeat(np.arange(n_src), per_src),
+        description_vectors=desc,
+    )
+    q = Queries(
+        instruction,
+        unit(rng.normal(size=(2, d))),
+        unit(rng.normal(size=(2, d))),
+        unit(rng.normal(size=(2, d))),
+    )
+    index = faiss.IndexFlatIP(d)
+    index.add(store.vectors)
+    ok = np.ones(store.n_rows, bool)
+    n = 20
+    scored, info = ann_scored("rebase", METHODS["rebase"], store, q, n, ok, index, first_k=200)
+    exact = METHODS["rebase"](store, q, n).components["final"]
+    got = scored.components["final"]
+    assert info["open_source_rows"] > 0
+    assert info["fetched_per_query"] < len(store.vectors)
+    np.testing.assert_array_equal(top_k(got, n), top_k(exact, n))
+    np.testing.assert_array_equal(got[top_k(got, n)], exact[top_k(exact, n)])

@@ -174,6 +174,9 @@ class RetrieveSettings(StageSettings):
     target_samples: int | None = Field(default=None, ge=1)
     per_source_cap: int | None = Field(default=None, ge=1)
     index: Literal["exact", "ann"] = "exact"
+    # ray: exact scoring of source shards as Ray tasks, merged exactly (taskforge[ray])
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = None  # Ray cluster to join (None: a local Ray instance)
     # selection (None: the method's own, taskforge._retrieval.SELECTION): past this share of n a
     # source's rows compete with a handicap of share_margin top-n spreads (1 / inf: off / hard cap)
     max_source_share: float | None = Field(default=None, gt=0, le=1)

@@ -3,8 +3,9 @@
 Up to ``PQ_FROM`` vectors: IVF with int8 scalar quantisation (384 B a vector at 384-d).
 MEASURED.md: IVF + int8 builds in ~30 s for 1M vectors, memory-maps, and reaches recall@100
 ~0.96 at nprobe 256; HNSW takes minutes to build and cannot be mapped. From ``PQ_FROM`` on:
-IVF-PQ (``dim / 8`` one-byte codes: 48 B a vector, 8x smaller), so the codes of 10M vectors
-(~0.5 GB) sit in the page cache where SQ8's (3.8 GB) would not. Both are written to one file
+IVF-PQ (``dim / 8`` one-byte codes: 48 B a vector, 8x smaller), where SQ8's codes (7.8 GB at
+20M) would outgrow the disk and cache; its coarser similarities make retrieval fetch far more
+candidates (``PQ_FROM``'s comment). Both are written to one file
 and memory-mapped when read (the inverted lists stay on disk until probed). The index only
 proposes candidates: retrieval re-scores them exactly from the stored vectors.
 
@@ -23,7 +24,12 @@ from typing import Any
 import numpy as np
 
 ANN_FILE = "index_ann.faiss"
-PQ_FROM = 2_000_000  # vectors; below, SQ8 codes fit in memory and recall more
+# vectors; below, SQ8. Measured (benchmarks/scale.py, docs/scaling.md): SQ8 at 10M vectors, 1,024
+# lists, re-scored, gives the exact top-1000 (overlap >= 0.978) in 0.3-0.5x the exact time; PQ48's
+# similarity error (99th pct ~0.3 at 433k vectors) is so large that retrieval's stopping test
+# must fetch most of the store, so PQ only where SQ8's 392 B a vector no longer fits the disk
+PQ_FROM = 20_000_000
+SQ8_MAX_LISTS = 1024  # 4,000 lists at 1M took > 7 min to train and fill on 2 loaded cores; 1,024: 78 s
 
 
 def build_ann(
@@ -49,14 +55,16 @@ def build_ann(
     if codes == "auto":
         codes = "pq" if n >= PQ_FROM else "sq8"
     if nlist is None:  # PQ: sqrt(n) lists, so adding 10M vectors costs minutes, not an hour, on 2 cores
-        nlist = max(1, min(65536, int(math.sqrt(n))) if codes == "pq" else min(4096, int(4 * math.sqrt(n))))
+        nlist = max(
+            1, min(65536, int(math.sqrt(n))) if codes == "pq" else min(SQ8_MAX_LISTS, int(4 * math.sqrt(n)))
+        )
     nlist = min(nlist, max(1, n // 39))  # faiss wants >= 39 training points per list
     rng = np.random.default_rng(seed)
     perm = rng.permutation(n)
     held = np.sort(perm[: min(n_queries, max(1, n // 10))])
-    train_ids = np.sort(perm[len(held) : len(held) + min(n - len(held), max(nlist * 64, 50_000))])
-    if codes == "pq":
-        train_ids = train_ids[: max(nlist * 39, 256 * 100)]  # kmeans cost grows with nlist x points
+    # k-means costs lists x points x iterations: 39 points a list (faiss's floor), fewer iterations
+    # for thousands of lists (1M-10M vectors: minutes instead of most of an hour on 2 loaded cores)
+    train_ids = np.sort(perm[len(held) : len(held) + min(n - len(held), max(nlist * 39, 50_000))])
     if len(train_ids) < nlist:
         train_ids = np.arange(n)
     quantizer = faiss.IndexFlatIP(dim)
@@ -69,6 +77,8 @@ def build_ann(
             quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
         )
         label = f"IVF{nlist},SQ8"
+    if nlist > 1024:
+        index.cp.niter = 10
     index.train(np.ascontiguousarray(vectors[train_ids], dtype=np.float32))
     for start in range(0, n, 65536):
         index.add(np.ascontiguousarray(vectors[start : start + 65536], dtype=np.float32))

@@ -29,6 +29,27 @@ def ray_available() -> bool:
     return importlib.util.find_spec("ray") is not None
 
 
+def init_ray(address: str | None = None, workers: int | None = None) -> Any:
+    """The ``ray`` module, connected: joins ``address`` (``auto``, ``ray://host:10001``) or starts
+    a local instance of ``workers`` CPUs, passing the driver's ``TASKFORGE_*``, ``HF_*`` and
+    ``TOKENIZERS_*`` variables to the workers. A clear error where Ray is not installed."""
+    if not ray_available():
+        raise SettingsError("--executor ray needs Ray: pip install 'taskforge[ray]'")
+    import ray
+
+    if not ray.is_initialized():
+        env = {k: v for k, v in os.environ.items() if k.startswith(("TASKFORGE_", "HF_", "TOKENIZERS_"))}
+        ray.init(
+            address=address,
+            num_cpus=workers if address is None else None,
+            runtime_env={"env_vars": env},
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    return ray
+
+
 def _build_one(
     build_source: Callable[..., dict[str, Any]],
     src: Source,
@@ -63,20 +84,7 @@ def build_sources_ray(
     workers: int | None = None,
 ) -> tuple[list[dict[str, Any]], Exception | None]:
     """Build every source as a Ray task; (entries of the finished sources in input order, first failure)."""
-    if not ray_available():
-        raise SettingsError("--executor ray needs Ray: pip install 'taskforge[ray]'")
-    import ray
-
-    if not ray.is_initialized():
-        env = {k: v for k, v in os.environ.items() if k.startswith(("TASKFORGE_", "HF_", "TOKENIZERS_"))}
-        ray.init(
-            address=address,
-            num_cpus=workers if address is None else None,
-            runtime_env={"env_vars": env},
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
-        )
+    ray = init_ray(address, workers)
     remote = ray.remote(num_cpus=1)(_build_one)
     refs = [
         remote.remote(
@@ -115,4 +123,4 @@ def build_sources_ray(
     return [results[r] for r in refs if r in results], failure
 
 
-__all__ = ["build_sources_ray", "ray_available"]
+__all__ = ["build_sources_ray", "init_ray", "ray_available"]

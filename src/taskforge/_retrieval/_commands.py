@@ -62,6 +62,14 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
         check_exact: bool = typer.Option(
             False, "--check-exact", help="With --index ann: report overlap with exact."
         ),
+        executor: str | None = typer.Option(
+            None,
+            "--executor",
+            help="local | ray: score the store's source shards as Ray tasks, merged exactly (taskforge[ray]).",
+        ),
+        address: str | None = typer.Option(
+            None, "--address", help="Ray cluster to join with --executor ray (auto, ray://host:10001)."
+        ),
     ) -> None:
         """Retrieve the rows (or documents) of a datastore that best fit a task."""
         from taskforge._console import results
@@ -83,6 +91,8 @@ def register(app: typer.Typer, *, label_resolver: LabelResolverFactory | None = 
             label_share=label_share,
             labels_of=label_resolver(spec, ds) if label_resolver is not None else None,
             index=index,
+            executor=executor,
+            address=address,
             check_exact=check_exact,
             show=True,
         )

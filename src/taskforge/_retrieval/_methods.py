@@ -126,12 +126,32 @@ def query_matrix(method: str, q: Queries) -> np.ndarray:
 def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, row_ok: np.ndarray) -> float:
     """Highest final score a row with no fetched vector could have, given each query's worst fetched
     similarity ``kth`` (exact for an exact index; for ANN, as good as its recall)."""
+    # sources with an allowed row (a count, not np.unique: no sort of millions of rows)
+    allowed = np.flatnonzero(np.bincount(store.row_source[row_ok], minlength=store.n_sources))
+    by_source = unseen_bound_by_source(method, kth, store, q)
+    if len(allowed):
+        return float(by_source[allowed].max())
+    return float(unseen_bound_by_source(method, kth, store, q, no_dataset=True)[0])
+
+
+def unseen_bound_by_source(
+    method: str, kth: np.ndarray, store: StoreArrays, q: Queries, *, no_dataset: bool = False
+) -> np.ndarray:
+    """:func:`unseen_bound` for the unseen rows of each source, (n_sources,).
+
+    ReBase's dataset term is per source, so a source whose description is far from the
+    instruction cannot reach the top however close its unseen rows are: only the few sources
+    whose bound is high need their rows scored (``no_dataset``: the dataset term as 0).
+    """
     if method in ("mean", "craft"):
-        return float(kth[-1])
-    allowed = np.unique(store.row_source[row_ok]) if row_ok.any() else np.zeros(0, int)
+        return np.full(max(1, store.n_sources), float(kth[-1]), dtype=np.float32)
     w = {"rebase_tuned": TUNED, "rebase_parts": PARTS}.get(method, PAPER)
-    desc = description_scores(store.description_vectors, q.instruction, centre=bool(w["centre_descriptions"]))
-    d_max = float(desc[allowed].max()) if len(allowed) else 0.0
+    if no_dataset:
+        desc = np.zeros(1, dtype=np.float32)
+    else:
+        desc = description_scores(
+            store.description_vectors, q.instruction, centre=bool(w["centre_descriptions"])
+        )
     wq, wa, wd = float(w["w_query"]), float(w["w_answer"]), float(w["w_dataset"])
     if method == "rebase_parts":  # length terms only lower scores; a role adds at most `names`
         _, _, k, n_parts = parts_columns(q, bool(PARTS["per_example"]))
@@ -139,7 +159,7 @@ def unseen_bound(method: str, kth: np.ndarray, store: StoreArrays, q: Queries, r
         query, answer = float(combine_parts(bound, k, n_parts)[0]), float(bound[0, k])
     else:
         query, answer = float(kth[0]), float(kth[1])
-    return float((wq * query + wa * answer + wd * d_max) / (wq + wa + wd))
+    return ((wq * query + wa * answer + wd * desc) / (wq + wa + wd)).astype(np.float32)
 
 
 MIN_SOURCES_TO_CENTRE = 8

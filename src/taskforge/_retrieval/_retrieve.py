@@ -192,7 +192,8 @@ def retrieve(
     ``settings`` (:class:`~taskforge.RetrieveSettings`; default: the task's ``defaults.retrieve``)
     or keyword ``overrides`` of it: ``n``, ``method`` (one of :data:`METHODS`; "rebase" is the
     paper's exact formula), ``per_source_cap``, ``index`` ("exact": every vector scored; "ann":
-    the store's ANN index proposes candidate rows, which are re-scored exactly). Sources matched
+    the store's ANN index proposes candidate rows, which are re-scored exactly), ``executor``
+    ("ray": exact scoring of source shards as Ray tasks, ``address`` the cluster). Sources matched
     by ``task.exclude_sources`` are never scored into any list. ``out``: .jsonl or .parquet.
     With ``check_exact`` an ANN run also runs the exact search and reports the overlap of the
     two top-N in ``result.search["overlap_exact"]``.
@@ -224,6 +225,10 @@ def retrieve(
     excluded = np.array([task.is_excluded(s) for s in names], dtype=bool)
     row_ok = ~excluded[store.row_source]
     search: dict[str, float] = {}
+    if settings.index == "ann" and settings.executor == "ray":
+        raise SettingsError(
+            "retrieve: --executor ray scores every vector; it does not combine with --index ann"
+        )
     if settings.index == "ann":
         from taskforge._retrieval._ann import ann_scored
 
@@ -232,6 +237,10 @@ def retrieve(
         scored, search = ann_scored(
             method_, METHODS[method_], store, queries, n_, row_ok, ds.index("ann"), margin=margin
         )
+    elif settings.executor == "ray":
+        from taskforge._retrieval._ray import ray_scored
+
+        scored = ray_scored(ds, store, method_, queries, n_, block, address=settings.address)
     else:
         scored = METHODS[method_](store, queries, n_, block)
     t_score = time.perf_counter()
