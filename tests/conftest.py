@@ -4,6 +4,7 @@ runs of the CLI as real processes through a fake LLM."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -84,13 +85,19 @@ class FakeLLMRuns:
         ]
 
     def start(self, out: Path, url: str, **kwargs: Any) -> subprocess.Popen[str]:
-        """The run in the background: stdout dropped, stderr kept (``communicate()`` reads it)."""
+        """The run in the background: stdout dropped, stderr kept (``communicate()`` reads it).
+
+        SIGINT is reset to its default in the child: pytest started in the background by a shell
+        without job control (``.ci/run &``) inherits SIGINT *ignored*, and Python then installs no
+        KeyboardInterrupt handler, so a test's Ctrl-C would never arrive.
+        """
         return subprocess.Popen(
             self.args(out, url, **kwargs),
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=_default_sigint,
         )
 
     def run(self, out: Path, url: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -112,6 +119,10 @@ class FakeLLMRuns:
                 stderr = proc.communicate()[1] or ""
                 pytest.fail(f"the run ended or stalled before {count} LLM answers: {stderr[-2000:]}")
             time.sleep(0.02)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
