@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from taskforge.testing import FakeLLMServer
+    from taskforge import Task
+    from taskforge.testing import FakeLLMServer, MemoryStore
 
 os.environ["TASKFORGE_QUIET"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -129,3 +130,51 @@ def _default_sigint() -> None:
 def fake_llm_runs(demo_datastore: Path) -> FakeLLMRuns:
     """Runs of the NLI example on the demo datastore as real processes (see :class:`FakeLLMRuns`)."""
     return FakeLLMRuns(demo_datastore)
+
+
+TOPICS = [
+    "planet moon orbit star",
+    "recipe boil egg oven",
+    "football goal match team",
+    "court law judge trial",
+]
+
+
+@pytest.fixture
+def topic_store() -> MemoryStore:
+    """An in-memory store of four topic sources (150 two-column rows each, hashed vectors)."""
+    import numpy as np
+
+    from taskforge.testing import HashEmbedder, MemoryStore
+
+    rng = np.random.default_rng(0)
+    words = " ".join(TOPICS).split()
+    sources = []
+    for s, topic in enumerate(TOPICS):
+        rows = [
+            {
+                "q": f"{topic.split()[k % 4]} " + " ".join(rng.choice(words, 4)),
+                "a": " ".join(rng.choice(words, 3)),
+            }
+            for k in range(150)
+        ]
+        sources.append((f"src{s}", f"questions about {topic}", rows))
+    return MemoryStore(sources, HashEmbedder(64))
+
+
+@pytest.fixture
+def topic_task() -> Task:
+    """A task about the first topic of :func:`topic_store`, excluding its last source."""
+    from taskforge import Task
+
+    return Task.from_dict(
+        {
+            "name": "t",
+            "instruction": "questions about planet orbit",
+            "examples": [
+                {"input": "which planet has a moon", "output": "orbit star"},
+                {"input": "moon orbit of a planet", "output": "star planet"},
+            ],
+            "exclude_sources": ["src3"],
+        }
+    )

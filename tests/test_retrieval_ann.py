@@ -5,52 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from taskforge import Task
 from taskforge._retrieval import METHODS, StoreArrays, retrieve
 from taskforge._retrieval._ann import ann_scored, substore
 from taskforge._retrieval._methods import Queries
-from taskforge.testing import HashEmbedder, MemoryStore
-
-TOPICS = [
-    "planet moon orbit star",
-    "recipe boil egg oven",
-    "football goal match team",
-    "court law judge trial",
-]
+from taskforge.testing import MemoryStore
 
 
-def _store() -> MemoryStore:
-    rng = np.random.default_rng(0)
-    words = " ".join(TOPICS).split()
-    sources = []
-    for s, topic in enumerate(TOPICS):
-        rows = [
-            {
-                "q": f"{topic.split()[k % 4]} " + " ".join(rng.choice(words, 4)),
-                "a": " ".join(rng.choice(words, 3)),
-            }
-            for k in range(150)
-        ]
-        sources.append((f"src{s}", f"questions about {topic}", rows))
-    return MemoryStore(sources, HashEmbedder(64))
-
-
-def _task() -> Task:
-    return Task.from_dict(
-        {
-            "name": "t",
-            "instruction": "questions about planet orbit",
-            "examples": [
-                {"input": "which planet has a moon", "output": "orbit star"},
-                {"input": "moon orbit of a planet", "output": "star planet"},
-            ],
-            "exclude_sources": ["src3"],
-        }
-    )
-
-
-def test_substore_keeps_each_rows_vectors():
-    ds = _store()
+def test_substore_keeps_each_rows_vectors(topic_store):
+    ds = topic_store
     store = StoreArrays.from_datastore(ds)
     rows = np.array([0, 5, 77, 599])
     sub = substore(store, rows)
@@ -60,8 +22,8 @@ def test_substore_keeps_each_rows_vectors():
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_exact_index_as_candidate_source_gives_exactly_the_exact_result(method):
-    ds, task = _store(), _task()
+def test_exact_index_as_candidate_source_gives_exactly_the_exact_result(method, topic_store, topic_task):
+    ds, task = topic_store, topic_task
     a = retrieve(task, ds, n=40, method=method, index="exact")
     ds.index = lambda kind="exact": MemoryStore.index(ds, "exact")  # a flat index serves as the "ANN"
     b = retrieve(task, ds, n=40, method=method, index="ann", check_exact=True)
@@ -70,8 +32,8 @@ def test_exact_index_as_candidate_source_gives_exactly_the_exact_result(method):
     assert b.search["overlap_exact"] == 1.0
 
 
-def test_ann_reports_overlap_and_rescored_scores_are_exact():
-    ds, task = _store(), _task()
+def test_ann_reports_overlap_and_rescored_scores_are_exact(topic_store, topic_task):
+    ds, task = topic_store, topic_task
     exact = retrieve(task, ds, n=50, method="rebase")
     ann = retrieve(task, ds, n=50, method="rebase", index="ann", check_exact=True)
     assert ann.search["overlap_exact"] >= 0.9
@@ -82,8 +44,8 @@ def test_ann_reports_overlap_and_rescored_scores_are_exact():
     assert not any(it["source"] == "src3" for it in ann.items)
 
 
-def test_fetch_size_grows_with_n():
-    ds = _store()
+def test_fetch_size_grows_with_n(topic_store):
+    ds = topic_store
     store = StoreArrays.from_datastore(ds)
     rng = np.random.default_rng(1)
 

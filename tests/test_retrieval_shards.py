@@ -16,46 +16,6 @@ from taskforge._errors import SettingsError
 from taskforge._retrieval import METHODS, StoreArrays
 from taskforge._retrieval._ray import merge_shards, shard_arrays, source_shards
 from taskforge._retrieval._retrieve import embed_task
-from taskforge._task import Task
-from taskforge.testing import HashEmbedder, MemoryStore
-
-TOPICS = [
-    "planet moon orbit star",
-    "recipe boil egg oven",
-    "football goal match team",
-    "court law judge trial",
-]
-
-
-def _store() -> MemoryStore:
-    """Four sources of two-column rows; a row's vectors are its cells'."""
-    rng = np.random.default_rng(0)
-    words = " ".join(TOPICS).split()
-    sources = [
-        (
-            f"src{s}",
-            f"questions about {topic}",
-            [
-                {"q": " ".join(rng.choice(words, 5)), "a": " ".join(rng.choice(words, 3))}
-                for _ in range(40 + 20 * s)
-            ],
-        )
-        for s, topic in enumerate(TOPICS)
-    ]
-    return MemoryStore(sources, HashEmbedder(64))
-
-
-def _task() -> Task:
-    return Task.from_dict(
-        {
-            "name": "t",
-            "instruction": "questions about planet orbit",
-            "examples": [
-                {"input": "which planet has a moon", "output": "orbit star"},
-                {"input": "moon orbit of a planet", "output": "star planet"},
-            ],
-        }
-    )
 
 
 @pytest.mark.parametrize("n_shards", [1, 2, 3, 7])
@@ -77,10 +37,10 @@ def test_a_store_not_grouped_by_source_is_refused():
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
-def test_shard_scores_merged_equal_one_pass(method):
-    ds = _store()
+def test_shard_scores_merged_equal_one_pass(method, topic_store, topic_task):
+    ds = topic_store
     store = StoreArrays.from_datastore(ds)
-    q = embed_task(_task(), ds.embedder())
+    q = embed_task(topic_task, ds.embedder())
     whole = METHODS[method](store, q, 40)
     merged = merge_shards(
         [
@@ -96,10 +56,10 @@ def test_shard_scores_merged_equal_one_pass(method):
         np.testing.assert_array_equal(a, b)
 
 
-def test_ray_executor_needs_a_store_folder_and_the_exact_index():
+def test_ray_executor_needs_a_store_folder_and_the_exact_index(topic_store, topic_task):
     from taskforge import retrieve
 
     with pytest.raises(SettingsError, match="folder every Ray worker can open"):
-        retrieve(_task(), _store(), n=10, method="rebase", executor="ray")
+        retrieve(topic_task, topic_store, n=10, method="rebase", executor="ray")
     with pytest.raises(SettingsError, match="does not combine with --index ann"):
-        retrieve(_task(), _store(), n=10, method="rebase", executor="ray", index="ann")
+        retrieve(topic_task, topic_store, n=10, method="rebase", executor="ray", index="ann")
