@@ -270,8 +270,8 @@ def run_train(ctx: RunContext, stage_dir: Path) -> StageOutput:
     fresh = ctx.values.get("filter")
     data = fresh.kept if fresh is not None else ctx.dir("filter") / "kept.jsonl"
     options = train.options()
-    examples_only = not (fresh.kept if fresh is not None else read_samples(data))
-    if examples_only:  # the transform made nothing (see _examples_only_fallback): fit the examples
+    examples_only = _transform_fell_back(ctx)  # the only way the filter hands on no sample
+    if examples_only:  # fit the examples (see _examples_only_fallback)
         from taskforge._experts._train import EXAMPLES_ONLY_MIN_STEPS
 
         options["min_steps"] = max(int(options.get("min_steps") or 0), EXAMPLES_ONLY_MIN_STEPS)
