@@ -66,3 +66,24 @@ def test_without_train_a_transform_that_makes_nothing_still_fails(
             settings=_settings(task, False),
             report=False,
         )
+
+
+def test_run_takes_the_label_map_the_label_report_suggests(demo_datastore: Path, tmp_path: Path) -> None:
+    """The label report tells a user to pass ``--label-map RAW=LABEL``: ``run`` takes it, as ``transform`` does."""
+    from typer.testing import CliRunner
+
+    from taskforge._cli import app
+
+    task_file = tmp_path / "topic.yaml"
+    task_file.write_text(json.dumps(TOPIC), encoding="utf-8")  # JSON is YAML
+    out = tmp_path / "run"
+    args = ["run", str(task_file), "--datastore", str(demo_datastore), "--out", str(out), "--mapper"]
+    res = CliRunner().invoke(app, [*args, "-n", "40", "--label-map", "positive=business", "--no-report"])
+    assert res.exit_code == 0, res.output
+    settings = json.loads((out / "settings.json").read_text(encoding="utf-8"))
+    assert settings["transform"]["label_map"] == {"positive": "business"}
+    labels = {json.loads(line)["output"]["topic"] for line in (out / "transform" / "samples.jsonl").open()}
+    assert labels == {"business"}  # the demo's positive reviews, under the label the map names
+
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "bad"), "--label-map", "positive"])
+    assert bad.exit_code == 2 and "RAW=LABEL" in bad.output

@@ -67,6 +67,29 @@ CoT = Annotated[
         "(default: the task's `transform.chain_of_thought`, else off)",
     ),
 ]
+LabelMap = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--label-map",
+        help="Mapper: RAW=LABEL, e.g. contradiction=not_entailment (repeatable; "
+        "in place of the task's `transform.label_map`).",
+    ),
+]
+
+
+def label_map_pairs(pairs: list[str] | None) -> dict[str, str] | None:
+    """``["RAW=LABEL", ...]`` -> ``{RAW: LABEL}``; None when none were given."""
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise typer.BadParameter(f"--label-map takes RAW=LABEL, got {pair!r}")
+        out[src.strip()] = dst.strip()
+    return out
+
+
 MaxErrorRate = Annotated[
     float | None,
     typer.Option(

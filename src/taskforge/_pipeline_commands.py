@@ -47,6 +47,7 @@ def run_command(
     max_in_flight: options.MaxInFlight = None,
     mapper: options.Mapper = False,
     cot: options.CoT = None,
+    label_map: options.LabelMap = None,
     eval_files: list[Path] | None = typer.Option(
         None,
         "--eval",
@@ -101,6 +102,7 @@ def run_command(
             "chain_of_thought": cot,
             "method": "mapper" if mapper else None,
             "max_error_rate": max_error_rate,
+            "label_map": options.label_map_pairs(label_map),
         },
         "filter": {
             "eval_files": [str(p) for p in eval_files] if eval_files else None,

@@ -10,18 +10,6 @@ from taskforge import _cli_options as options
 from taskforge._errors import on_interrupt
 
 
-def _label_map(pairs: list[str] | None) -> dict[str, str] | None:
-    if not pairs:
-        return None
-    out = {}
-    for pair in pairs:
-        src, sep, dst = pair.partition("=")
-        if not sep or not src.strip() or not dst.strip():
-            raise typer.BadParameter(f"--label-map takes RAW=LABEL, got {pair!r}")
-        out[src.strip()] = dst.strip()
-    return out
-
-
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to the ``taskforge`` app."""
 
@@ -83,9 +71,7 @@ def register(app: typer.Typer) -> None:
             "(default: the task's `transform.seed`, else 0)",
         ),
         limit: int | None = typer.Option(None, "--limit", min=1, help="Transform only the first N items."),
-        label_map: list[str] | None = typer.Option(
-            None, "--label-map", help="Mapper: RAW=LABEL, e.g. contradiction=not_entailment (repeatable)."
-        ),
+        label_map: options.LabelMap = None,
         sources_dir: Path | None = typer.Option(
             None, "--sources-dir", help="Mapper: folder of sources whose README.md names numeric labels."
         ),
@@ -121,7 +107,7 @@ def register(app: typer.Typer) -> None:
                 "max_tokens": max_tokens,
                 "seed": seed,
                 "limit": limit,
-                "label_map": _label_map(label_map),
+                "label_map": options.label_map_pairs(label_map),
                 "sources_dir": sources_dir,
                 "rejects": rejects,
                 "max_error_rate": max_error_rate,
