@@ -211,3 +211,37 @@ def test_pair_inputs_train_and_reload(tmp_path: Path, pair_encoding: str) -> Non
     probs = expert.predict_proba([i for i, _ in pairs])
     assert probs.shape == (4, 2) and probs.sum(1) == pytest.approx([1.0] * 4, abs=1e-3)
     assert set(expert.predict([i for i, _ in pairs])) <= {"yes", "no"}
+
+
+def test_examples_only_expert_probes_few_examples_and_keeps_unseen_labels(tmp_path: Path) -> None:
+    """Two examples of a five-label task: the examples-only expert is a linear probe (encoder as it
+    came, bias and weights pulled to the label names' start), so the three labels no example shows
+    are still predicted for inputs that plainly name them; with enough examples it fine-tunes."""
+    from taskforge._experts._train import examples_only_expert, examples_only_options
+
+    labels = ["sports", "cooking", "astronomy", "finance", "music"]
+    task = Task.from_dict(
+        {
+            "name": "topics",
+            "instruction": "Which topic?",
+            "examples": [
+                {"input": "The striker scored twice in the derby.", "output": {"topic": "sports"}},
+                {"input": "Simmer the onions in butter until soft.", "output": {"topic": "cooking"}},
+            ],
+            "output_schema": {"topic": {"labels": labels}},
+        }
+    )
+    res = examples_only_expert(task, {"settings": {"threads": 1}}, tmp_path / "ex")
+    settings = res.info["settings"]
+    assert settings["probe"] is True and settings["epochs"] == 0 and res.info["train"]["epochs_run"] == 0
+    unseen = [
+        "The telescope photographed a comet near Jupiter and a distant galaxy.",
+        "Stock markets fell as the bank raised interest rates and bond yields rose.",
+        "The orchestra played a symphony and the band released a new album of songs.",
+    ]
+    assert CpuExpert(tmp_path / "ex").predict(unseen) == ["astronomy", "finance", "music"]
+
+    ten = task.model_copy(update={"examples": task.examples * 5})  # 2 per label: fine-tune
+    opts = examples_only_options(ten, {"epochs": 4})
+    assert "probe" not in opts and opts["min_steps"] == 30
+    assert examples_only_options(task, {"head": "cls"})["min_steps"] == 30  # a probe needs the mean head

@@ -272,9 +272,9 @@ def run_train(ctx: RunContext, stage_dir: Path) -> StageOutput:
     options = train.options()
     examples_only = _transform_fell_back(ctx)  # the only way the filter hands on no sample
     if examples_only:  # fit the examples (see _examples_only_fallback)
-        from taskforge._experts._train import EXAMPLES_ONLY_MIN_STEPS
+        from taskforge._experts._train import examples_only_options
 
-        options["min_steps"] = max(int(options.get("min_steps") or 0), EXAMPLES_ONLY_MIN_STEPS)
+        options = examples_only_options(ctx.task, options)
     res = train_expert(
         ctx.task,
         data,
