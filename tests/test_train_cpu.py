@@ -241,7 +241,18 @@ def test_examples_only_expert_probes_few_examples_and_keeps_unseen_labels(tmp_pa
     ]
     assert CpuExpert(tmp_path / "ex").predict(unseen) == ["astronomy", "finance", "music"]
 
-    ten = task.model_copy(update={"examples": task.examples * 5})  # 2 per label: fine-tune
-    opts = examples_only_options(ten, {"epochs": 4})
-    assert "probe" not in opts and opts["min_steps"] == 30
-    assert examples_only_options(task, {"head": "cls"})["min_steps"] == 30  # a probe needs the mean head
+    assert settings["probe_below"] == 2.0
+
+    # the same rule whatever the rows are: 2 examples + 1 sample of a 5-label task is a probe too,
+    # 2 examples + 8 samples (2 rows per label) fine-tunes; probe_below=0 turns it off
+    one = [{"input": "The comet passed Saturn's rings.", "output": {"topic": "astronomy"}}]
+    probed = train_cpu_expert(task, one, tmp_path / "one", threads=1)
+    assert probed.info["settings"]["probe"] is True and probed.info["train"]["epochs_run"] == 0
+    eight = [
+        {"input": f"{lab} story number {i}", "output": {"topic": lab}} for lab in labels[1:] for i in (1, 2)
+    ]
+    tuned = train_cpu_expert(task, eight, tmp_path / "eight", threads=1, epochs=1, max_seq_length=16)
+    assert tuned.info["settings"]["probe"] is False and tuned.info["train"]["epochs_run"] == 1
+    off = train_cpu_expert(task, one, tmp_path / "off", threads=1, epochs=1, probe_below=0, max_seq_length=16)
+    assert off.info["settings"]["probe"] is False and off.info["train"]["epochs_run"] == 1
+    assert examples_only_options({"epochs": 4})["min_steps"] == 30

@@ -274,7 +274,7 @@ def run_train(ctx: RunContext, stage_dir: Path) -> StageOutput:
     if examples_only:  # fit the examples (see _examples_only_fallback)
         from taskforge._experts._train import examples_only_options
 
-        options = examples_only_options(ctx.task, options)
+        options = examples_only_options(options)
     res = train_expert(
         ctx.task,
         data,

@@ -378,6 +378,7 @@ class TrainSettings(StageSettings):
     warmup_ratio: float | None = Field(default=None, ge=0, le=1)
     weight_decay: float | None = Field(default=None, ge=0)
     min_steps: int | None = Field(default=None, ge=0)
+    probe_below: float | None = Field(default=None, ge=0)  # rows per label under which: probe only
     bf16: bool | None = None
     labels: list[str] | None = None
     threads: int | None = Field(default=None, ge=1)

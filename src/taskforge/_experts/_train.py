@@ -65,32 +65,14 @@ def _check_options(fn: Any, kwargs: dict[str, Any], what: str) -> None:
 
 
 EXAMPLES_ONLY_MIN_STEPS = 30  # a handful of examples is one batch: give the head enough steps to fit
-PROBE_BELOW_PER_LABEL = 2
-"""Fewer examples than this per label: the examples-only expert is a linear probe, not a fine-tune.
-
-Chosen on half A of benchmarks/expert_quality.py (NLI, sentiment, topic at k = 3 and 8: any
-threshold in (1.5, 2] per label is best there) and by half B alike ((1.5, 4]); see the README's
-"Expert quality" for the held-out figures. Fine-tuning on one or two examples per label overfits
-them and forgets what the label names said about every label they do not show (20-label question
-task, k = 3: 0.578 fine-tuned, 0.822 probed); with more examples, fine-tuning wins (sentiment,
-k = 8: 0.786 vs 0.676)."""
 
 
-def examples_only_options(task: Task, options: dict[str, Any]) -> dict[str, Any]:
+def examples_only_options(options: dict[str, Any]) -> dict[str, Any]:
     """The CPU expert's settings for training on the task's examples alone (the examples-only
-    baseline of an honest eval, and ``run --train`` when no retrieved row could be mapped).
-
-    Under :data:`PROBE_BELOW_PER_LABEL` examples per label: a linear probe only (the head moves
-    from the label names' zero-shot start as far as the examples pull it, the encoder stays);
-    otherwise the given settings with at least :data:`EXAMPLES_ONLY_MIN_STEPS` steps.
-    """
-    opts = dict(options)
-    n_labels = len(task.labels() or []) or 1
-    if opts.get("head", "mean") == "mean" and len(task.examples) < PROBE_BELOW_PER_LABEL * n_labels:
-        opts.update(probe=True, epochs=0, min_steps=0, finish_steps=0)
-    else:
-        opts["min_steps"] = max(int(opts.get("min_steps") or 0), EXAMPLES_ONLY_MIN_STEPS)
-    return opts
+    baseline of an honest eval, and ``run --train`` when no retrieved row could be mapped): at
+    least :data:`EXAMPLES_ONLY_MIN_STEPS` steps (under two examples per label the expert is a
+    linear probe anyway: ``probe_below`` of :func:`train_cpu_expert`)."""
+    return {**options, "min_steps": max(int(options.get("min_steps") or 0), EXAMPLES_ONLY_MIN_STEPS)}
 
 
 def examples_only_expert(task: Task, info: dict[str, Any], out_dir: str | Path) -> TrainResult:
@@ -99,6 +81,6 @@ def examples_only_expert(task: Task, info: dict[str, Any], out_dir: str | Path) 
     keys = set(inspect.signature(train_cpu_expert).parameters) - {"task", "dataset", "out_dir", "labels"}
     kwargs = {k: v for k, v in settings.items() if k in keys}
     kwargs.pop("base_model", None)
-    kwargs = examples_only_options(task, kwargs)
+    kwargs = examples_only_options(kwargs)
     examples = [{"input": e.input, "output": e.output} for e in task.examples]
     return train_cpu_expert(task, examples, out_dir, labels=info.get("labels"), **kwargs)
