@@ -433,10 +433,11 @@ def train_cpu_expert(
     picked = (
         f", best epoch {train_info['best_epoch']} (validation macro-F1 {max(val_f1):.3f})" if val_f1 else ""
     )
+    probed_only = probe and head == "mean" and not history
     how = (
-        f"x {train_info['epochs_run']} epochs"
-        if history
-        else "(linear probe: head fitted, encoder as it came)"
+        "(linear probe: head fitted, encoder as it came)"
+        if probed_only
+        else f"x {train_info['epochs_run']} epochs"
     )
     console.print(
         f"[green]CPU expert[/] {len(split.train):,} samples {how} in {seconds:.0f}s{picked} -> {out}"
