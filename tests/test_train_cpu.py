@@ -206,11 +206,62 @@ def test_pair_inputs_train_and_reload(tmp_path: Path, pair_encoding: str) -> Non
         nli, data, out, epochs=2, batch_size=4, max_seq_length=32, pair_encoding=pair_encoding
     )
     assert res.info["text_pair"] and res.info["settings"]["pair_encoding"] == pair_encoding
+    assert res.info["settings"]["pair_cosine"] == (pair_encoding == "cross")  # the default for cross pairs
     expert = CpuExpert(out)
     assert expert.siamese == (pair_encoding == "siamese")
     probs = expert.predict_proba([i for i, _ in pairs])
     assert probs.shape == (4, 2) and probs.sum(1) == pytest.approx([1.0] * 4, abs=1e-3)
     assert set(expert.predict([i for i, _ in pairs])) <= {"yes", "no"}
+
+
+def test_pair_cosine_lets_a_few_examples_teach_a_pair_relation(tmp_path: Path) -> None:
+    """Two-field inputs: the head also reads the two sides' cosine under the untrained encoder, so
+    one example per label of "same question or not", with label names that say nothing, classifies
+    new pairs (a linear probe); without that column the same probe guesses. Fine-tuning keeps it."""
+    same = {"q1": "How do I learn to swim?", "q2": "How can I learn swimming?"}
+    other = {"q1": "How do I learn to swim?", "q2": "Why is the sky blue?"}
+    task = Task.from_dict(
+        {
+            "name": "pairs",
+            "instruction": "Label the pair of questions.",
+            "examples": [{"input": same, "output": "a"}, {"input": other, "output": "b"}],
+            "output_schema": {"output": {"labels": ["a", "b"]}},
+        }
+    )
+    new = [
+        ({"q1": "How can I lose weight fast?", "q2": "What is the quickest way to lose weight?"}, "a"),
+        ({"q1": "Who wrote Hamlet?", "q2": "Who is the author of Hamlet?"}, "a"),
+        ({"q1": "How do I bake bread?", "q2": "What is the best way to make bread at home?"}, "a"),
+        ({"q1": "How can I lose weight fast?", "q2": "Who painted the Mona Lisa?"}, "b"),
+        ({"q1": "Who wrote Hamlet?", "q2": "How do airplanes stay in the air?"}, "b"),
+        ({"q1": "How do I bake bread?", "q2": "What is the population of Canada?"}, "b"),
+    ]
+    inputs, golds = [i for i, _ in new], [y for _, y in new]
+    res = train_cpu_expert(task, [], tmp_path / "cos", threads=1, max_seq_length=32)
+    assert res.info["settings"]["pair_cosine"] is True and res.info["settings"]["probe"] is True
+    expert = CpuExpert(tmp_path / "cos")
+    assert expert.predict(inputs) == golds
+    examples = [{"input": e.input, "output": e.output} for e in task.examples]
+    assert expert.model.cosine_centre.item() == pytest.approx(sum(_cosines(expert, examples)) / 2, abs=1e-4)
+
+    train_cpu_expert(task, [], tmp_path / "plain", threads=1, max_seq_length=32, pair_cosine=False)
+    plain = CpuExpert(tmp_path / "plain").predict(inputs)
+    assert sum(p == g for p, g in zip(plain, golds, strict=True)) < len(golds)
+
+    rows = [{"input": i, "output": y} for i, y in new]  # fine-tuned (3 rows per label): still reads it
+    tuned = train_cpu_expert(task, rows, tmp_path / "tuned", threads=1, epochs=2, max_seq_length=32)
+    assert tuned.info["settings"]["pair_cosine"] is True and tuned.info["train"]["epochs_run"] == 2
+    assert CpuExpert(tmp_path / "tuned").predict(inputs) == golds
+
+
+def _cosines(expert: CpuExpert, rows: list[dict]) -> list[float]:
+    """The untrained encoder's cosine of each row's two sides (what the expert's head reads)."""
+    from taskforge._experts._cpu import pair_cosines
+    from taskforge._experts._data import classifier_text
+
+    texts = [classifier_text(r["input"]) for r in rows]
+    cos = pair_cosines(expert.cosine_encoder, expert.tokenizer, texts, 32)
+    return [cos[t] for t in texts]
 
 
 def test_examples_only_expert_probes_few_examples_and_keeps_unseen_labels(tmp_path: Path) -> None:

@@ -379,6 +379,7 @@ class TrainSettings(StageSettings):
     weight_decay: float | None = Field(default=None, ge=0)
     min_steps: int | None = Field(default=None, ge=0)
     probe_below: float | None = Field(default=None, ge=0)  # rows per label under which: probe only
+    pair_cosine: bool | None = None  # two-field inputs: the head also reads the sides' cosine
     bf16: bool | None = None
     labels: list[str] | None = None
     threads: int | None = Field(default=None, ge=1)

@@ -99,8 +99,17 @@ def resolve_labels(task: Task, samples: Sequence[dict[str, Any]], labels: Sequen
     return found
 
 
-def _features(tokenizer: Any, text: str | tuple[str, str], max_len: int, siamese: bool) -> dict[str, Any]:
-    """One row's token ids (unpadded): one text, a two-segment pair, or each side alone (``b_*``)."""
+Cosines = dict[tuple[str, str], float]  # a pair's two sides -> their cosine (the untrained encoder's)
+
+
+def _features(
+    tokenizer: Any, text: str | tuple[str, str], max_len: int, siamese: bool, cosines: Cosines | None = None
+) -> dict[str, Any]:
+    """One row's token ids (unpadded): one text, a two-segment pair, or each side alone (``b_*``);
+    with ``cosines``, a pair also carries its two sides' cosine (``pair_cosine``)."""
+    if cosines is not None:  # (a row that is not a pair, in a pair task, reads 0)
+        cosine = cosines.get(text, 0.0) if isinstance(text, tuple) else 0.0
+        return {**_features(tokenizer, text, max_len, siamese), "pair_cosine": cosine}
     if isinstance(text, tuple) and siamese:
         a = tokenizer(text[0], truncation=True, max_length=max_len)
         b = tokenizer(text[1], truncation=True, max_length=max_len)
@@ -236,11 +245,12 @@ class _Rows:
         max_len: int,
         siamese: bool,
         class_w: Sequence[float] | None = None,
+        cosines: Cosines | None = None,
     ) -> None:
         self.features = []
         for text, y, w in rows:
             weight = w * class_w[y] if class_w is not None else 1.0
-            feats = _features(tokenizer, text, max_len, siamese)
+            feats = _features(tokenizer, text, max_len, siamese, cosines)
             self.features.append({**feats, "labels": y, "sample_weight": weight})
 
     def __len__(self) -> int:
@@ -279,6 +289,7 @@ def train_cpu_expert(
     probe_l2: float = 1.0,
     head: str = "mean",
     pair_encoding: str = "cross",
+    pair_cosine: bool = True,
     label_init: bool = True,
     finish_steps: int = 0,
     probe_below: float = PROBE_BELOW_PER_LABEL,
@@ -302,6 +313,10 @@ def train_cpu_expert(
     ``probe_l2`` toward the head's start (the label names' embeddings); ``epochs=0`` stops there.
     ``pair_encoding`` (two-field inputs, mean head): ``"siamese"`` embeds each side alone and
     compares them, ``"cross"`` reads the pair as one two-segment sequence.
+    ``pair_cosine`` (two-field inputs, mean head, cross): the head also reads the cosine of the
+    two sides as the encoder embeds them alone before any training (kept fixed, so fine-tuning
+    cannot wear it away); its weights are fitted first on the frozen features (a probe of that
+    column and the bias), then training goes on as without it. See :mod:`taskforge._experts._heads`.
     ``finish_steps``: after training on the data, continue for this many steps on the examples
     alone (intermediate-task transfer, as in STILTs: the related data shapes the encoder, the
     user's own examples place the decision boundary); 0 turns it off.
@@ -351,9 +366,15 @@ def train_cpu_expert(
     siamese = head == "mean" and pair_encoding == "siamese" and isinstance(split.train[0][0], tuple)
     if pair_encoding not in PAIR_ENCODINGS:
         raise ExpertError(f"pair_encoding {pair_encoding!r}: expected one of {list(PAIR_ENCODINGS)}")
+    use_cosine = pair_cosine and head == "mean" and not siamese and isinstance(split.train[0][0], tuple)
     tokenizer, model = _load_encoder(
-        base_model or bundled_encoder_path(), label_list, head, label_init, siamese
+        base_model or bundled_encoder_path(), label_list, head, label_init, siamese, use_cosine
     )
+    cosines: Cosines | None = None
+    if use_cosine:  # before any training: the encoder as it came
+        cosines = pair_cosines(model, tokenizer, [t for t, _, _ in split.train + split.val], max_seq_length)
+        distinct = {t for t, _, _ in split.train}
+        model.cosine_centre.fill_(sum(cosines.get(t, 0.0) for t in distinct) / len(distinct))
 
     weights = _class_weights(split.train, len(label_list)) if class_weights else [1.0] * len(label_list)
     steps_per_epoch = math.ceil(len(split.train) / batch_size)
@@ -367,10 +388,15 @@ def train_cpu_expert(
         seed=seed,
         bf16=use_bf16,
         siamese=siamese,
+        cosines=cosines,
     )
     t0 = time.perf_counter()
     if probe and head == "mean":
-        _linear_probe(model, tokenizer, split.train, weights, max_seq_length, siamese, probe_l2)
+        _linear_probe(model, tokenizer, split.train, weights, max_seq_length, siamese, probe_l2, cosines)
+    elif cosines is not None:  # fit the new column (and the bias) before the encoder moves
+        _linear_probe(
+            model, tokenizer, split.train, weights, max_seq_length, siamese, probe_l2, cosines, only_last=True
+        )
     history = (
         _fit(model, tokenizer, split, weights, epochs=epochs, patience=patience, **fit) if epochs else []
     )
@@ -413,6 +439,7 @@ def train_cpu_expert(
         "probe_l2": probe_l2,
         "head": head,
         "pair_encoding": "siamese" if siamese else "cross",
+        "pair_cosine": use_cosine,
         "label_init": label_init,
         "finish_steps": finish_steps,
         "probe_below": probe_below,
@@ -472,9 +499,14 @@ def _linear_probe(
     max_len: int,
     siamese: bool,
     l2: float,
+    cosines: Cosines | None = None,
+    *,
+    only_last: bool = False,
     batch_size: int = 64,
 ) -> None:
     """Fit the head on frozen features: weighted cross-entropy + ``l2`` * ||(W, b) - start||^2 (L-BFGS).
+
+    ``only_last``: fit the head's last column (the pair cosine) and the bias, the rest held at its start.
 
     The sum (not mean) of the row losses is used, so a handful of examples moves the head a
     little from its start and a thousand rows move it freely, as in a ridge-regularised logistic
@@ -491,25 +523,29 @@ def _linear_probe(
         for k in range(0, len(rows), batch_size):
             part = rows[k : k + batch_size]
             chunks.append(
-                model.features(**collate([_features(tokenizer, t, max_len, siamese) for t, _, _ in part]))
+                model.features(
+                    **collate([_features(tokenizer, t, max_len, siamese, cosines) for t, _, _ in part])
+                )
             )
     x = torch.cat(chunks).float().clone()
     y = torch.tensor([r[1] for r in rows])
     w = torch.tensor([r[2] * class_w[r[1]] for r in rows], dtype=torch.float32)
     w0, b0 = model.head.weight.detach().float().clone(), model.head.bias.detach().float().clone()
-    weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+    free = torch.zeros_like(w0)
+    free[:, -1 if only_last else slice(None)] = 1.0
+    delta, bias = torch.zeros_like(w0).requires_grad_(True), b0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([delta, bias], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> Any:
         opt.zero_grad()
-        nll = torch.nn.functional.cross_entropy(x @ weight.T + bias, y, reduction="none")
-        loss = (nll * w).sum() + l2 * (((weight - w0) ** 2).sum() + ((bias - b0) ** 2).sum())
+        nll = torch.nn.functional.cross_entropy(x @ (w0 + free * delta).T + bias, y, reduction="none")
+        loss = (nll * w).sum() + l2 * (((free * delta) ** 2).sum() + ((bias - b0) ** 2).sum())
         loss.backward()
         return loss
 
     opt.step(closure)
     with torch.no_grad():
-        model.head.weight.copy_(weight)
+        model.head.weight.copy_(w0 + free * delta)
         model.head.bias.copy_(bias)
     model.train()
 
@@ -545,8 +581,29 @@ def _train_info(
     }
 
 
+def pair_cosines(
+    encoder: Any, tokenizer: Any, texts: Sequence[Any], max_len: int, batch_size: int = 64
+) -> Cosines:
+    """The cosine of each pair's two sides, each embedded alone by ``encoder`` (a mean-pool classifier)."""
+    import torch
+
+    pairs = {t for t in texts if isinstance(t, tuple)}
+    sides = sorted({side for pair in pairs for side in pair}, key=len)
+    collate = _collator(tokenizer)
+    vectors: dict[str, Any] = {}
+    was_training = encoder.training
+    encoder.eval()
+    with torch.inference_mode():
+        for k in range(0, len(sides), batch_size):
+            part = sides[k : k + batch_size]
+            emb = encoder.embed(**collate([_features(tokenizer, t, max_len, False) for t in part]))
+            vectors.update(zip(part, emb.float(), strict=True))
+    encoder.train(was_training)
+    return {pair: float(vectors[pair[0]] @ vectors[pair[1]]) for pair in pairs}
+
+
 def _load_encoder(
-    model_path: str, label_list: Sequence[str], head: str, label_init: bool, siamese: bool
+    model_path: str, label_list: Sequence[str], head: str, label_init: bool, siamese: bool, pair_cosine: bool
 ) -> tuple[Any, Any]:
     """Tokenizer and classifier: the mean-pooled cosine head (label-initialised) or the [CLS] head."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -556,7 +613,7 @@ def _load_encoder(
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_path)
         if head == "mean":
-            model = build_model(model_path, len(label_list), siamese=siamese)
+            model = build_model(model_path, len(label_list), siamese=siamese, pair_cosine=pair_cosine)
             if label_init:
                 model.init_from_labels(tokenizer, label_list)
             return tokenizer, model
@@ -616,6 +673,7 @@ def _trainer(
     bf16: bool,
     patience: int,
     siamese: bool,
+    cosines: Cosines | None,
 ) -> Any:
     """transformers' Trainer with a class-weighted loss and, given a validation slice, best-epoch selection."""
     import numpy as np
@@ -673,8 +731,10 @@ def _trainer(
     return WeightedTrainer(
         model=model,
         args=args,
-        train_dataset=_Rows(tokenizer, split.train, max_seq_length, siamese, weights),
-        eval_dataset=_Rows(tokenizer, split.val, max_seq_length, siamese) if validate else None,
+        train_dataset=_Rows(tokenizer, split.train, max_seq_length, siamese, weights, cosines),
+        eval_dataset=_Rows(tokenizer, split.val, max_seq_length, siamese, None, cosines)
+        if validate
+        else None,
         data_collator=_collator(tokenizer),
         compute_metrics=macro_f1 if validate else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=patience)] if validate and patience else [],
@@ -695,6 +755,8 @@ def _collator(tokenizer: Any) -> Any:
                 [{k[2:]: v for k, v in f.items() if k[2:] in _TOKEN_KEYS and k[:2] == "b_"} for f in features]
             )
             batch.update({f"b_{k}": v for k, v in side.items()})
+        if "pair_cosine" in features[0]:
+            batch["pair_cosine"] = torch.tensor([f["pair_cosine"] for f in features])
         if "labels" in features[0]:
             batch["labels"] = torch.tensor([f["labels"] for f in features])
             batch["sample_weight"] = torch.tensor([f.get("sample_weight", 1.0) for f in features])
@@ -731,11 +793,20 @@ class CpuExpert:
         self.labels: list[str] = self.info["labels"]
         self.max_seq_length = int(self.info["settings"].get("max_seq_length", 128))
         self.tokenizer = AutoTokenizer.from_pretrained(self.path / "model")
-        self.siamese = self.info["settings"].get("pair_encoding") == "siamese"
-        if self.info["settings"].get("head") == "mean":
-            from taskforge._experts._heads import load_model
+        settings = self.info["settings"]
+        self.siamese = settings.get("pair_encoding") == "siamese"
+        self.cosine_encoder: Any = None
+        if settings.get("head") == "mean":
+            from taskforge._experts._heads import build_model, load_model
 
-            self.model = load_model(self.path / "model", len(self.labels), siamese=self.siamese)
+            pair_cosine = bool(settings.get("pair_cosine"))
+            self.model = load_model(
+                self.path / "model", len(self.labels), siamese=self.siamese, pair_cosine=pair_cosine
+            )
+            if pair_cosine:  # the pair cosine is the untrained encoder's: load it as it came
+                base = str(settings.get("base_model", ""))
+                path = bundled_encoder_path() if base.startswith("bundled:") or not base else base
+                self.cosine_encoder = build_model(path, 1).eval()
         else:
             self.model = AutoModelForSequenceClassification.from_pretrained(self.path / "model").eval()
         self.bf16 = cpu_has_bf16() if bf16 is None else bf16
@@ -752,10 +823,18 @@ class CpuExpert:
         order = sorted(range(len(texts)), key=lambda i: len(str(texts[i])))
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         collate = _collator(self.tokenizer)
+        cosines = None
+        if self.cosine_encoder is not None:
+            cosines = pair_cosines(
+                self.cosine_encoder, self.tokenizer, texts, self.max_seq_length, batch_size
+            )
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
             for k in range(0, len(order), batch_size):
                 idx = order[k : k + batch_size]
-                feats = [_features(self.tokenizer, texts[i], self.max_seq_length, self.siamese) for i in idx]
+                feats = [
+                    _features(self.tokenizer, texts[i], self.max_seq_length, self.siamese, cosines)
+                    for i in idx
+                ]
                 probs[idx] = torch.softmax(self.model(**collate(feats)).logits.float(), -1).numpy()
         return probs
 
