@@ -363,10 +363,11 @@ def train_cpu_expert(
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    siamese = head == "mean" and pair_encoding == "siamese" and isinstance(split.train[0][0], tuple)
+    text_pair = isinstance(split.train[0][0], tuple)  # two named input fields
+    siamese = head == "mean" and pair_encoding == "siamese" and text_pair
     if pair_encoding not in PAIR_ENCODINGS:
         raise ExpertError(f"pair_encoding {pair_encoding!r}: expected one of {list(PAIR_ENCODINGS)}")
-    use_cosine = pair_cosine and head == "mean" and not siamese and isinstance(split.train[0][0], tuple)
+    use_cosine = pair_cosine and head == "mean" and not siamese and text_pair
     tokenizer, model = _load_encoder(
         base_model or bundled_encoder_path(), label_list, head, label_init, siamese, use_cosine
     )
@@ -451,7 +452,7 @@ def train_cpu_expert(
         "labels": label_list,
         "label_field": task.label_field() or task.output_fields[0],
         "named_outputs": task.named_outputs,
-        "text_pair": isinstance(split.train[0][0], tuple),
+        "text_pair": text_pair,
         "settings": settings,
         "train": train_info,
     }
