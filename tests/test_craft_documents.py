@@ -123,7 +123,9 @@ def test_retrieve_returns_each_document_once_with_its_best_passage(docs_store: P
         by = it["picked_by"]
         q = shots.mean(axis=0) if by == "mean" else shots[int(by.split()[1]) - 1]
         sims = np.asarray(vecs[vrow == it["global_row"]], dtype=np.float32) @ q
-        assert p["index"] == int(np.argmax(sims)) and p["score"] == pytest.approx(float(sims.max()), abs=1e-4)
+        # 2e-3: on a CPU with native bf16 (the default precision there) a text's vector moves by
+        # ~1e-4 with the batch it is encoded in, and retrieval batches the shots with other texts
+        assert p["index"] == int(np.argmax(sims)) and p["score"] == pytest.approx(float(sims.max()), abs=2e-3)
     long_item = next(it for it in res.items if it["text"] == VOLCANO_LONG)
     assert long_item["passage"]["index"] in (0, long_item["passage"]["of"] - 1)  # a volcano passage
 
