@@ -200,3 +200,30 @@ def test_gzip_only_folder_is_read(tmp_path: Path) -> None:
         f.write('{"text": "compressed rows are read when nothing else is there"}\n')
     build_datastore([src], tmp_path / "ds")
     assert Datastore.open(tmp_path / "ds").n_rows == 1
+
+
+def test_max_rows_spread_keeps_every_label_of_a_sorted_file(tmp_path: Path) -> None:
+    # a source sorted by label (as the shared Customer Reviews file is): its head holds one label
+    src = tmp_path / "sorted_reviews"
+    src.mkdir()
+    rows = [
+        {"text": f"review number {i} of this product", "label": "0" if i < 30 else "1"} for i in range(60)
+    ]
+    rows.insert(10, {"text": "", "label": "0"})  # an empty row: not a row, not a position
+    (src / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    def labels(out: Path) -> list[str]:
+        ds = Datastore.open(out)
+        return [r["row"]["label"] for r in ds.get_rows(list(range(ds.n_rows)))]
+
+    head = build_datastore([src], tmp_path / "head", max_rows=10, chunk_rows=4)
+    assert labels(tmp_path / "head") == ["0"] * 10
+    spread = build_datastore([src], tmp_path / "spread", max_rows=10, chunk_rows=4, sample="spread")
+    got = Datastore.open(tmp_path / "spread").get_rows(list(range(10)))
+    assert got[0]["row_id"] == "test.jsonl:1" and got[-1]["row_id"] == "test.jsonl:61"  # first..last
+    assert labels(tmp_path / "spread") == ["0"] * 5 + ["1"] * 5
+    assert head.sources[0]["key"] != spread.sources[0]["key"]  # a different choice of rows, a new source key
+    again = build_datastore([src], tmp_path / "spread", max_rows=10, chunk_rows=4, sample="spread")
+    assert again.sources[0]["skipped"]  # the same positions: resumes and reruns find it done
+    small = build_datastore([src], tmp_path / "all", max_rows=100, sample="spread")
+    assert small.sources[0]["n_rows"] == 60  # fewer rows than the cap: every row, as with head

@@ -127,6 +127,9 @@ class BuildSettings(StageSettings):
     description: str | None = None  # for every source given in this call
     strict: bool = False  # stop at the first malformed row
     max_rows: int | None = Field(default=None, ge=1)
+    # which rows --max-rows keeps: a source's first ones, or ones spread evenly over it (a file
+    # sorted by label keeps every label; one more read of the source; hub sources: first ones)
+    sample: Literal["head", "spread"] = "head"
     ann: bool = False  # also build an IVF-SQ8 index
     float16: bool = False
     chunk_rows: int | None = Field(default=None, ge=1)  # None: TASKFORGE_CHUNK_ROWS or 512

@@ -40,7 +40,14 @@ from taskforge._datastore._chunks import (
     write_chunk,
 )
 from taskforge._datastore._merge import MANIFEST, load_manifest, merge
-from taskforge._datastore._readers import DEFAULT_MAX_ROW_BYTES, BadRow, Notice, ReadOptions, UnreadableFile
+from taskforge._datastore._readers import (
+    DEFAULT_MAX_ROW_BYTES,
+    BadRow,
+    Notice,
+    ReadOptions,
+    Row,
+    UnreadableFile,
+)
 from taskforge._datastore._sources import Source, SourceError, resolve_source
 from taskforge._embed import Embedder, ModelMismatchError
 from taskforge._errors import TaskforgeError, UsageError
@@ -146,6 +153,8 @@ def _build_locked(
         settings["max_row_bytes"] = options.max_row_bytes
     if s.text_column:
         settings["text_column"] = list(s.text_column)
+    if s.sample != "head" and s.max_rows is not None:
+        settings["sample"] = s.sample
     settings["cell_chars"] = cell_chars(embedder, kind)
     report = BuildReport(out)
     if s.executor == "ray":
@@ -313,8 +322,9 @@ def _build_source(
 def _chunks(src: Source, settings: dict[str, Any], counts: _Counts, *, strict: bool) -> Iterator[ChunkInput]:
     """Group a source's rows into fixed-size chunks, counting (and reporting) what is not a good row."""
     size, cap, limit = settings["chunk_rows"], settings["max_rows"], settings["cell_chars"]
+    keep = _spread(src, settings) if settings.get("sample") == "spread" else None
     chunk = ChunkInput(0)
-    taken = 0
+    taken = good = 0
     try:
         for item in src.rows():
             if isinstance(item, Notice):
@@ -328,10 +338,12 @@ def _chunks(src: Source, settings: dict[str, Any], counts: _Counts, *, strict: b
                     counts.errors.append(item.message)
                     console.print(f"[yellow]skipped malformed row[/]: {item.message}")
                 continue
-            cells = text_cells(item.record)
-            columns = settings.get("text_column")
-            if not cells or (columns and not any(cells.get(c) for c in columns)):
+            cells = _good_cells(item, settings)
+            if cells is None:
                 counts.empty += 1
+                continue
+            good += 1
+            if keep is not None and good - 1 not in keep:
                 continue
             for name, text in cells.items():
                 if len(text) > limit:
@@ -350,6 +362,34 @@ def _chunks(src: Source, settings: dict[str, Any], counts: _Counts, *, strict: b
         raise SourceError(f"source {src.name!r}: {e}") from e
     if chunk.row_ids:
         yield chunk
+
+
+def _good_cells(item: Row, settings: dict[str, Any]) -> dict[str, str] | None:
+    """A row's text cells, or None when it has none (or none in the documents' text columns)."""
+    cells = text_cells(item.record)
+    columns = settings.get("text_column")
+    if not cells or (columns and not any(cells.get(c) for c in columns)):
+        return None
+    return cells
+
+
+def _spread(src: Source, settings: dict[str, Any]) -> set[int] | None:
+    """``--sample spread``: the positions (among the source's good rows) of ``max_rows`` rows
+    spread evenly from its first row to its last; None to keep the head (few enough rows, or a
+    hub source, which is streamed and cannot be counted first). One extra read of the source:
+    reading is cheap next to embedding, and the positions are the same on every resume."""
+    cap = settings["max_rows"]
+    if src.kind == "hub":
+        return None
+    try:
+        total = sum(
+            1 for item in src.rows() if isinstance(item, Row) and _good_cells(item, settings) is not None
+        )
+    except UnreadableFile as e:
+        raise SourceError(f"source {src.name!r}: {e}") from e
+    if total <= cap:
+        return None
+    return set(np.linspace(0, total - 1, cap).round().astype(np.int64).tolist())
 
 
 __all__ = ["BuildReport", "ModelMismatchError", "StrictModeError", "build_datastore", "cell_chars"]

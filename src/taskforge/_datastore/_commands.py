@@ -31,6 +31,12 @@ def build_cmd(
     description: str | None = typer.Option(None, "--description", help="Description for the sources given."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first malformed row."),
     max_rows: int | None = typer.Option(None, "--max-rows", min=1, help="Cap on rows per source."),
+    sample: str = typer.Option(
+        "head",
+        "--sample",
+        help="Which rows --max-rows keeps: head (a source's first rows) | spread (rows spread evenly "
+        "over the whole source, so a file sorted by label keeps every label; reads the source twice).",
+    ),
     ann: bool = typer.Option(False, "--ann", help="Also build an IVF-SQ8 ANN index (recall printed)."),
     float16: bool = typer.Option(False, "--float16", help="Store vectors as float16 (half the disk)."),
     chunk_rows: int | None = typer.Option(None, "--chunk-rows", min=1, help="Rows per chunk (default 512)."),
@@ -82,6 +88,7 @@ def build_cmd(
         description=description,
         strict=strict,
         max_rows=max_rows,
+        sample=sample,
         ann=ann,
         float16=float16,
         chunk_rows=chunk_rows,
