@@ -85,6 +85,15 @@ def test_excluded_source_never_appears_even_when_asking_for_everything(demo_ds, 
     assert "scitail_test" not in sources and res.excluded_sources == ["scitail_test"]
     n_scitail = demo_ds.sources[demo_ds.source_id("scitail_test")].n_rows
     assert len(res.items) <= demo_ds.n_rows - n_scitail
+    assert res.unmatched_excludes == []
+
+
+def test_an_exclusion_that_matches_no_source_is_reported(demo_ds, nli, capsys):
+    task = nli.model_copy(update={"exclude_sources": ["scitail_test", "scitial_*"]})  # a typo
+    res = retrieve(task, demo_ds, n=20, method="rebase", show=True)
+    assert res.excluded_sources == ["scitail_test"] and res.unmatched_excludes == ["scitial_*"]
+    err = " ".join(capsys.readouterr().err.split())
+    assert "'scitial_*' matches no source in this datastore, so it excluded nothing" in err
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))

@@ -259,6 +259,10 @@ class Task(BaseModel):
         """True when ``source`` matches one of ``exclude_sources`` (exact names or globs)."""
         return any(fnmatch.fnmatchcase(source, pat) for pat in self.exclude_sources)
 
+    def unmatched_excludes(self, sources: list[str]) -> list[str]:
+        """The ``exclude_sources`` patterns that match none of ``sources`` (a typo excludes nothing)."""
+        return [p for p in self.exclude_sources if not any(fnmatch.fnmatchcase(s, p) for s in sources)]
+
     def stage_defaults(self, stage: str) -> dict[str, Any]:
         return dict(self.defaults.get(stage, {}))
 

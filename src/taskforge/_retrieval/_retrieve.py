@@ -40,6 +40,7 @@ class RetrievalResult:
     n_requested: int
     per_source: dict[str, int]
     excluded_sources: list[str]
+    unmatched_excludes: list[str] = field(default_factory=list)  # exclude patterns no source matched
     dropped: dict[str, int] = field(default_factory=dict)
     search: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
@@ -72,6 +73,10 @@ class RetrievalResult:
             console.print(f"[yellow]labels:[/] {note}")
         if self.dropped:
             results.print("dropped: " + ", ".join(f"{k} {v}" for k, v in self.dropped.items()))
+        for pat in self.unmatched_excludes:
+            console.print(
+                f"[yellow]exclude_sources:[/] {pat!r} matches no source in this datastore, so it excluded nothing"
+            )
         if self.warning:
             console.print(f"[bold yellow]warning:[/] {self.warning}")
 
@@ -301,6 +306,7 @@ def retrieve(
         n_requested=n_,
         per_source=dict(Counter(it["source"] for it in items).most_common()),
         excluded_sources=[s for s, x in zip(names, excluded, strict=True) if x],
+        unmatched_excludes=task.unmatched_excludes(names),
         dropped=dict(sel.dropped),
         search={"index": settings.index, **search},
         seconds={
